@@ -1,0 +1,65 @@
+/**
+ * @module The stylize options: one schema, shared by the engine, the CLI and the HTTP API.
+ *
+ * Every field is optional; what is left out comes from the network's preset
+ * (layers, weights) or from the defaults below. The schema is zod, so the HTTP
+ * API validates `options` with it and publishes it in `/openapi.json`.
+ */
+import { z } from "zod";
+
+/** Largest `iterations` the schema accepts. */
+export const MAX_ITERATIONS = 2000;
+/** Largest `maxSize` (longest side, in pixels) the schema accepts. */
+export const MAX_SIZE = 2048;
+
+const layerWeights = z.record(z.string().min(1), z.number().min(0).finite());
+
+/** Zod schema of {@linkcode StylizeOptions}. */
+export const stylizeOptionsSchema = z.object({
+  network: z.enum(["squeezenet", "googlenet", "vgg16"]).default("squeezenet")
+    .describe("Feature network."),
+  preset: z.string().min(1).default("default")
+    .describe("Named preset of the network (layers and weights)."),
+  iterations: z.number().int().min(1).max(MAX_ITERATIONS).default(100)
+    .describe("Optimiser iterations (one L-BFGS update each)."),
+  previewEvery: z.number().int().min(1).default(10)
+    .describe("Emit a preview image every N iterations (and always at the last)."),
+  maxSize: z.number().int().min(16).max(MAX_SIZE).default(512)
+    .describe("Longest side, in pixels, the optimisation runs at."),
+  contentWeight: z.number().min(0).finite().optional()
+    .describe("Weight of the content loss (preset's when omitted)."),
+  styleWeight: z.number().min(0).finite().optional()
+    .describe("Weight of the style loss (preset's when omitted)."),
+  tvWeight: z.number().min(0).finite().optional()
+    .describe("Weight of the total-variation loss (preset's when omitted)."),
+  styleWeights: z.array(z.number().min(0).finite()).min(1).optional()
+    .describe("Blend weights, one per style image (equal when omitted)."),
+  styleScale: z.number().min(0.1).max(4).default(1)
+    .describe("Style image size relative to the content's optimisation size."),
+  preserveColors: z.union([z.boolean(), z.enum(["luminance", "match"])]).default(false)
+    .describe(
+      "Keep the content's colours: luminance-only transfer (true or 'luminance'), " +
+        "or 'match' the style's colour statistics to the content first.",
+    ),
+  init: z.enum(["noise", "content", "image"]).default("noise")
+    .describe("Start from noise, the content image, or `initImage`."),
+  optimizer: z.enum(["lbfgs", "adam"]).default("lbfgs"),
+  historySize: z.number().int().min(1).max(100).default(10)
+    .describe("L-BFGS history size."),
+  learningRate: z.number().positive().finite().default(5)
+    .describe("Adam learning rate (in preprocessed pixel units)."),
+  pooling: z.enum(["max", "avg"]).default("max"),
+  contentLayers: layerWeights.optional()
+    .describe("Content layer -> weight (preset's when omitted)."),
+  styleLayers: layerWeights.optional()
+    .describe("Style layer -> weight (preset's when omitted)."),
+  seed: z.number().int().min(0).optional()
+    .describe("Seed for the noise initialisation; random when omitted."),
+  scales: z.array(z.number().int().min(16).max(MAX_SIZE)).min(1).optional()
+    .describe("Coarse-to-fine sizes, e.g. [256, 512]; each stage starts from the last."),
+}).strict();
+
+/** Options as a caller writes them: every field optional. */
+export type StylizeOptionsInput = z.input<typeof stylizeOptionsSchema>;
+/** Options after defaults are applied. */
+export type StylizeOptions = z.output<typeof stylizeOptionsSchema>;

@@ -1,0 +1,46 @@
+/**
+ * @module The feature-network interface every network implements.
+ *
+ * A network is data (frozen weights) plus a small forward function that maps a
+ * preprocessed batch of one image to the activations of the layers asked for.
+ */
+import type * as tf from "@tensorflow/tfjs";
+
+/** Ids of the networks Restyle ships. */
+export type NetworkId = "squeezenet" | "googlenet" | "vgg16";
+
+/** All network ids, lightest first. */
+export const NETWORK_IDS: readonly NetworkId[] = ["squeezenet", "googlenet", "vgg16"];
+
+/** Layer name -> weight of that layer in its loss. */
+export type LayerWeights = Record<string, number>;
+
+/** The tuned loss set-up of a network: layers, their weights and the loss balance. */
+export interface Preset {
+  /** Content layers and their weights (summed into the content loss). */
+  contentLayers: LayerWeights;
+  /** Style layers and their weights (summed into the style loss). */
+  styleLayers: LayerWeights;
+  contentWeight: number;
+  styleWeight: number;
+  tvWeight: number;
+}
+
+/** A pre-trained CNN used as a fixed feature extractor. */
+export interface FeatureNetwork {
+  readonly id: NetworkId;
+  /** Every layer `features()` can return, in forward order. */
+  readonly layers: readonly string[];
+  /** Per-channel means subtracted in preprocessing, in the network's channel order (BGR). */
+  readonly mean: readonly [number, number, number];
+  /** Tuned presets; `default` is used when none is named. */
+  readonly presets: Readonly<Record<string, Preset>>;
+  /** RGB 0..255 `[1, h, w, 3]` -> the network's input space (BGR, mean subtracted). */
+  preprocess(rgb: tf.Tensor4D): tf.Tensor4D;
+  /** Inverse of `preprocess`, clipped to 0..255 RGB. */
+  deprocess(x: tf.Tensor4D): tf.Tensor4D;
+  /** Runs the network as far as the deepest layer asked for; returns those activations. */
+  features(x: tf.Tensor4D, layers: readonly string[]): Record<string, tf.Tensor4D>;
+  /** Frees the weights. */
+  dispose(): void;
+}
