@@ -1,0 +1,54 @@
+/**
+ * The test command (`deno task test`): code gates, weights, then every test.
+ *
+ * 1. `deno fmt --check`, `deno lint`, `deno check`: the code stays clean.
+ * 2. `deno task weights`: converts the SqueezeNet and GoogLeNet weights once
+ *    (from `RESTYLE_MIRROR` when set), so the real-network tests can load them.
+ * 3. `deno test -A tests/`: unit, network, engine, server, browser and editor
+ *    tests. Extra arguments are passed on, e.g. `deno task test tests/gram_test.ts`.
+ *
+ * Ends with a `N passed, N failed` line and exits non-zero on any failure.
+ */
+
+const deno = Deno.execPath();
+
+async function run(label: string, args: string[], capture = false): Promise<string> {
+  console.log(`\n== ${label}: deno ${args.join(" ")}`);
+  const child = new Deno.Command(deno, {
+    args,
+    stdout: capture ? "piped" : "inherit",
+    stderr: "inherit",
+  }).spawn();
+  let text = "";
+  if (capture && child.stdout) {
+    const decoder = new TextDecoder();
+    for await (const chunk of child.stdout) {
+      const part = decoder.decode(chunk, { stream: true });
+      text += part;
+      await Deno.stdout.write(chunk);
+    }
+  }
+  const status = await child.status;
+  if (!status.success) {
+    console.error(`\n${label} failed (exit ${status.code})`);
+    if (!capture) Deno.exit(status.code || 1);
+  }
+  return text;
+}
+
+const extra = Deno.args;
+if (extra.length === 0) {
+  await run("format", ["fmt", "--check"]);
+  await run("lint", ["lint"]);
+  await run("type-check", ["check", "."]);
+}
+await run("weights", ["run", "-A", "src/cli/weights.ts"]);
+
+const output = await run("tests", ["test", "-A", ...(extra.length ? extra : ["tests/"])], true);
+// deno test ends with "ok | 12 passed (3 steps) | 0 failed (41s)".
+// deno-lint-ignore no-control-regex
+const plain = output.replace(/\x1b\[[0-9;]*m/g, "");
+const summary = plain.match(/(\d+) passed[^|]*\| (\d+) failed/g)?.at(-1);
+const [passed, failed] = summary?.match(/\d+/g)?.map(Number) ?? [0, 1];
+console.log(`\n${passed} passed, ${failed} failed`);
+Deno.exit(failed > 0 || passed === 0 ? 1 : 0);
