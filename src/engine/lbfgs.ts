@@ -1,0 +1,168 @@
+/**
+ * @module L-BFGS over tensors, with a projected backtracking (Armijo) line search.
+ *
+ * Nocedal & Wright, "Numerical Optimization", Algorithm 7.4 (two-loop
+ * recursion) and 3.1 (backtracking). Every vector stays on the device; the only
+ * read-back is one small tensor per evaluation: the objective's values plus the
+ * directional derivative the Armijo test needs.
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { Evaluation, Objective, Optimizer, Projection } from "./optimizer.ts";
+
+/** Settings of {@linkcode lbfgs}. */
+export interface LbfgsOptions {
+  /** Curvature pairs remembered (default 10). */
+  historySize?: number;
+  /** Applied to every trial point (default: none). */
+  project?: Projection;
+  /** Armijo sufficient-decrease constant c₁ (default 1e-4). */
+  c1?: number;
+  /** Most objective evaluations in one line search (default 10). */
+  maxLineSearch?: number;
+  /** Root-mean-square size of the very first step, before any curvature is known (default 1). */
+  firstStepRms?: number;
+}
+
+// A pair with yᵀs at or below this carries no usable curvature and is ignored.
+const CURVATURE_EPS = 1e-10;
+
+function dot(a: tf.Tensor, b: tf.Tensor): tf.Scalar {
+  return tf.sum(tf.mul(a, b));
+}
+
+/**
+ * Starts L-BFGS at `x0` (not taken over: the caller still owns it).
+ * Evaluates the objective once at `x0`; each `step()` is one quasi-Newton update.
+ *
+ * @example
+ * ```ts
+ * const opt = await lbfgs(f, tf.zeros([2]), { historySize: 10 });
+ * for (let i = 0; i < 50; i++) await opt.step();
+ * opt.x.print();
+ * opt.dispose();
+ * ```
+ */
+export async function lbfgs(
+  objective: Objective,
+  x0: tf.Tensor,
+  options: LbfgsOptions = {},
+): Promise<Optimizer> {
+  const {
+    historySize = 10,
+    project = (x: tf.Tensor) => x.clone(),
+    c1 = 1e-4,
+    maxLineSearch = 10,
+    firstStepRms = 1,
+  } = options;
+
+  let x = tf.tidy(() => project(x0));
+  let evaluation: Evaluation = objective(x);
+  let values = Array.from(await evaluation.values.data());
+  const s: tf.Tensor[] = [];
+  const y: tf.Tensor[] = [];
+  const rho: tf.Scalar[] = []; // 1/yᵀs, or 0 for a pair without curvature
+  let gamma: tf.Scalar | null = null; // sᵀy/yᵀy of the newest good pair: the scale of H₀
+
+  function clearHistory() {
+    tf.dispose([...s, ...y, ...rho]);
+    s.length = y.length = rho.length = 0;
+    gamma?.dispose();
+    gamma = null;
+  }
+
+  /** d = -H·g by the two-loop recursion; plain steepest descent, sized by `firstStepRms`, without history. */
+  function direction(g: tf.Tensor): tf.Tensor {
+    return tf.tidy(() => {
+      if (gamma === null) {
+        const rms = tf.sqrt(tf.div(dot(g, g), g.size));
+        return tf.mul(g, tf.div(-firstStepRms, tf.maximum(rms, 1e-20)));
+      }
+      let q: tf.Tensor = tf.neg(g);
+      const alpha: tf.Scalar[] = [];
+      for (let i = s.length - 1; i >= 0; i--) {
+        alpha[i] = tf.mul(rho[i], dot(s[i], q));
+        q = tf.sub(q, tf.mul(alpha[i], y[i]));
+      }
+      let r = tf.mul(gamma, q);
+      for (let i = 0; i < s.length; i++) {
+        const beta = tf.mul(rho[i], dot(y[i], r));
+        r = tf.add(r, tf.mul(s[i], tf.sub(alpha[i], beta)));
+      }
+      return r;
+    });
+  }
+
+  function remember(xNew: tf.Tensor, gNew: tf.Tensor) {
+    const [sk, yk] = [tf.sub(xNew, x), tf.sub(gNew, evaluation.grad)];
+    const [rk, gk] = tf.tidy(() => {
+      const ys = dot(yk, sk);
+      const good = tf.greater(ys, CURVATURE_EPS);
+      const safeYs = tf.where(good, ys, 1);
+      return [
+        tf.where(good, tf.div(1, safeYs), 0) as tf.Scalar,
+        tf.where(good, tf.div(safeYs, tf.maximum(dot(yk, yk), 1e-30)), gamma ?? 1) as tf.Scalar,
+      ];
+    });
+    s.push(sk);
+    y.push(yk);
+    rho.push(rk);
+    gamma?.dispose();
+    gamma = gk;
+    if (s.length > historySize) tf.dispose([s.shift()!, y.shift()!, rho.shift()!]);
+  }
+
+  async function step(): Promise<number[]> {
+    const f = values[0];
+    let d = direction(evaluation.grad);
+    let t = 1;
+    try {
+      for (let trial = 0; trial < maxLineSearch; trial++) {
+        const xt = tf.tidy(() => project(tf.add(x, tf.mul(d, t))));
+        const et = objective(xt);
+        const read = tf.tidy(() =>
+          tf.concat([et.values, tf.reshape(dot(evaluation.grad, tf.sub(xt, x)), [1])])
+        );
+        const got = Array.from(await read.data());
+        read.dispose();
+        const ft = got[0], decrease = got[got.length - 1];
+        if (Number.isFinite(ft) && decrease < 0 && ft <= f + c1 * decrease) {
+          remember(xt, et.grad);
+          tf.dispose([x, evaluation.values, evaluation.grad]);
+          x = xt;
+          evaluation = et;
+          values = got.slice(0, got.length - 1);
+          return values;
+        }
+        tf.dispose([xt, et.values, et.grad]);
+        if (!(decrease < 0) && gamma !== null) {
+          // Not a descent direction (stale curvature, or the projection undid it): start afresh.
+          clearHistory();
+          d.dispose();
+          d = direction(evaluation.grad);
+          t = 1;
+          continue;
+        }
+        // Minimiser of the quadratic through f, the slope at 0 and ft, kept within [0.1t, 0.5t].
+        const slope0 = decrease / t;
+        const tq = Number.isFinite(ft) ? -slope0 * t * t / (2 * (ft - f - slope0 * t)) : 0;
+        t = Math.min(0.5 * t, Math.max(0.1 * t, Number.isFinite(tq) ? tq : 0));
+      }
+      // No acceptable point: stay, forget the curvature, and let the next step begin from steepest descent.
+      clearHistory();
+      return values;
+    } finally {
+      d.dispose();
+    }
+  }
+
+  return {
+    step,
+    get x() {
+      return x;
+    },
+    dispose() {
+      clearHistory();
+      tf.dispose([x, evaluation.values, evaluation.grad]);
+    },
+  };
+}

@@ -1,0 +1,32 @@
+/**
+ * @module What the optimisers share: the objective they minimise and the stepping interface.
+ */
+import type * as tf from "@tensorflow/tfjs";
+
+/**
+ * One evaluation of the objective at a point.
+ *
+ * `values[0]` is the value minimised; any further entries (the loss terms) are
+ * read back with it and handed to the caller untouched. The optimiser owns,
+ * and disposes, both tensors.
+ */
+export interface Evaluation {
+  values: tf.Tensor1D;
+  grad: tf.Tensor;
+}
+
+/** The function an optimiser minimises: point -> value(s) and gradient. */
+export type Objective = (x: tf.Tensor) => Evaluation;
+
+/** Keeps a point feasible, e.g. clips pixels to their valid range; must not dispose its input. */
+export type Projection = (x: tf.Tensor) => tf.Tensor;
+
+/** An optimiser in progress: each `step()` is one update of `x`. */
+export interface Optimizer {
+  /** Takes one step; resolves to the objective's values (as read back) after it. */
+  step(): Promise<number[]>;
+  /** The current point (owned by the optimiser: clone it to keep it past the next step). */
+  readonly x: tf.Tensor;
+  /** Frees every tensor the optimiser holds. */
+  dispose(): void;
+}
