@@ -1,0 +1,37 @@
+/**
+ * @module The process-wide switch for Restyle's fast backward pass.
+ *
+ * The style loss is differentiated with respect to the image only (the network
+ * is frozen), so `src/ops/` routes that gradient through fast forward kernels.
+ * Turning the switch off restores tfjs's default gradients, for comparison and
+ * as an escape hatch: `RESTYLE_FAST_BACKWARD=0` or `setFastBackward(false)`.
+ */
+
+function envDefault(): boolean {
+  try {
+    const value = Deno.env.get("RESTYLE_FAST_BACKWARD");
+    return value === undefined || !["0", "false", "off", "no"].includes(value.toLowerCase());
+  } catch {
+    return true; // no --allow-env: keep the default
+  }
+}
+
+let enabled: boolean | undefined;
+
+/** Whether ops use the fast image-gradient path (default on; env `RESTYLE_FAST_BACKWARD=0` turns it off). */
+export function fastBackward(): boolean {
+  enabled ??= envDefault();
+  return enabled;
+}
+
+/**
+ * Turns the fast backward pass on or off for every op created afterwards in this process.
+ *
+ * @example
+ * ```ts
+ * setFastBackward(false); // tfjs's default gradients, e.g. to compare timings
+ * ```
+ */
+export function setFastBackward(on: boolean): void {
+  enabled = on;
+}

@@ -1,0 +1,194 @@
+/**
+ * The fast image-gradient of each op equals tfjs's default gradient.
+ *
+ * Each case differentiates the same scalar function of a random input twice,
+ * once with the fast backward pass and once without, and compares.
+ */
+import * as tf from "@tensorflow/tfjs";
+import assert from "node:assert/strict";
+import { initBackend } from "../src/backend.ts";
+import { convInputGradient, type ConvLayer, convRelu } from "../src/ops/conv.ts";
+import { setFastBackward } from "../src/ops/fast_backward.ts";
+import { gram } from "../src/ops/gram.ts";
+import { caffePool, caffePooledSize } from "../src/ops/pool.ts";
+import { releaseBackwardKernels } from "../src/ops/_flipped.ts";
+
+await initBackend();
+
+/** Max |a - b| / max |b|: one number that is small only if every element agrees. */
+function relativeError(a: tf.Tensor, b: tf.Tensor): number {
+  return tf.tidy(() => {
+    const diff = tf.max(tf.abs(tf.sub(a, b))).dataSync()[0];
+    const scale = tf.max(tf.abs(b)).dataSync()[0];
+    return diff / scale;
+  });
+}
+
+/** d f / d x. */
+function imageGrad(f: (x: tf.Tensor4D) => tf.Scalar, x: tf.Tensor4D): tf.Tensor {
+  return tf.grad((t: tf.Tensor) => f(t as tf.Tensor4D))(x);
+}
+
+/** The gradient of `f` at `x`, with the fast backward pass on or off. */
+function gradient(f: (x: tf.Tensor4D) => tf.Scalar, x: tf.Tensor4D, fast: boolean): tf.Tensor {
+  setFastBackward(fast);
+  try {
+    return imageGrad(f, x);
+  } finally {
+    setFastBackward(true);
+  }
+}
+
+function randomConv(k: number, cin: number, cout: number, stride: number, pad: number): ConvLayer {
+  return {
+    filter: tf.randomNormal([k, k, cin, cout], 0, Math.sqrt(2 / (k * k * cin)), "float32", 1),
+    bias: tf.randomNormal([cout], 0, 0.1, "float32", 2),
+    stride,
+    pad,
+  };
+}
+
+function disposeConv(layer: ConvLayer) {
+  layer.filter.dispose();
+  layer.bias.dispose();
+}
+
+// A loss that weights every output element differently, so a transposed or
+// shifted gradient cannot pass by symmetry.
+function weightedSum(y: tf.Tensor): tf.Scalar {
+  const w = tf.randomUniform(y.shape, -1, 1, "float32", 3);
+  return tf.sum(tf.mul(y, w));
+}
+
+const convCases: [string, number, number, number][] = [
+  // name, kernel, stride, pad  (the networks' shapes)
+  ["3x3 stride 1 pad 1 (VGG16, fire expand)", 3, 1, 1],
+  ["1x1 stride 1 pad 0 (fire squeeze, inception)", 1, 1, 0],
+  ["5x5 stride 1 pad 2 (inception 5x5)", 5, 1, 2],
+  ["3x3 stride 2 pad 0 (SqueezeNet conv1)", 3, 2, 0],
+  ["7x7 stride 2 pad 3 (GoogLeNet conv1)", 7, 2, 3],
+];
+
+for (const [name, k, stride, pad] of convCases) {
+  for (const size of [17, 24]) {
+    Deno.test(`convRelu() fast image-gradient equals tfjs's for ${name} at ${size} px`, () => {
+      const layer = randomConv(k, 5, 7, stride, pad);
+      const x = tf.randomNormal([1, size, size + 3, 5], 0, 1, "float32", 4) as tf.Tensor4D;
+      const f = (input: tf.Tensor4D) => weightedSum(convRelu(input, layer));
+      const fast = gradient(f, x, true);
+      const slow = gradient(f, x, false);
+      assert.deepEqual(fast.shape, x.shape);
+      assert.ok(relativeError(fast, slow) < 1e-5, `relative error ${relativeError(fast, slow)}`);
+      tf.dispose([fast, slow, x]);
+      disposeConv(layer);
+    });
+  }
+}
+
+Deno.test("convRelu() forward output is the same with the fast backward pass on or off", () => {
+  const layer = randomConv(3, 4, 6, 2, 1);
+  const x = tf.randomNormal([1, 15, 12, 4], 0, 1, "float32", 5) as tf.Tensor4D;
+  setFastBackward(false);
+  const slow = convRelu(x, layer);
+  setFastBackward(true);
+  const fast = convRelu(x, layer);
+  assert.ok(relativeError(fast, slow) < 1e-6);
+  tf.dispose([x, slow, fast]);
+  disposeConv(layer);
+});
+
+Deno.test("convInputGradient() matches tf.conv2dTranspose for a strided, padded convolution", () => {
+  const layer = randomConv(3, 3, 8, 2, 1);
+  const dz = tf.randomNormal([1, 8, 8, 8], 0, 1, "float32", 6) as tf.Tensor4D;
+  const ours = convInputGradient(dz, layer, [1, 16, 16, 3]);
+  const theirs = tf.conv2dTranspose(dz, layer.filter, [1, 16, 16, 3], 2, [[0, 0], [1, 1], [1, 1], [
+    0,
+    0,
+  ]]);
+  assert.ok(relativeError(ours, theirs) < 1e-5);
+  tf.dispose([dz, ours, theirs]);
+  disposeConv(layer);
+});
+
+Deno.test("convRelu() gradient leaks no tensors once a filter's backward kernel exists", () => {
+  const layer = randomConv(3, 3, 4, 1, 1);
+  const x = tf.randomNormal([1, 8, 8, 3]) as tf.Tensor4D;
+  const f = (input: tf.Tensor4D) => tf.sum(convRelu(input, layer)) as tf.Scalar;
+  imageGrad(f, x).dispose(); // first use caches the flipped kernel
+  const before = tf.memory().numTensors;
+  imageGrad(f, x).dispose();
+  assert.equal(tf.memory().numTensors, before);
+  disposeConv(layer);
+  x.dispose();
+  releaseBackwardKernels();
+});
+
+Deno.test("a disposed filter's cached backward kernel is freed on the next new filter", () => {
+  const start = tf.memory().numTensors;
+  const first = randomConv(3, 2, 2, 1, 1);
+  const x = tf.ones([1, 4, 4, 2]) as tf.Tensor4D;
+  imageGrad((input) => tf.sum(convRelu(input, first)), x).dispose();
+  disposeConv(first);
+  const second = randomConv(3, 2, 2, 1, 1);
+  imageGrad((input) => tf.sum(convRelu(input, second)), x).dispose();
+  // x, second's filter and bias, and second's backward kernel: first's is gone.
+  assert.equal(tf.memory().numTensors, start + 4);
+  disposeConv(second);
+  x.dispose();
+  releaseBackwardKernels();
+});
+
+Deno.test("gram() value and image-gradient are the same with the fast backward pass on or off", () => {
+  const x = tf.randomNormal([1, 9, 7, 6], 0, 1, "float32", 7) as tf.Tensor4D;
+  const target = tf.randomNormal([6, 6], 0, 1, "float32", 8);
+  const f = (input: tf.Tensor4D) => tf.sum(tf.square(tf.sub(gram(input), target))) as tf.Scalar;
+  setFastBackward(false);
+  const slowValue = gram(x);
+  setFastBackward(true);
+  const fastValue = gram(x);
+  assert.ok(relativeError(fastValue, slowValue) < 1e-6);
+  const fast = gradient(f, x, true);
+  const slow = gradient(f, x, false);
+  assert.ok(relativeError(fast, slow) < 1e-5, `relative error ${relativeError(fast, slow)}`);
+  tf.dispose([x, target, slowValue, fastValue, fast, slow]);
+});
+
+for (const kind of ["max", "avg"] as const) {
+  Deno.test(`caffePool() ${kind} image-gradient is the same with the fast backward pass on or off`, () => {
+    const spec = { kernel: 3, stride: 2, pad: 0, kind };
+    const x = tf.relu(tf.randomNormal([1, 14, 12, 4], 0, 1, "float32", 9)) as tf.Tensor4D;
+    const f = (input: tf.Tensor4D) => weightedSum(caffePool(input, spec));
+    const fast = gradient(f, x, true);
+    const slow = gradient(f, x, false);
+    assert.deepEqual(caffePool(x, spec).shape, [1, 7, 6, 4]);
+    assert.equal(caffePooledSize(14, spec), 7);
+    assert.ok(relativeError(fast, slow) < 1e-6);
+    tf.dispose([x, fast, slow]);
+  });
+}
+
+Deno.test("the fast image-gradient runs no Conv2DBackpropInput and no transposed BatchMatMul", async () => {
+  const layer = randomConv(3, 3, 8, 2, 1);
+  const x = tf.randomNormal([1, 16, 16, 3]) as tf.Tensor4D;
+  const f = (input: tf.Tensor4D) => tf.sum(gram(convRelu(input, layer))) as tf.Scalar;
+  const kernelsRun = async (fast: boolean) => {
+    const info = await tf.profile(() => gradient(f, x, fast));
+    return info.kernels.map((k) => k.name);
+  };
+  const slow = await kernelsRun(false);
+  assert.ok(slow.includes("Conv2DBackpropInput"), "the default path is the one being replaced");
+  const fast = await kernelsRun(true);
+  assert.ok(!fast.includes("Conv2DBackpropInput"), fast.join(","));
+  // An untransposed product contracts a's last axis with b's second to last.
+  const transposedProducts = async (fast: boolean) => {
+    const info = await tf.profile(() => gradient(f, x, fast));
+    return info.kernels.filter((k) => {
+      const [a, b] = k.inputShapes;
+      return k.name === "BatchMatMul" && a.at(-1) !== b.at(-2);
+    }).length;
+  };
+  assert.ok((await transposedProducts(false)) > 0, "the default path is the one being replaced");
+  assert.equal(await transposedProducts(true), 0);
+  tf.dispose(x);
+  disposeConv(layer);
+});
