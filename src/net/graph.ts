@@ -1,0 +1,140 @@
+/**
+ * @module A network as a list of named layers in forward order.
+ *
+ * Each layer reads earlier blobs by name and produces one blob of its own name,
+ * as in a Caffe prototxt. `runGraph` evaluates the list up to the deepest blob
+ * asked for and returns just those, freeing every intermediate.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { fromBgrMinusMean, type Pooling, toBgrMinusMean } from "./_caffe.ts";
+import type { FeatureNetwork, NetworkId, Preset } from "./network.ts";
+import { PRESETS } from "./presets.ts";
+
+/** One layer: its output blob's name, the blobs it reads, and what it computes. */
+export interface GraphLayer {
+  name: string;
+  inputs: readonly string[];
+  run(inputs: tf.Tensor4D[]): tf.Tensor4D;
+}
+
+/** The input blob's name. */
+export const INPUT = "data";
+
+/** Names of all layers, in forward order. */
+export function layerNames(graph: readonly GraphLayer[]): string[] {
+  return graph.map((layer) => layer.name);
+}
+
+/**
+ * Runs `graph` on `x` as far as the deepest of `wanted` and returns those blobs.
+ * Throws naming the layer when one is unknown.
+ */
+export function runGraph(
+  graph: readonly GraphLayer[],
+  x: tf.Tensor4D,
+  wanted: readonly string[],
+): Record<string, tf.Tensor4D> {
+  const index = new Map(graph.map((layer, i) => [layer.name, i]));
+  let last = -1;
+  for (const name of wanted) {
+    const i = index.get(name);
+    if (i === undefined) {
+      throw new Error(
+        `unknown layer "${name}"; layers are: ${layerNames(graph).join(", ")}`,
+      );
+    }
+    last = Math.max(last, i);
+  }
+  return tf.tidy(() => {
+    const blobs = new Map<string, tf.Tensor4D>([[INPUT, x]]);
+    for (let i = 0; i <= last; i++) {
+      const layer = graph[i];
+      blobs.set(layer.name, layer.run(layer.inputs.map((name) => blobs.get(name)!)));
+    }
+    const out: Record<string, tf.Tensor4D> = {};
+    for (const name of wanted) out[name] = blobs.get(name)!;
+    return out;
+  });
+}
+
+/** What a graph network is made of. */
+export interface GraphNetworkSpec {
+  id: NetworkId;
+  graph: GraphLayer[];
+  /** Preprocessing means, B G R. */
+  meanBgr: readonly [number, number, number];
+  pooling: Pooling;
+  /** Weights the graph's layers hold; freed by `dispose()`. */
+  tensors: tf.NamedTensorMap;
+  /** Classification head, for networks that keep theirs. */
+  head?: ClassifierHead;
+  labels?: readonly string[];
+  /** True when `tensors` are shared with other instances: `dispose()` then leaves them. */
+  sharedTensors?: boolean;
+}
+
+/** A classifier on top of one blob. */
+export interface ClassifierHead {
+  /** The blob the head reads. */
+  input: string;
+  /** Side the network was trained at (square). */
+  inputSize: number;
+  /** Blob -> class logits `[1, classes]`. */
+  run(x: tf.Tensor4D): tf.Tensor2D;
+}
+
+/** A {@link FeatureNetwork} evaluated from a layer graph, optionally able to classify. */
+export class GraphNetwork implements FeatureNetwork {
+  readonly id: NetworkId;
+  readonly layers: readonly string[];
+  readonly mean: readonly [number, number, number];
+  readonly presets: Readonly<Record<string, Preset>>;
+  /** Downsampling pooling this instance uses. */
+  readonly pooling: Pooling;
+  /** Class labels (line i = class i), when the weights carry them. */
+  readonly labels?: readonly string[];
+  readonly #spec: GraphNetworkSpec;
+
+  constructor(spec: GraphNetworkSpec) {
+    this.#spec = spec;
+    this.id = spec.id;
+    this.layers = layerNames(spec.graph);
+    this.mean = spec.meanBgr;
+    this.presets = PRESETS[spec.id];
+    this.pooling = spec.pooling;
+    this.labels = spec.labels;
+  }
+
+  /** The weight tensors, by canonical name (`<layer>/kernel`, `<layer>/bias`). */
+  get weights(): tf.NamedTensorMap {
+    return this.#spec.tensors;
+  }
+
+  /** Side of the square input the classifier was trained at; `undefined` without a head. */
+  get inputSize(): number | undefined {
+    return this.#spec.head?.inputSize;
+  }
+
+  preprocess(rgb: tf.Tensor4D): tf.Tensor4D {
+    return toBgrMinusMean(rgb, this.mean);
+  }
+
+  deprocess(x: tf.Tensor4D): tf.Tensor4D {
+    return fromBgrMinusMean(x, this.mean);
+  }
+
+  features(x: tf.Tensor4D, layers: readonly string[]): Record<string, tf.Tensor4D> {
+    return runGraph(this.#spec.graph, x, layers);
+  }
+
+  /** Class logits `[1, classes]` of a preprocessed image (throws for a network without a head). */
+  logits(x: tf.Tensor4D): tf.Tensor2D {
+    const head = this.#spec.head;
+    if (!head) throw new Error(`${this.id} has no classifier head`);
+    return tf.tidy(() => head.run(runGraph(this.#spec.graph, x, [head.input])[head.input]));
+  }
+
+  dispose(): void {
+    if (!this.#spec.sharedTensors) tf.dispose(this.#spec.tensors);
+  }
+}
