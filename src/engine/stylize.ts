@@ -1,0 +1,392 @@
+/**
+ * @module Neural style transfer (Gatys, Ecker & Bethge, 2015), as one async generator.
+ *
+ * preprocess -> features -> Gram -> content/style/TV losses -> total ->
+ * L-BFGS step -> deprocess. Targets (content activations, blended style Grams)
+ * are computed once per scale; the loop below reads back only the loss values
+ * and, every `previewEvery` iterations, a preview image.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { ZodError } from "zod";
+import type { RgbaImage } from "../image/image.ts";
+import {
+  alphaOf,
+  fitToLongestSide,
+  imageToTensor,
+  resize,
+  tensorToImage,
+} from "../image/tensor.ts";
+import { getNetwork } from "../net/load.ts";
+import type { FeatureNetwork, LayerWeights, Preset } from "../net/network.ts";
+import { type StylizeOptions, type StylizeOptionsInput, stylizeOptionsSchema } from "./options.ts";
+import {
+  blendGrams,
+  contentLoss,
+  type Features,
+  type Grams,
+  type LayerScales,
+  styleLoss,
+  tvLoss,
+} from "./losses.ts";
+import { luminanceTransfer, matchColors } from "./color.ts";
+import { noiseImage, randomSeed } from "./init.ts";
+import { lbfgs } from "./lbfgs.ts";
+import { adam } from "./adam.ts";
+import type { Objective, Optimizer } from "./optimizer.ts";
+
+/** What to stylize, with what, and how. */
+export interface StylizeInput {
+  /** Any size; its alpha is kept and re-applied to every image produced. */
+  content: RgbaImage;
+  /** One or more; their Grams are blended by `options.styleWeights`. */
+  styles: RgbaImage[];
+  /** Starting image for `options.init === "image"`. */
+  initImage?: RgbaImage;
+  /** Parsed with {@linkcode stylizeOptionsSchema}; invalid options throw a `ZodError`. */
+  options?: StylizeOptionsInput;
+  /** Overrides the network named by `options.network`. */
+  network?: FeatureNetwork;
+  /** Aborting stops the run within one iteration; the generator then throws `signal.reason`. */
+  signal?: AbortSignal;
+}
+
+/** Loss terms as weighted into the total: `total = content + style + tv`. */
+export interface Losses {
+  total: number;
+  content: number;
+  style: number;
+  tv: number;
+}
+
+/** One optimiser iteration. */
+export interface StylizeStep {
+  /** 1-based, counting across scales. */
+  iteration: number;
+  /** Total over all scales. */
+  iterations: number;
+  losses: Losses;
+  /** Milliseconds since the run started. */
+  elapsedMs: number;
+  /** Every `previewEvery`-th iteration and the last: at the content's size, its alpha re-applied. */
+  image?: RgbaImage;
+}
+
+/** The loss set-up after options are laid over the network's preset. */
+export interface LossSetup {
+  contentLayers: LayerWeights;
+  styleLayers: LayerWeights;
+  contentWeight: number;
+  styleWeight: number;
+  tvWeight: number;
+  /** Divide each layer's loss by its target's mean square (see `Preset.normalize`). */
+  normalize: boolean;
+}
+
+/** Options' layers and weights, falling back to the preset's; layers with weight 0 are dropped. */
+export function lossSetup(network: FeatureNetwork, options: StylizeOptions): LossSetup {
+  const preset: Preset | undefined = network.presets[options.preset];
+  if (!preset) {
+    throw new RangeError(
+      `options.preset: unknown preset "${options.preset}" for ${network.id}; presets are: ${
+        Object.keys(network.presets).join(", ")
+      }`,
+    );
+  }
+  const nonZero = (weights: LayerWeights, field: string) => {
+    for (const layer of Object.keys(weights)) {
+      if (!network.layers.includes(layer)) {
+        throw new RangeError(
+          `options.${field}: unknown layer "${layer}" for ${network.id}; layers are: ${
+            network.layers.join(", ")
+          }`,
+        );
+      }
+    }
+    return Object.fromEntries(Object.entries(weights).filter(([, w]) => w > 0));
+  };
+  return {
+    contentLayers: nonZero(options.contentLayers ?? preset.contentLayers, "contentLayers"),
+    styleLayers: nonZero(options.styleLayers ?? preset.styleLayers, "styleLayers"),
+    contentWeight: options.contentWeight ?? preset.contentWeight,
+    styleWeight: options.styleWeight ?? preset.styleWeight,
+    tvWeight: options.tvWeight ?? preset.tvWeight,
+    normalize: preset.normalize ?? false,
+  };
+}
+
+/** Sizes (longest side) and iterations of each coarse-to-fine stage; iterations are split evenly, the rest to the last. */
+export function stagePlan(options: StylizeOptions): { size: number; iterations: number }[] {
+  const sizes = options.scales ?? [options.maxSize];
+  const each = Math.floor(options.iterations / sizes.length);
+  const rest = options.iterations - each * sizes.length;
+  return sizes
+    .map((size, i) => ({ size, iterations: each + (i >= sizes.length - rest ? 1 : 0) }))
+    .filter((stage) => stage.iterations > 0);
+}
+
+/** What one stage optimises towards, computed once. */
+interface Targets {
+  content: Features;
+  grams: Grams;
+  contentScales: LayerScales;
+  styleScales: LayerScales;
+}
+
+/** 1 / mean(t²) per layer, read back once per stage: makes every layer's loss start near 1 for peaky networks. */
+async function inverseMeanSquares(tensors: Record<string, tf.Tensor>): Promise<LayerScales> {
+  const layers = Object.keys(tensors);
+  if (layers.length === 0) return {};
+  const ms = tf.tidy(() => tf.stack(layers.map((l) => tf.mean(tf.square(tensors[l])))));
+  const values = await ms.data();
+  ms.dispose();
+  return Object.fromEntries(layers.map((l, i) => [l, 1 / Math.max(values[i], 1e-12)]));
+}
+
+async function computeTargets(
+  network: FeatureNetwork,
+  content: tf.Tensor4D,
+  styles: tf.Tensor4D[],
+  blend: number[],
+  setup: LossSetup,
+): Promise<Targets> {
+  const contentLayers = Object.keys(setup.contentLayers);
+  const styleLayers = Object.keys(setup.styleLayers);
+  const contentFeatures = tf.tidy(() =>
+    network.features(network.preprocess(content), contentLayers)
+  );
+  const perStyle = styles.map((style) =>
+    tf.tidy(() => network.features(network.preprocess(style), styleLayers))
+  );
+  const grams = blendGrams(perStyle, blend);
+  perStyle.forEach((features) => tf.dispose(Object.values(features)));
+  const targets = { content: contentFeatures, grams, contentScales: {}, styleScales: {} };
+  if (setup.normalize) {
+    targets.contentScales = await inverseMeanSquares(contentFeatures);
+    targets.styleScales = await inverseMeanSquares(grams);
+  }
+  return targets;
+}
+
+function disposeTargets(targets: Targets | undefined) {
+  if (!targets) return;
+  tf.dispose([...Object.values(targets.content), ...Object.values(targets.grams)]);
+}
+
+/**
+ * The objective of one stage: x -> [total, content, style, tv] and ∇ₓ total,
+ * the terms already multiplied by their weights.
+ */
+function styleObjective(network: FeatureNetwork, targets: Targets, setup: LossSetup): Objective {
+  const layers = [
+    ...new Set([...Object.keys(setup.contentLayers), ...Object.keys(setup.styleLayers)]),
+  ];
+  const zero = () => tf.scalar(0);
+  return (x) => {
+    let terms: tf.Tensor1D | undefined;
+    const { value, grad } = tf.valueAndGrad((x: tf.Tensor) => {
+      const image = x as tf.Tensor4D;
+      const features = network.features(image, layers);
+      const content = setup.contentWeight > 0
+        ? tf.mul(
+          contentLoss(features, targets.content, setup.contentLayers, targets.contentScales),
+          setup.contentWeight,
+        )
+        : zero();
+      const style = setup.styleWeight > 0
+        ? tf.mul(
+          styleLoss(features, targets.grams, setup.styleLayers, targets.styleScales),
+          setup.styleWeight,
+        )
+        : zero();
+      const tv = setup.tvWeight > 0 ? tf.mul(tvLoss(image), setup.tvWeight) : zero();
+      const total = tf.addN([content, style, tv]) as tf.Scalar;
+      terms = tf.keep(tf.stack([total, content, style, tv]) as tf.Tensor1D);
+      return total;
+    })(x);
+    value.dispose();
+    return { values: terms!, grad };
+  };
+}
+
+/** Every tensor the run holds between iterations, so one place can free them all. */
+class Held {
+  readonly #tensors = new Set<tf.Tensor>();
+  add<T extends tf.Tensor>(t: T): T {
+    this.#tensors.add(t);
+    return t;
+  }
+  free(...ts: (tf.Tensor | undefined)[]) {
+    for (const t of ts) {
+      if (t && this.#tensors.delete(t)) t.dispose();
+    }
+  }
+  dispose() {
+    tf.dispose([...this.#tensors]);
+    this.#tensors.clear();
+  }
+}
+
+function checkInput(input: StylizeInput, options: StylizeOptions) {
+  const issue = (path: string, message: string) =>
+    new ZodError([{ code: "custom", path: path.split("."), message, input: undefined }]);
+  if (input.styles.length < 1) throw issue("styles", "at least one style image is required");
+  if (options.styleWeights && options.styleWeights.length !== input.styles.length) {
+    throw issue(
+      "options.styleWeights",
+      `expected one weight per style image (${input.styles.length}), got ${options.styleWeights.length}`,
+    );
+  }
+  if (options.styleWeights && !options.styleWeights.some((w) => w > 0)) {
+    throw issue("options.styleWeights", "at least one weight must be greater than 0");
+  }
+  if (options.init === "image" && !input.initImage) {
+    throw issue("initImage", 'options.init is "image" but no initImage was given');
+  }
+}
+
+/**
+ * Stylizes `input.content` after `input.styles`, yielding every iteration.
+ *
+ * On abort it frees everything and throws `signal.reason`; on any failure it
+ * frees everything and rethrows. Tensor count returns to where it was.
+ *
+ * @example
+ * ```ts
+ * for await (const step of stylize({ content, styles: [starryNight], options: { iterations: 50 } })) {
+ *   if (step.image) await Deno.writeFile(`out-${step.iteration}.png`, await encodePng(step.image));
+ * }
+ * ```
+ */
+export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep> {
+  const options = stylizeOptionsSchema.parse(input.options ?? {});
+  checkInput(input, options);
+  const { signal } = input;
+  signal?.throwIfAborted();
+  const network = input.network ?? await getNetwork(options.network, { pooling: options.pooling });
+  const setup = lossSetup(network, options);
+  const plan = stagePlan(options);
+  const iterations = plan.reduce((n, stage) => n + stage.iterations, 0);
+  const blend = options.styleWeights ?? input.styles.map(() => 1);
+  const seed = options.seed ?? randomSeed();
+  const colorMode = options.preserveColors === true ? "luminance" : options.preserveColors || null;
+  const alpha = alphaOf(input.content);
+  const started = performance.now();
+
+  const held = new Held();
+  let optimizer: Optimizer | undefined;
+  let targets: Targets | undefined;
+  let x: tf.Tensor4D | undefined; // the image being optimised, preprocessed, carried across stages
+  let iteration = 0;
+  try {
+    const contentFull = held.add(imageToTensor(input.content));
+    // Valid pixels, in preprocessed space: the images of RGB 0 and RGB 255.
+    const low = held.add(tf.tidy(() => network.preprocess(tf.zeros([1, 1, 1, 3]))));
+    const high = held.add(tf.tidy(() => network.preprocess(tf.fill([1, 1, 1, 3], 255))));
+    const clip = (t: tf.Tensor) => tf.minimum(tf.maximum(t, low), high);
+
+    for (const stage of plan) {
+      const [h, w] = fitToLongestSide(input.content.height, input.content.width, stage.size);
+      const content = held.add(resize(contentFull, h, w));
+      const styleSide = Math.max(16, Math.round(options.styleScale * Math.max(h, w)));
+      const styles: tf.Tensor4D[] = [];
+      for (const image of input.styles) {
+        const rgb = held.add(tf.tidy(() => {
+          const t = imageToTensor(image);
+          const [sh, sw] = fitToLongestSide(image.height, image.width, styleSide);
+          return resize(t, sh, sw);
+        }));
+        if (colorMode === "match") {
+          styles.push(held.add(await matchColors(rgb, content)));
+          held.free(rgb);
+        } else {
+          styles.push(rgb);
+        }
+      }
+      targets = await computeTargets(network, content, styles, blend, setup);
+      held.free(...styles);
+
+      const x0 = held.add(startingPoint(network, options, input, content, x, seed, [h, w]));
+      held.free(x);
+      x = undefined;
+      const objective = styleObjective(network, targets, setup);
+      optimizer = options.optimizer === "lbfgs"
+        ? await lbfgs(objective, x0, { historySize: options.historySize, project: clip })
+        : adam(objective, x0, { learningRate: options.learningRate, project: clip });
+      held.free(x0);
+
+      for (let i = 0; i < stage.iterations; i++) {
+        signal?.throwIfAborted();
+        const [total, contentTerm, styleTerm, tv] = await optimizer.step();
+        iteration += 1;
+        const step: StylizeStep = {
+          iteration,
+          iterations,
+          losses: { total, content: contentTerm, style: styleTerm, tv },
+          elapsedMs: performance.now() - started,
+        };
+        if (iteration % options.previewEvery === 0 || iteration === iterations) {
+          step.image = await preview(
+            network,
+            optimizer.x as tf.Tensor4D,
+            contentFull,
+            colorMode,
+            alpha,
+          );
+        }
+        signal?.throwIfAborted();
+        yield step;
+      }
+      x = held.add(optimizer.x.clone() as tf.Tensor4D);
+      optimizer.dispose();
+      optimizer = undefined;
+      disposeTargets(targets);
+      targets = undefined;
+      held.free(content);
+    }
+  } finally {
+    optimizer?.dispose();
+    disposeTargets(targets);
+    held.dispose();
+  }
+}
+
+/** The first image of a stage: the previous stage's result upsampled, else `options.init`. */
+function startingPoint(
+  network: FeatureNetwork,
+  options: StylizeOptions,
+  input: StylizeInput,
+  content: tf.Tensor4D,
+  previous: tf.Tensor4D | undefined,
+  seed: number,
+  [h, w]: [number, number],
+): tf.Tensor4D {
+  if (previous) return resize(previous, h, w);
+  switch (options.init) {
+    case "noise":
+      return noiseImage([1, h, w, 3], seed);
+    case "content":
+      return network.preprocess(content);
+    case "image":
+      return tf.tidy(() => network.preprocess(resize(imageToTensor(input.initImage!), h, w)));
+  }
+}
+
+/** The current image as the user sees it: deprocessed, at the content's size, colours kept if asked, alpha re-applied. */
+async function preview(
+  network: FeatureNetwork,
+  x: tf.Tensor4D,
+  contentFull: tf.Tensor4D,
+  colorMode: "luminance" | "match" | null,
+  alpha: Uint8Array | null,
+): Promise<RgbaImage> {
+  const rgb = tf.tidy(() => {
+    const [, h, w] = contentFull.shape;
+    const result = resize(network.deprocess(x), h, w);
+    return colorMode === "luminance" ? luminanceTransfer(result, contentFull) : result;
+  });
+  try {
+    return await tensorToImage(rgb, alpha);
+  } finally {
+    rgb.dispose();
+  }
+}
