@@ -7,7 +7,7 @@
  * the hash of the manifest entry it came from, so a second run with the same
  * manifest finds it current and does nothing.
  */
-import { weightsDir } from "../config.ts";
+import { mirrorDir, weightsDir } from "../config.ts";
 import type { NetworkId } from "../net/network.ts";
 import { convertCaffe } from "./convert_caffe.ts";
 import { type FetchProgress, fetchVerified } from "./fetch.ts";
@@ -26,7 +26,7 @@ export function weightsCommand(id: NetworkId): string {
 
 /** How to install. */
 export interface InstallOptions {
-  /** Local mirror root (laid out like the public sources) to copy from. */
+  /** Local mirror root (laid out like the public sources) to copy from; default `RESTYLE_MIRROR`. */
   mirror?: string;
   /** Root of converted weights; default `weightsDir()`. */
   dir?: string;
@@ -54,7 +54,7 @@ export async function installWeights(
 
   const sourceDir = `${dir}/sources`;
   await fetchVerified(sources.files, {
-    mirror: options.mirror,
+    mirror: options.mirror ?? mirrorDir(),
     mirrorPrefix: `weights/${id}`,
     dest: sourceDir,
     fixCommand: weightsCommand(id),
