@@ -1,0 +1,200 @@
+/**
+ * @module The Restyle HTTP app (API v1, docs, the web page, the Photopea plug-in page).
+ *
+ * {@linkcode createApp} assembles guards, routes and the job queue into a Hono
+ * app; `serve.ts` puts it on a socket. Every error is `application/problem+json`.
+ */
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { swaggerUI } from "@hono/swagger-ui";
+import { bodyLimit } from "hono/body-limit";
+import { createRoute } from "@hono/zod-openapi";
+import { initBackend } from "../backend.ts";
+import { repoPath } from "../config.ts";
+import { stylize } from "../engine/stylize.ts";
+import { encodePng } from "../image/codec.ts";
+import { networkReady, releaseNetworks } from "../net/load.ts";
+import { NETWORK_IDS, type NetworkId } from "../net/network.ts";
+import { StyleStore } from "../styles/store.ts";
+import { weightsCommand } from "../weights/install.ts";
+import { DEFAULT_ALLOWED_ORIGINS, hostGuard, originGuard, tokenGuard } from "./guard.ts";
+import { JobQueue, type JobRunner } from "./jobs.ts";
+import { fieldProblem, onProblem, Problem } from "./problem.ts";
+import { addJobRoutes } from "./routes_jobs.ts";
+import { addStyleRoutes } from "./routes_styles.ts";
+import { HealthSchema } from "./schemas.ts";
+import { staticFiles } from "./static.ts";
+
+/** Options of {@linkcode createApp}; every field has a default. */
+export interface AppOptions {
+  /** Bearer token required on `/v1/*`; default none (then loopback only, see `serve.ts`). */
+  token?: string;
+  /** Extra allowed `Host` names besides loopback ones; `["*"]` allows any. Default `[]`. */
+  allowedHosts?: string[];
+  /** Extra allowed cross-origin callers besides Photopea's two origins. Default `[]`. */
+  allowedOrigins?: string[];
+  /** Largest request body in bytes (413 beyond). Default 64 MiB. */
+  maxBodyBytes?: number;
+  /** Largest width × height of an uploaded image, read from its header before decoding (413 beyond). Default 36 M. */
+  maxPixels?: number;
+  /** Most iterations per job (422 beyond). Default 1000. */
+  maxIterations?: number;
+  /** Most styles per job (422 beyond). Default 8. */
+  maxStyles?: number;
+  /** Jobs that may wait behind the running one (429 beyond). Default 8. */
+  maxWaiting?: number;
+  /** Finished jobs kept (oldest freed first). Default 32. */
+  keepFinished?: number;
+  /** How long finished jobs and their images are kept, ms. Default 30 min. */
+  keepMs?: number;
+  /** Style store; default `StyleStore.open()` on `<dataDir>/styles`. */
+  styles?: StyleStore;
+  /** Runs a job; default the engine's `stylize()` on the chosen backend. */
+  run?: JobRunner;
+}
+
+/** An app and what it owns. */
+export interface RestyleApp {
+  app: OpenAPIHono;
+  queue: JobQueue;
+  styles: StyleStore;
+  /** Cancels every job and frees the networks. */
+  close(): Promise<void>;
+}
+
+const defaults = {
+  allowedHosts: [] as string[],
+  allowedOrigins: [] as string[],
+  maxBodyBytes: 64 * 1024 * 1024,
+  maxPixels: 36_000_000,
+  maxIterations: 1000,
+  maxStyles: 8,
+  maxWaiting: 8,
+  keepFinished: 32,
+  keepMs: 30 * 60_000,
+};
+
+/** The engine, on the backend `initBackend()` picks. */
+const engineRunner: JobRunner = async function* (spec, signal) {
+  await initBackend();
+  yield* stylize({ ...spec, signal });
+};
+
+/**
+ * Builds the app.
+ *
+ * @example
+ * ```ts
+ * const { app, close } = await createApp({ maxWaiting: 4 });
+ * const server = Deno.serve({ hostname: "127.0.0.1", port: 8787 }, app.fetch);
+ * ```
+ */
+export async function createApp(options: AppOptions = {}): Promise<RestyleApp> {
+  const config = { ...defaults, ...options };
+  const styles = config.styles ?? await StyleStore.open();
+  const queue = new JobQueue({
+    run: config.run ?? engineRunner,
+    encodePng,
+    maxWaiting: config.maxWaiting,
+    keepFinished: config.keepFinished,
+    keepMs: config.keepMs,
+  });
+  const version = await readVersion();
+
+  const app = new OpenAPIHono({
+    defaultHook: (result) => {
+      if (!result.success) throw fieldProblem(result.error);
+    },
+  });
+  app.onError(onProblem);
+  app.notFound((c) => {
+    throw new Problem(404, `no route ${c.req.method} ${new URL(c.req.url).pathname}`, {
+      type: "no-route",
+    });
+  });
+  app.use("*", hostGuard(config.allowedHosts));
+  app.use("*", originGuard([...DEFAULT_ALLOWED_ORIGINS, ...config.allowedOrigins]));
+  app.use("/v1/*", tokenGuard(config.token));
+  app.use(
+    "/v1/*",
+    bodyLimit({
+      maxSize: config.maxBodyBytes,
+      onError: () => {
+        throw new Problem(413, `the request body is over ${config.maxBodyBytes} bytes`, {
+          type: "body-too-large",
+        });
+      },
+    }),
+  );
+
+  const networkStatus = async (id: NetworkId) => ({
+    ready: await networkReady(id),
+    fetch: weightsCommand(id),
+  });
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/health",
+      summary: "Backend, networks and queue",
+      responses: {
+        200: { description: "health", content: { "application/json": { schema: HealthSchema } } },
+      },
+    }),
+    async (c) => {
+      const backend = await initBackend();
+      const networks = await Promise.all(NETWORK_IDS.map(async (id) => {
+        const { ready, fetch } = await networkStatus(id);
+        return ready ? { id, ready } : { id, ready, fetch };
+      }));
+      return c.json({
+        status: networks.some((n) => n.ready) ? "ok" as const : "degraded" as const,
+        version,
+        backend: backend.backend,
+        adapter: backend.adapter,
+        networks,
+        queue: queue.counts,
+      }, 200);
+    },
+  );
+
+  addStyleRoutes(app, styles, config.maxPixels);
+  addJobRoutes(app, {
+    queue,
+    styles,
+    networkStatus,
+    limits: {
+      maxPixels: config.maxPixels,
+      maxIterations: config.maxIterations,
+      maxStyles: config.maxStyles,
+    },
+  });
+
+  app.doc("/openapi.json", {
+    openapi: "3.0.3",
+    info: {
+      title: "Restyle",
+      version,
+      description: "Local neural style transfer (Gatys et al.) for image editors.",
+    },
+  });
+  app.get("/docs", swaggerUI({ url: "/openapi.json" }));
+  app.get("/plugin/photopea", (c) => c.redirect("/plugin/photopea/"));
+  app.get("/plugin/photopea/*", staticFiles(repoPath("plugin/photopea"), "/plugin/photopea/"));
+  app.get("/*", staticFiles(repoPath("src/server/web"), "/"));
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    closing ??= (async () => {
+      await queue.close();
+      await releaseNetworks();
+    })();
+  return { app, queue, styles, close };
+}
+
+async function readVersion(): Promise<string> {
+  try {
+    return JSON.parse(await Deno.readTextFile(repoPath("deno.json"))).version ?? "0.0.0";
+  } catch {
+    return "0.0.0";
+  }
+}

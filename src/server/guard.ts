@@ -1,0 +1,134 @@
+/**
+ * @module Guards for a server on the user's own machine: Host, Origin, token.
+ *
+ * Every web page the user opens can reach `127.0.0.1`. Three checks keep them out:
+ *
+ * - **Host** must be a loopback name (`localhost`, `127.0.0.1`, `[::1]`, with
+ *   any port) or a configured one: a DNS-rebinding page arrives with its own
+ *   host name and is refused with 403.
+ * - **Origin**, when the browser sends one, must be this server itself or an
+ *   allow-listed origin (Photopea by default); those get CORS headers
+ *   (preflight included, and Chrome's Private Network Access answer). Others: 403.
+ * - **Bearer token**, when configured: `Authorization: Bearer <token>` (or
+ *   `?access_token=` for `EventSource` and `<img>`, which cannot set headers). 401 otherwise.
+ */
+import type { MiddlewareHandler } from "hono";
+import { cors } from "hono/cors";
+import { Problem } from "./problem.ts";
+
+/** Origins allowed by default besides the server's own: Photopea, which hosts our plug-in page. */
+export const DEFAULT_ALLOWED_ORIGINS: readonly string[] = [
+  "https://www.photopea.com",
+  "https://photopea.com",
+];
+
+/** True for `localhost`, `*.localhost`, `127.0.0.0/8` and `::1` (bracketed or not). */
+export function isLoopbackHost(hostname: string): boolean {
+  const name = hostname.toLowerCase().replace(/^\[|\]$/g, "").replace(/\.$/, "");
+  return name === "localhost" || name.endsWith(".localhost") || name === "::1" ||
+    /^127(\.\d{1,3}){3}$/.test(name);
+}
+
+/** The host name of a `Host` header value, without port or brackets. */
+export function hostName(hostHeader: string): string {
+  const value = hostHeader.trim().toLowerCase();
+  if (value.startsWith("[")) return value.slice(1, value.indexOf("]"));
+  const colon = value.lastIndexOf(":");
+  return colon >= 0 && value.indexOf(":") === colon ? value.slice(0, colon) : value;
+}
+
+/**
+ * Refuses requests whose `Host` is not loopback nor in `allowedHosts` (403).
+ *
+ * @param allowedHosts extra host names (no port); `"*"` allows any host.
+ */
+export function hostGuard(allowedHosts: readonly string[] = []): MiddlewareHandler {
+  const extra = new Set(allowedHosts.map((h) => h.toLowerCase()));
+  return async (c, next) => {
+    if (!extra.has("*")) {
+      const header = c.req.header("host");
+      const name = header ? hostName(header) : "";
+      if (!isLoopbackHost(name) && !extra.has(name)) {
+        throw new Problem(
+          403,
+          `Host "${header ?? ""}" is not allowed: this server answers only to loopback names ` +
+            `(localhost, 127.0.0.1, [::1])${extra.size ? ` and ${[...extra].join(", ")}` : ""}`,
+          { type: "host-not-allowed" },
+        );
+      }
+    }
+    await next();
+  };
+}
+
+/**
+ * Refuses cross-origin requests from origins not in `allowedOrigins` (403) and
+ * answers CORS (and its preflight) for those that are.
+ *
+ * A request whose `Origin` equals the server's own (scheme + Host) is same-origin
+ * and always passes; a request without `Origin` (curl, scripts) passes too.
+ */
+export function originGuard(allowedOrigins: readonly string[]): MiddlewareHandler {
+  const allowed = new Set(allowedOrigins.map((o) => o.replace(/\/$/, "").toLowerCase()));
+  const corsHeaders = cors({
+    origin: (origin) => allowed.has(origin.toLowerCase()) ? origin : null,
+    allowMethods: ["GET", "POST", "DELETE", "OPTIONS"],
+    allowHeaders: ["Authorization", "Content-Type", "Accept", "Last-Event-ID"],
+    exposeHeaders: ["Location", "Retry-After", "X-Job-Id"],
+    maxAge: 600,
+  });
+  return async (c, next) => {
+    const origin = c.req.header("origin");
+    if (!origin) return await next();
+    const own = `${new URL(c.req.url).protocol}//${c.req.header("host") ?? ""}`.toLowerCase();
+    if (origin.toLowerCase() === own) return await next();
+    if (!allowed.has(origin.toLowerCase())) {
+      throw new Problem(
+        403,
+        `Origin "${origin}" is not allowed: only this server's own pages and ` +
+          `${[...allowed].join(", ") || "no other origins"} may call it`,
+        { type: "origin-not-allowed" },
+      );
+    }
+    await corsHeaders(c, next);
+    if (c.req.method === "OPTIONS" && c.req.header("access-control-request-private-network")) {
+      c.res.headers.set("Access-Control-Allow-Private-Network", "true");
+    }
+  };
+}
+
+/**
+ * Requires `Authorization: Bearer <token>` (or `?access_token=<token>`) when
+ * `token` is set; compares in constant time. Does nothing without a token.
+ */
+export function tokenGuard(token: string | undefined): MiddlewareHandler {
+  const expected = token ? digest(token) : undefined;
+  return async (c, next) => {
+    if (!expected || c.req.method === "OPTIONS") return await next();
+    const header = c.req.header("authorization") ?? "";
+    const given = /^Bearer\s+(.+)$/i.exec(header)?.[1]?.trim() ??
+      c.req.query("access_token") ?? "";
+    if (!given || !sameBytes(await digest(given), await expected)) {
+      throw new Problem(
+        401,
+        given
+          ? "the bearer token is wrong"
+          : "this server requires a bearer token: send `Authorization: Bearer <token>` " +
+            "(the value of --token or RESTYLE_TOKEN)",
+        { type: "token-required", headers: { "WWW-Authenticate": 'Bearer realm="restyle"' } },
+      );
+    }
+    await next();
+  };
+}
+
+async function digest(text: string): Promise<Uint8Array> {
+  const bytes = new TextEncoder().encode(text);
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  let diff = a.length ^ b.length;
+  for (let i = 0; i < Math.min(a.length, b.length); i++) diff |= a[i] ^ b[i];
+  return diff === 0;
+}

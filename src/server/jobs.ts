@@ -1,0 +1,335 @@
+/**
+ * @module The job queue: one stylization runs at a time, the rest wait in a bounded FIFO.
+ *
+ * Each job keeps an ordered event log (`status`, `progress`, `iteration`,
+ * `done`, `error`, `cancelled`) whose ids are 1, 2, 3… so a client that lost
+ * its event stream resumes with `Last-Event-ID`; its preview PNGs are encoded
+ * once, when they arrive. Finished jobs stay readable for a bounded time and
+ * count, then are freed. Cancelling aborts the running stylization, which
+ * stops within one iteration and frees its tensors.
+ */
+import type { RgbaImage } from "../image/image.ts";
+import type { StylizeOptionsInput } from "../engine/options.ts";
+import { Problem, type ProblemBody, toProblem } from "./problem.ts";
+
+/** Where a job is in its life. */
+export type JobStatus = "queued" | "running" | "done" | "failed" | "cancelled";
+
+/** The four loss terms reported each iteration. */
+export interface Losses {
+  total: number;
+  content: number;
+  style: number;
+  tv: number;
+}
+
+/** One step as a runner reports it (the engine's `StylizeStep`). */
+export interface RunnerStep {
+  iteration: number;
+  iterations: number;
+  losses: Losses;
+  elapsedMs: number;
+  image?: RgbaImage;
+}
+
+/** What a job stylizes: decoded images and validated options. */
+export interface JobSpec {
+  content: RgbaImage;
+  styles: RgbaImage[];
+  initImage?: RgbaImage;
+  options: StylizeOptionsInput;
+}
+
+/** Runs one job; must stop (throwing `signal.reason`) within one step of an abort. */
+export type JobRunner = (spec: JobSpec, signal: AbortSignal) => AsyncIterable<RunnerStep>;
+
+/** One entry of a job's event log, as sent over SSE. */
+export interface JobEvent {
+  id: number;
+  event: "status" | "progress" | "iteration" | "done" | "error" | "cancelled";
+  data: Record<string, unknown>;
+}
+
+/** Options of {@linkcode JobQueue}. */
+export interface JobQueueOptions {
+  /** Runs a job (the engine, with its network). */
+  run: JobRunner;
+  /** PNG encoder for previews. */
+  encodePng: (image: RgbaImage) => Promise<Uint8Array>;
+  /** Jobs that may wait behind the running one; more get 429. Default 8. */
+  maxWaiting?: number;
+  /** Finished jobs kept readable (oldest freed first). Default 32. */
+  keepFinished?: number;
+  /** How long a finished job is kept, in ms. Default 30 minutes. */
+  keepMs?: number;
+  /** Preview images kept per job (the newest). Default 100. */
+  maxImagesPerJob?: number;
+  /** Path prefix of job URLs. Default `/v1/jobs`. */
+  basePath?: string;
+}
+
+const TERMINAL: ReadonlySet<JobStatus> = new Set(["done", "failed", "cancelled"]);
+
+/** A job: its state, event log and preview images. */
+export class Job {
+  readonly id: string = crypto.randomUUID();
+  readonly createdAt: number = Date.now();
+  status: JobStatus = "queued";
+  iteration = 0;
+  iterations: number;
+  losses: Losses | null = null;
+  error?: ProblemBody;
+  startedAt?: number;
+  finishedAt?: number;
+  /** Preview PNGs by iteration, oldest first. */
+  readonly images: Map<number, Uint8Array> = new Map();
+  readonly events: JobEvent[] = [];
+  readonly controller: AbortController = new AbortController();
+  /** Resolves once the job is done, failed or cancelled. */
+  readonly settled: Promise<void>;
+  #settle!: () => void;
+  #wake: Array<() => void> = [];
+
+  /** The input; dropped when the job finishes so its images can be freed. */
+  spec: JobSpec | undefined;
+
+  constructor(spec: JobSpec, readonly basePath: string) {
+    this.spec = spec;
+    this.iterations = spec.options.iterations ?? 100;
+    this.settled = new Promise((resolve) => (this.#settle = resolve));
+  }
+
+  /** True once done, failed or cancelled. */
+  get finished(): boolean {
+    return TERMINAL.has(this.status);
+  }
+
+  /** URL path of this job, or of one of its sub-resources. */
+  url(suffix = ""): string {
+    return `${this.basePath}/${this.id}${suffix}`;
+  }
+
+  /** The iteration of the newest preview, if any. */
+  get latestImage(): number | undefined {
+    return [...this.images.keys()].at(-1);
+  }
+
+  /** Events after `lastId` (ids are 1, 2, 3…). */
+  eventsAfter(lastId: number): JobEvent[] {
+    return this.events.slice(Math.max(0, lastId));
+  }
+
+  /** Resolves at the next event (or when `signal` aborts). */
+  nextEvent(signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      this.#wake.push(resolve);
+      signal?.addEventListener("abort", () => resolve(), { once: true });
+    });
+  }
+
+  /** Appends an event and wakes the streams waiting for one. */
+  emit(event: JobEvent["event"], data: Record<string, unknown>): JobEvent {
+    const entry = { id: this.events.length + 1, event, data };
+    this.events.push(entry);
+    const wake = this.#wake;
+    this.#wake = [];
+    for (const resolve of wake) resolve();
+    return entry;
+  }
+
+  /** Moves to a terminal status once, records when, and settles. */
+  finish(status: "done" | "failed" | "cancelled", data: Record<string, unknown>): void {
+    if (this.finished) return;
+    this.status = status;
+    this.finishedAt = Date.now();
+    this.spec = undefined;
+    this.emit(status === "failed" ? "error" : status, data);
+    this.#settle();
+  }
+}
+
+/**
+ * A FIFO of jobs with one running at a time.
+ *
+ * @example
+ * ```ts
+ * const queue = new JobQueue({ run: (spec, signal) => stylize({ ...spec, signal }), encodePng });
+ * const job = queue.submit({ content, styles: [style], options: { iterations: 50 } });
+ * await job.settled;
+ * ```
+ */
+export class JobQueue {
+  readonly options: Required<JobQueueOptions>;
+  readonly #jobs = new Map<string, Job>();
+  readonly #waiting: Job[] = [];
+  #running: Job | undefined;
+  #closed = false;
+  #timer: ReturnType<typeof setInterval>;
+
+  constructor(options: JobQueueOptions) {
+    this.options = {
+      maxWaiting: 8,
+      keepFinished: 32,
+      keepMs: 30 * 60_000,
+      maxImagesPerJob: 100,
+      basePath: "/v1/jobs",
+      ...options,
+    };
+    this.#timer = setInterval(() => this.prune(), 30_000);
+    Deno.unrefTimer(Number(this.#timer));
+  }
+
+  /** The running job's count (0 or 1) and how many wait. */
+  get counts(): { running: number; waiting: number } {
+    return { running: this.#running ? 1 : 0, waiting: this.#waiting.length };
+  }
+
+  /** Queues a job; throws a 429 Problem (with `Retry-After`) when the queue is full. */
+  submit(spec: JobSpec): Job {
+    if (this.#closed) throw new Problem(503, "the server is shutting down");
+    this.prune();
+    const busy = this.#running !== undefined;
+    if (busy && this.#waiting.length >= this.options.maxWaiting) {
+      throw new Problem(
+        429,
+        `the queue is full: 1 job running and ${this.#waiting.length} waiting ` +
+          `(at most ${this.options.maxWaiting}); retry later`,
+        { type: "queue-full", headers: { "Retry-After": String(this.#retryAfterSeconds()) } },
+      );
+    }
+    const job = new Job(spec, this.options.basePath);
+    this.#jobs.set(job.id, job);
+    this.#waiting.push(job);
+    job.emit("status", { status: "queued", position: this.#waiting.length });
+    queueMicrotask(() => this.#pump());
+    return job;
+  }
+
+  /** The job with this id, or `undefined` (never existed, or freed). */
+  get(id: string): Job | undefined {
+    return this.#jobs.get(id);
+  }
+
+  /** Its place in the queue (1 = next), or 0 when not waiting. */
+  position(job: Job): number {
+    return this.#waiting.indexOf(job) + 1;
+  }
+
+  /**
+   * Cancels a waiting or running job and waits (up to `waitMs`) until it has
+   * stopped; a finished job is removed instead. Returns the job.
+   */
+  async cancel(job: Job, waitMs = 60_000): Promise<Job> {
+    if (job.finished) {
+      this.#jobs.delete(job.id);
+      return job;
+    }
+    const waiting = this.#waiting.indexOf(job);
+    if (waiting >= 0) {
+      this.#waiting.splice(waiting, 1);
+      job.finish("cancelled", { status: "cancelled", iteration: job.iteration });
+      return job;
+    }
+    job.controller.abort(new DOMException("job cancelled", "AbortError"));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      job.settled,
+      new Promise((resolve) => (timer = setTimeout(resolve, waitMs))),
+    ]);
+    clearTimeout(timer);
+    return job;
+  }
+
+  /** Cancels everything and waits for the running job to stop. Idempotent. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#timer);
+    for (const job of [...this.#waiting]) await this.cancel(job);
+    if (this.#running) await this.cancel(this.#running);
+  }
+
+  /** Frees finished jobs older than `keepMs` and beyond `keepFinished` (oldest first). */
+  prune(now = Date.now()): void {
+    const finished = [...this.#jobs.values()].filter((j) => j.finished)
+      .sort((a, b) => a.finishedAt! - b.finishedAt!);
+    const excess = finished.length - this.options.keepFinished;
+    finished.forEach((job, i) => {
+      if (i < excess || now - job.finishedAt! > this.options.keepMs) this.#jobs.delete(job.id);
+    });
+  }
+
+  #retryAfterSeconds(): number {
+    const job = this.#running;
+    if (!job || !job.startedAt || job.iteration === 0) return 30;
+    const perIteration = (Date.now() - job.startedAt) / job.iteration;
+    const left = perIteration * (job.iterations - job.iteration);
+    return Math.max(1, Math.ceil(left / 1000));
+  }
+
+  async #pump(): Promise<void> {
+    if (this.#running || this.#closed) return;
+    const job = this.#waiting.shift();
+    if (!job) return;
+    this.#running = job;
+    try {
+      await this.#run(job);
+    } finally {
+      this.#running = undefined;
+      queueMicrotask(() => this.#pump());
+    }
+  }
+
+  async #run(job: Job): Promise<void> {
+    job.status = "running";
+    job.startedAt = Date.now();
+    job.emit("status", { status: "running" });
+    const signal = job.controller.signal;
+    try {
+      for await (const step of this.options.run(job.spec!, signal)) {
+        job.iteration = step.iteration;
+        job.iterations = step.iterations;
+        job.losses = step.losses;
+        const progress = {
+          iteration: step.iteration,
+          iterations: step.iterations,
+          losses: step.losses,
+          elapsedMs: step.elapsedMs,
+        };
+        if (step.image) {
+          job.images.set(step.iteration, await this.options.encodePng(step.image));
+          this.#trimImages(job);
+          job.emit("iteration", { ...progress, url: job.url(`/images/${step.iteration}`) });
+        } else {
+          job.emit("progress", progress);
+        }
+        signal.throwIfAborted();
+      }
+      signal.throwIfAborted();
+      const latest = job.latestImage;
+      job.finish("done", {
+        status: "done",
+        iteration: job.iteration,
+        iterations: job.iterations,
+        losses: job.losses,
+        url: latest === undefined ? null : job.url(`/images/${latest}`),
+        elapsedMs: Date.now() - job.startedAt,
+      });
+    } catch (error) {
+      if (signal.aborted) {
+        job.finish("cancelled", { status: "cancelled", iteration: job.iteration });
+      } else {
+        const problem = toProblem(error);
+        if (problem.status >= 500) console.error(`restyle job ${job.id} failed:`, error);
+        job.error = problem.body;
+        job.finish("failed", { ...problem.body });
+      }
+    }
+  }
+
+  #trimImages(job: Job): void {
+    for (const key of job.images.keys()) {
+      if (job.images.size <= this.options.maxImagesPerJob) break;
+      job.images.delete(key);
+    }
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * @module RFC 9457 problem details: every error the server answers.
+ *
+ * A handler throws {@linkcode Problem}; the app's error handler turns it (and
+ * any `ZodError` or unexpected error) into an `application/problem+json`
+ * response, so a client always gets `{type, title, status, detail}` and, for
+ * invalid fields, `errors: [{field, message}]` naming each field and what is
+ * allowed.
+ */
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import { ZodError } from "zod";
+
+/** One invalid field: its dotted path (`options.iterations`) and what is wrong or allowed. */
+export interface FieldError {
+  field: string;
+  message: string;
+}
+
+/** The JSON body of an error response (RFC 9457). */
+export interface ProblemBody {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  errors?: FieldError[];
+  [extra: string]: unknown;
+}
+
+/** Media type of problem responses. */
+export const PROBLEM_JSON = "application/problem+json";
+
+const TITLES: Record<number, string> = {
+  400: "Bad Request",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  409: "Conflict",
+  413: "Content Too Large",
+  415: "Unsupported Media Type",
+  422: "Unprocessable Content",
+  429: "Too Many Requests",
+  500: "Internal Server Error",
+  503: "Service Unavailable",
+};
+
+/**
+ * An error with an HTTP status, a human `detail`, optional field errors,
+ * extra members and headers (`Retry-After`, `WWW-Authenticate`).
+ *
+ * @example
+ * ```ts
+ * throw new Problem(404, `no job "${id}"`, { type: "unknown-job" });
+ * ```
+ */
+export class Problem extends Error {
+  readonly status: number;
+  readonly body: ProblemBody;
+  readonly headers: Record<string, string>;
+
+  constructor(
+    status: number,
+    detail: string,
+    options: {
+      /** Short slug appended to `/problems/`; default from the status. */
+      type?: string;
+      errors?: FieldError[];
+      headers?: Record<string, string>;
+      extra?: Record<string, unknown>;
+    } = {},
+  ) {
+    super(detail);
+    this.name = "Problem";
+    this.status = status;
+    this.headers = options.headers ?? {};
+    this.body = {
+      type: `/problems/${options.type ?? slug(TITLES[status] ?? "error")}`,
+      title: TITLES[status] ?? "Error",
+      status,
+      detail,
+      ...(options.errors ? { errors: options.errors } : {}),
+      ...options.extra,
+    };
+  }
+}
+
+/** A 422 Problem listing each invalid field; `prefix` names where the fields live (`options`). */
+export function fieldProblem(error: ZodError, prefix?: string): Problem {
+  const errors = error.issues.map((issue) => ({
+    field: [prefix, ...issue.path.map(String)].filter(Boolean).join(".") || (prefix ?? "body"),
+    message: issue.message,
+  }));
+  const detail = errors.map((e) => `${e.field}: ${e.message}`).join("; ");
+  return new Problem(422, detail, { type: "invalid-field", errors });
+}
+
+/** Turns anything thrown into a Problem (unknown errors become a 500 that hides nothing useful). */
+export function toProblem(error: unknown): Problem {
+  if (error instanceof Problem) return error;
+  if (error instanceof ZodError) return fieldProblem(error);
+  if (error instanceof HTTPException) return new Problem(error.status, error.message);
+  const message = error instanceof Error ? error.message : String(error);
+  return new Problem(500, message || "internal error", { type: "internal" });
+}
+
+/** Writes a Problem as an `application/problem+json` response. */
+export function problemResponse(problem: Problem): Response {
+  return new Response(JSON.stringify(problem.body), {
+    status: problem.status,
+    headers: { "content-type": PROBLEM_JSON, ...problem.headers },
+  });
+}
+
+/** Hono `onError` handler: every thrown error becomes a problem response. */
+export function onProblem(error: Error, _c: Context): Response {
+  const problem = toProblem(error);
+  if (problem.status >= 500) console.error("restyle server:", error);
+  return problemResponse(problem);
+}
+
+function slug(text: string): string {
+  return text.toLowerCase().replace(/[^a-z0-9]+/g, "-");
+}

@@ -1,0 +1,137 @@
+/**
+ * @module Zod schemas of the HTTP API (v1): they document `/openapi.json`.
+ *
+ * The response shapes here are the contract of DESIGN §4 that plug-ins,
+ * macros and tests rely on: fields may be added, never renamed.
+ */
+import { z } from "@hono/zod-openapi";
+import { stylizeOptionsSchema } from "../engine/options.ts";
+
+/** `{field, message}` of an invalid field. */
+export const FieldErrorSchema = z.object({
+  field: z.string().openapi({ example: "options.iterations" }),
+  message: z.string().openapi({ example: "Too big: expected number to be <=2000" }),
+}).openapi("FieldError");
+
+/** RFC 9457 problem details. */
+export const ProblemSchema = z.object({
+  type: z.string().openapi({ example: "/problems/invalid-field" }),
+  title: z.string().openapi({ example: "Unprocessable Content" }),
+  status: z.number().int().openapi({ example: 422 }),
+  detail: z.string(),
+  errors: z.array(FieldErrorSchema).optional(),
+}).openapi("Problem");
+
+const LossesSchema = z.object({
+  total: z.number(),
+  content: z.number(),
+  style: z.number(),
+  tv: z.number(),
+}).openapi("Losses");
+
+/** `GET /v1/health`. */
+export const HealthSchema = z.object({
+  status: z.enum(["ok", "degraded"]).openapi({
+    description: "`degraded` when no network has its weights",
+  }),
+  version: z.string(),
+  backend: z.string().openapi({ example: "wasm" }),
+  adapter: z.string(),
+  networks: z.array(z.object({
+    id: z.string(),
+    ready: z.boolean(),
+    fetch: z.string().optional().openapi({ description: "command that fetches missing weights" }),
+  })),
+  queue: z.object({ running: z.number().int(), waiting: z.number().int() }),
+}).openapi("Health");
+
+/** One style of `GET /v1/styles`. */
+export const StyleSchema = z.object({
+  id: z.string().openapi({ example: "starry-night" }),
+  title: z.string(),
+  artist: z.string().nullable(),
+  year: z.string().nullable(),
+  width: z.number().int(),
+  height: z.number().int(),
+  source: z.enum(["catalogue", "user"]),
+  available: z.boolean(),
+  image: z.string().openapi({ example: "/v1/styles/starry-night/image" }),
+  thumbnail: z.string().openapi({ example: "/v1/styles/starry-night/thumbnail" }),
+}).openapi("Style");
+
+/** `GET /v1/styles`. */
+export const StyleListSchema = z.object({ styles: z.array(StyleSchema) }).openapi("StyleList");
+
+/** Body of `POST /v1/styles`. */
+export const StyleUploadSchema = z.object({
+  image: z.string().openapi({ type: "string", format: "binary", description: "the painting" }),
+  title: z.string().min(1).max(100),
+}).openapi("StyleUpload");
+
+const binary = (description: string) =>
+  z.string().openapi({ type: "string", format: "binary", description });
+
+/** Body of `POST /v1/jobs` and `POST /v1/stylize` (multipart/form-data). */
+export const JobFormSchema = z.object({
+  content: binary("the layer to stylize: PNG, JPEG, GIF or TIFF; its alpha is kept"),
+  style: z.array(z.string()).optional().openapi({
+    description: "catalogue or uploaded style id; repeat for several",
+  }),
+  styleImage: z.array(binary("a style image")).optional().openapi({
+    description: "style image file; repeat for several (after any `style` ids)",
+  }),
+  initImage: binary("start image when options.init is `image`").optional(),
+  options: stylizeOptionsSchema.optional().openapi({
+    description: "JSON object; every field optional (the network preset's defaults)",
+  }),
+}).openapi("JobForm");
+
+const LinksSchema = z.object({
+  self: z.string().openapi({ example: "/v1/jobs/3f6c…" }),
+  events: z.string().openapi({ example: "/v1/jobs/3f6c…/events" }),
+  latest: z.string().openapi({ example: "/v1/jobs/3f6c…/images/latest" }),
+});
+
+/** `POST /v1/jobs` -> 202. */
+export const JobCreatedSchema = z.object({
+  id: z.string(),
+  status: z.literal("queued"),
+  position: z.number().int().openapi({ description: "place in the queue, 1 = next" }),
+  links: LinksSchema,
+}).openapi("JobCreated");
+
+/** `GET /v1/jobs/{id}`. */
+export const JobSchema = z.object({
+  id: z.string(),
+  status: z.enum(["queued", "running", "done", "failed", "cancelled"]),
+  iteration: z.number().int(),
+  iterations: z.number().int(),
+  losses: LossesSchema.nullable().openapi({ description: "null before the first iteration" }),
+  images: z.array(z.object({ iteration: z.number().int(), url: z.string() })),
+  error: ProblemSchema.optional(),
+  position: z.number().int().openapi({ description: "place in the queue; 0 when not waiting" }),
+  createdAt: z.string(),
+  startedAt: z.string().nullable(),
+  finishedAt: z.string().nullable(),
+  links: LinksSchema,
+}).openapi("Job");
+
+/** `{id}` path parameter of job routes. */
+export const JobParamsSchema = z.object({
+  id: z.string().openapi({ param: { name: "id", in: "path" } }),
+});
+
+/** `{id}` path parameter of style routes. */
+export const StyleParamsSchema = z.object({
+  id: z.string().openapi({ param: { name: "id", in: "path" }, example: "starry-night" }),
+});
+
+/** `{id}/{n}` path parameters of the image route. */
+export const ImageParamsSchema = z.object({
+  id: z.string().openapi({ param: { name: "id", in: "path" } }),
+  n: z.string().regex(/^(latest|\d+)$/).openapi({
+    param: { name: "n", in: "path" },
+    description: "an iteration number, or `latest`",
+    example: "latest",
+  }),
+});

@@ -1,0 +1,243 @@
+/**
+ * @module The style store: built-in catalogue paintings plus the user's own uploads.
+ *
+ * Catalogue images live in `<dir>/catalogue/` (see `catalogue.ts`); user styles
+ * in `<dir>/user/<id>.<ext>` with a `<id>.json` beside each, so they survive
+ * restarts. Thumbnails are made once and cached in `<dir>/thumbnails/`.
+ */
+import { Image } from "imagescript";
+import { createHash } from "node:crypto";
+import { dataDir } from "../config.ts";
+import { decodeImage, encodePng } from "../image/codec.ts";
+import { readImageHeader } from "../image/header.ts";
+import type { RgbaImage } from "../image/image.ts";
+import { Problem } from "../server/problem.ts";
+import { type CatalogueStyle, FETCH_STYLES_COMMAND, readCatalogue } from "./catalogue.ts";
+
+/** A style as listed by `GET /v1/styles`. */
+export interface StyleInfo {
+  id: string;
+  title: string;
+  artist: string | null;
+  year: string | null;
+  width: number;
+  height: number;
+  /** `catalogue` (built in) or `user` (uploaded). */
+  source: "catalogue" | "user";
+  /** False for a catalogue style whose image is not fetched yet. */
+  available: boolean;
+}
+
+interface UserStyleRecord {
+  id: string;
+  title: string;
+  file: string;
+  width: number;
+  height: number;
+  sha256: string;
+  createdAt: string;
+}
+
+/** Options of {@linkcode StyleStore}. */
+export interface StyleStoreOptions {
+  /** Root directory; default `<dataDir>/styles`. */
+  dir?: string;
+  /** Catalogue entries; default read from `catalogue.json`. */
+  catalogue?: CatalogueStyle[];
+  /** Longest side of thumbnails in pixels. Default 160. */
+  thumbnailSize?: number;
+}
+
+/**
+ * Lists, reads and adds styles.
+ *
+ * @example
+ * ```ts
+ * const store = await StyleStore.open();
+ * const starry = await store.decoded("starry-night");
+ * const mine = await store.add(await Deno.readFile("painting.png"), "My painting");
+ * ```
+ */
+export class StyleStore {
+  readonly dir: string;
+  readonly thumbnailSize: number;
+  readonly #catalogue: Map<string, CatalogueStyle>;
+
+  private constructor(dir: string, catalogue: CatalogueStyle[], thumbnailSize: number) {
+    this.dir = dir;
+    this.thumbnailSize = thumbnailSize;
+    this.#catalogue = new Map(catalogue.map((s) => [s.id, s]));
+  }
+
+  /** Opens the store (reads the catalogue manifest). */
+  static async open(options: StyleStoreOptions = {}): Promise<StyleStore> {
+    const dir = options.dir ?? `${dataDir()}/styles`;
+    return new StyleStore(
+      dir,
+      options.catalogue ?? await readCatalogue(),
+      options.thumbnailSize ?? 160,
+    );
+  }
+
+  /** Every style: catalogue first (in manifest order), then uploads (oldest first). */
+  async list(): Promise<StyleInfo[]> {
+    const catalogue = await Promise.all(
+      [...this.#catalogue.values()].map(async (s): Promise<StyleInfo> => ({
+        id: s.id,
+        title: s.title,
+        artist: s.artist,
+        year: s.year,
+        width: s.width,
+        height: s.height,
+        source: "catalogue",
+        available: await exists(this.#cataloguePath(s)),
+      })),
+    );
+    const users = (await this.#userRecords()).map((r): StyleInfo => ({
+      id: r.id,
+      title: r.title,
+      artist: null,
+      year: null,
+      width: r.width,
+      height: r.height,
+      source: "user",
+      available: true,
+    }));
+    return [...catalogue, ...users];
+  }
+
+  /** The style's file bytes; 404 Problem when unknown, 503 when not fetched yet. */
+  async bytes(id: string): Promise<Uint8Array> {
+    return await Deno.readFile(await this.#path(id));
+  }
+
+  /** The style decoded to RGBA. */
+  async decoded(id: string): Promise<RgbaImage> {
+    return await decodeImage(await this.bytes(id));
+  }
+
+  /** A PNG thumbnail (longest side `thumbnailSize`), made once and cached. */
+  async thumbnail(id: string): Promise<Uint8Array> {
+    const source = await this.#path(id);
+    const cached = `${this.dir}/thumbnails/${id}.png`;
+    try {
+      return await Deno.readFile(cached);
+    } catch { /* not made yet */ }
+    const rgba = await decodeImage(await Deno.readFile(source));
+    const image = new Image(rgba.width, rgba.height);
+    image.bitmap.set(rgba.data);
+    const scale = this.thumbnailSize / Math.max(rgba.width, rgba.height);
+    if (scale < 1) {
+      image.resize(
+        Math.max(1, Math.round(rgba.width * scale)),
+        Math.max(1, Math.round(rgba.height * scale)),
+      );
+    }
+    const png = await encodePng({
+      width: image.width,
+      height: image.height,
+      data: new Uint8Array(image.bitmap),
+    });
+    await Deno.mkdir(`${this.dir}/thumbnails`, { recursive: true });
+    await Deno.writeFile(cached, png);
+    return png;
+  }
+
+  /**
+   * Adds an uploaded style and persists it. The id is the title's slug plus
+   * the first 8 hex digits of the image's sha256; the same image uploaded
+   * twice with the same title is a 409 conflict naming the existing id.
+   * The bytes must already be a decodable image (the caller checks).
+   */
+  async add(bytes: Uint8Array, title: string): Promise<StyleInfo> {
+    const header = readImageHeader(bytes);
+    const sha256 = createHash("sha256").update(bytes).digest("hex");
+    const slug = title.toLowerCase().normalize("NFKD").replace(/[^a-z0-9]+/g, "-")
+      .replace(/^-+|-+$/g, "").slice(0, 40) || "style";
+    const id = `${slug}-${sha256.slice(0, 8)}`;
+    const userDir = `${this.dir}/user`;
+    if (this.#catalogue.has(id) || await exists(`${userDir}/${id}.json`)) {
+      throw new Problem(409, `this image is already a style with id "${id}"`, {
+        type: "style-exists",
+        extra: { id },
+      });
+    }
+    const ext = header.format === "jpeg" ? "jpg" : header.format;
+    const record: UserStyleRecord = {
+      id,
+      title,
+      file: `${id}.${ext}`,
+      width: header.width,
+      height: header.height,
+      sha256,
+      createdAt: new Date().toISOString(),
+    };
+    await Deno.mkdir(userDir, { recursive: true });
+    await Deno.writeFile(`${userDir}/${record.file}`, bytes);
+    await Deno.writeTextFile(`${userDir}/${id}.json`, JSON.stringify(record, null, 2));
+    return {
+      id,
+      title,
+      artist: null,
+      year: null,
+      width: header.width,
+      height: header.height,
+      source: "user",
+      available: true,
+    };
+  }
+
+  #cataloguePath(style: CatalogueStyle): string {
+    return `${this.dir}/catalogue/${style.file}`;
+  }
+
+  async #path(id: string): Promise<string> {
+    const style = this.#catalogue.get(id);
+    if (style) {
+      const path = this.#cataloguePath(style);
+      if (!await exists(path)) {
+        throw new Problem(
+          503,
+          `style "${id}" is in the catalogue but its image is not fetched yet; ` +
+            `run ${FETCH_STYLES_COMMAND}, with RESTYLE_MIRROR set when offline`,
+          { type: "style-not-fetched" },
+        );
+      }
+      return path;
+    }
+    const record = /^[a-z0-9-]{1,64}$/.test(id)
+      ? (await this.#userRecords()).find((r) => r.id === id)
+      : undefined;
+    if (!record) {
+      const ids = [...this.#catalogue.keys()].join(", ");
+      throw new Problem(
+        404,
+        `no style "${id}"; built-in styles are ${ids}, and GET /v1/styles lists uploads too`,
+        { type: "unknown-style" },
+      );
+    }
+    return `${this.dir}/user/${record.file}`;
+  }
+
+  async #userRecords(): Promise<UserStyleRecord[]> {
+    const records: UserStyleRecord[] = [];
+    try {
+      for await (const entry of Deno.readDir(`${this.dir}/user`)) {
+        if (!entry.isFile || !entry.name.endsWith(".json")) continue;
+        try {
+          records.push(JSON.parse(await Deno.readTextFile(`${this.dir}/user/${entry.name}`)));
+        } catch { /* a half-written record: skip it */ }
+      }
+    } catch { /* no uploads yet */ }
+    return records.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
