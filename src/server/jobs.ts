@@ -302,6 +302,9 @@ export class JobQueue {
         } else {
           job.emit("progress", progress);
         }
+        // The engine's awaits can all be microtasks (wasm reads back synchronously): give the
+        // event loop a turn so requests (DELETE, streams, health) are served between iterations.
+        await new Promise((resolve) => setTimeout(resolve, 0));
         signal.throwIfAborted();
       }
       signal.throwIfAborted();

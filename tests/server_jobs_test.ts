@@ -1,0 +1,235 @@
+/**
+ * The job API against a real server and the real engine (SqueezeNet, tiny sizes):
+ * ordered events, previews at the layer's size with its alpha, resume, NDJSON,
+ * cancellation and tensor accounting.
+ */
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import {
+  encodePng,
+  gradientWithAlpha,
+  jobForm,
+  pngOf,
+  readSse,
+  testServer,
+  tiny,
+} from "./_server.ts";
+
+const layer = gradientWithAlpha(60, 40);
+const layerPng = await encodePng(layer);
+
+function alphaChannel(data: Uint8Array): number[] {
+  return Array.from(data.filter((_, i) => i % 4 === 3));
+}
+
+async function submit(url: string, options: Record<string, unknown>, body = layerPng) {
+  const response = await fetch(`${url}/v1/jobs`, {
+    method: "POST",
+    body: jobForm(body, options),
+  });
+  assert.equal(response.status, 202, await response.clone().text());
+  return await response.json();
+}
+
+Deno.test("a job streams ordered events and serves every preview at the layer's size with its alpha", async () => {
+  const server = await testServer();
+  try {
+    const created = await submit(server.url, tiny({ iterations: 4, previewEvery: 2 }));
+    assert.equal(created.status, "queued");
+    assert.deepEqual(Object.keys(created.links).sort(), ["events", "latest", "self"]);
+    const events = await readSse(await fetch(server.url + created.links.events));
+
+    assert.deepEqual(events.map((e) => e.id), events.map((_, i) => i + 1));
+    assert.deepEqual(events.map((e) => e.event), [
+      "status",
+      "status",
+      "progress",
+      "iteration",
+      "progress",
+      "iteration",
+      "done",
+    ]);
+    assert.deepEqual(events.slice(0, 2).map((e) => e.data.status), ["queued", "running"]);
+    const steps = events.filter((e) => e.event === "progress" || e.event === "iteration");
+    assert.deepEqual(steps.map((e) => e.data.iteration), [1, 2, 3, 4]);
+    for (const step of steps) {
+      const losses = step.data.losses as Record<string, number>;
+      assert.ok(Number.isFinite(losses.total) && losses.total > 0, JSON.stringify(losses));
+    }
+
+    for (const event of events.filter((e) => e.event === "iteration")) {
+      const response = await fetch(server.url + event.data.url);
+      assert.equal(response.headers.get("content-type"), "image/png");
+      const preview = await pngOf(response);
+      assert.equal(preview.width, 60);
+      assert.equal(preview.height, 40);
+      assert.deepEqual(alphaChannel(preview.data), alphaChannel(layer.data));
+    }
+    const latest = await pngOf(await fetch(server.url + created.links.latest));
+    assert.equal(latest.width, 60);
+
+    const job = await (await fetch(server.url + created.links.self)).json();
+    assert.equal(job.status, "done");
+    assert.equal(job.iteration, 4);
+    assert.deepEqual(job.images.map((i: { iteration: number }) => i.iteration), [2, 4]);
+    assert.equal(events.at(-1)!.data.url, job.images[1].url);
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("Last-Event-ID resumes the event stream with exactly the missed events", async () => {
+  const server = await testServer();
+  try {
+    const created = await submit(server.url, tiny({ iterations: 3 }));
+    const all = await readSse(await fetch(server.url + created.links.events));
+    const resumed = await readSse(
+      await fetch(server.url + created.links.events, { headers: { "Last-Event-ID": "3" } }),
+    );
+    assert.deepEqual(resumed, all.slice(3));
+    assert.equal(resumed.at(-1)!.event, "done");
+
+    // Reconnecting mid-run: read two events, drop the stream, resume from the last id seen.
+    const second = await submit(server.url, tiny({ iterations: 6 }));
+    const head = await readSse(await fetch(server.url + second.links.events), (e) => e.id === 2);
+    const tail = await readSse(
+      await fetch(server.url + second.links.events, { headers: { "Last-Event-ID": "2" } }),
+    );
+    const ids = [...head, ...tail].map((e) => e.id);
+    assert.deepEqual(ids, ids.map((_, i) => i + 1));
+    assert.equal(tail.at(-1)!.event, "done");
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("POST /v1/stylize streams NDJSON previews with base64 PNGs and ends with done", async () => {
+  const server = await testServer();
+  try {
+    const response = await fetch(`${server.url}/v1/stylize`, {
+      method: "POST",
+      body: jobForm(layerPng, tiny({ iterations: 2 })),
+    });
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get("content-type"), "application/x-ndjson");
+    const lines = (await response.text()).trim().split("\n").map((l) => JSON.parse(l));
+    assert.deepEqual(lines.map((l) => l.iteration), [1, 2, 2]);
+    assert.equal(lines.at(-1).done, true);
+    for (const line of lines.slice(0, -1)) {
+      assert.ok(line.losses.total > 0);
+      const png = Uint8Array.from(atob(line.png), (ch) => ch.charCodeAt(0));
+      const image = await pngOf(new Response(png));
+      assert.deepEqual([image.width, image.height], [60, 40]);
+    }
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("POST /v1/stylize with Accept: image/png answers the final PNG", async () => {
+  const server = await testServer();
+  try {
+    const response = await fetch(`${server.url}/v1/stylize`, {
+      method: "POST",
+      headers: { accept: "image/png" },
+      body: jobForm(layerPng, tiny({ iterations: 2, previewEvery: 5 })),
+    });
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get("content-type"), "image/png");
+    assert.equal(response.headers.get("x-iteration"), "2");
+    const image = await pngOf(response);
+    assert.deepEqual([image.width, image.height], [60, 40]);
+    assert.deepEqual(alphaChannel(image.data), alphaChannel(layer.data));
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("DELETE stops a running job within an iteration and frees its tensors", async () => {
+  const server = await testServer();
+  try {
+    const warm = await submit(server.url, tiny({ iterations: 1 }));
+    await readSse(await fetch(server.url + warm.links.events));
+    const baseline = tf.memory().numTensors;
+
+    const created = await submit(server.url, tiny({ iterations: 500, maxSize: 64 }));
+    const seen = await readSse(
+      await fetch(server.url + created.links.events),
+      (e) => e.event === "iteration" && e.data.iteration === 2,
+    );
+    assert.equal(seen.at(-1)!.data.iteration, 2);
+    const deleted = await fetch(server.url + created.links.self, { method: "DELETE" });
+    assert.equal(deleted.status, 200);
+    const job = await deleted.json();
+    assert.equal(job.status, "cancelled");
+    assert.ok(job.iteration < 10, `stopped at iteration ${job.iteration}`);
+    assert.equal(tf.memory().numTensors, baseline);
+
+    const events = await readSse(await fetch(server.url + created.links.events));
+    assert.equal(events.at(-1)!.event, "cancelled");
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("a client that drops its /v1/stylize stream cancels the job", async () => {
+  const server = await testServer();
+  try {
+    const abort = new AbortController();
+    const response = await fetch(`${server.url}/v1/stylize`, {
+      method: "POST",
+      body: jobForm(layerPng, tiny({ iterations: 500, maxSize: 64 })),
+      signal: abort.signal,
+    });
+    const id = response.headers.get("x-job-id")!;
+    const reader = response.body!.getReader();
+    await reader.read(); // the first preview line
+    abort.abort();
+    await reader.cancel().catch(() => {});
+
+    let status = "running";
+    for (let i = 0; i < 100 && status === "running"; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      status = (await (await fetch(`${server.url}/v1/jobs/${id}`)).json()).status;
+    }
+    assert.equal(status, "cancelled");
+    assert.deepEqual(server.queue.counts, { running: 0, waiting: 0 });
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("20 tiny jobs in a row leave the tensor count where it was", async () => {
+  const server = await testServer();
+  try {
+    const run = async () => {
+      const created = await submit(server.url, tiny({ maxSize: 32 }));
+      const events = await readSse(await fetch(server.url + created.links.events));
+      assert.equal(events.at(-1)!.event, "done");
+    };
+    await run();
+    const baseline = tf.memory().numTensors;
+    for (let i = 0; i < 20; i++) await run();
+    assert.equal(tf.memory().numTensors, baseline);
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("the server also serves on a Unix socket with mode 0600", async () => {
+  const dir = await Deno.makeTempDir();
+  const socket = `${dir}/restyle.sock`;
+  const server = await testServer({ socket });
+  try {
+    assert.equal(server.url, `unix:${socket}`);
+    assert.equal((await Deno.stat(socket)).mode! & 0o777, 0o600);
+    const client = Deno.createHttpClient({ proxy: { transport: "unix", path: socket } });
+    const response = await fetch("http://localhost/v1/health", { client });
+    assert.equal(response.status, 200);
+    const health = await response.json();
+    assert.equal(health.networks.find((n: { id: string }) => n.id === "squeezenet").ready, true);
+    client.close();
+  } finally {
+    await server.shutdown();
+  }
+});
