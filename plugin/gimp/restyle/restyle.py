@@ -47,6 +47,10 @@ FALLBACK_STYLES = [
     ("monet-san-giorgio", "San Giorgio Maggiore at Dusk — Claude Monet (1908)"),
     ("wheat-field-cypresses", "Wheat Field with Cypresses — Vincent van Gogh (1889)"),
 ]
+STARTS = [
+    ("content", "The layer itself (previews look like it from the start)"),
+    ("noise", "Noise (the paper's choice; early previews are noisy)"),
+]
 STYLE_FROM_FILE = "file"
 STYLE_FROM_LAYER = "layer"
 PNG_FORMAT = "R'G'B'A u8"
@@ -312,6 +316,11 @@ class Restyle(Gimp.PlugIn):
             networks.add(nick, index, label, "")
         procedure.add_choice_argument("network", "_Network", "Feature network",
                                       networks, "squeezenet", rw)
+        starts = Gimp.Choice.new()
+        for index, (nick, label) in enumerate(STARTS):
+            starts.add(nick, index, label, "")
+        procedure.add_choice_argument("init", "Start _from", "What the optimisation starts "
+                                      "from", starts, "content", rw)
         procedure.add_string_argument("server-url", "Server _URL", "Restyle server; empty: "
                                       "$RESTYLE_URL or " + DEFAULT_URL, "", rw)
         procedure.add_string_argument("token", "T_oken", "Bearer token, if the server "
@@ -368,12 +377,22 @@ def show_dialog(procedure, config):
     return accepted
 
 
+def catalogue_title(config, nick):
+    """The title part of a catalogue style's label ("The Starry Night"), else its id."""
+    try:
+        choice = Gimp.param_spec_choice_get_choice(config.find_property("style"))
+        return choice.get_label(nick).split(" — ")[0] or nick
+    except Exception:
+        return nick
+
+
 class Settings:
     """The run's parameters, read once from the procedure config."""
 
     def __init__(self, config):
         get = config.get_property
         self.style = get("style")
+        self.style_title = catalogue_title(config, self.style)
         self.style_file = get("style-file")
         self.style_layer = get("style-layer")
         self.iterations = get("iterations")
@@ -382,6 +401,7 @@ class Settings:
         self.strength = get("strength")
         self.preserve_colors = get("preserve-colors")
         self.network = get("network")
+        self.init = get("init")
         self.url = server_url(get("server-url"))
         self.token = server_token(get("token"))
 
@@ -393,6 +413,7 @@ class Settings:
             "maxSize": self.max_size,
             "styleWeight": style_weight(self.strength),
             "preserveColors": bool(self.preserve_colors),
+            "init": self.init,
         }
 
 
@@ -414,7 +435,7 @@ def style_request(settings):
             raise RestyleError("Style is 'Another open layer' but no style layer was chosen.")
         layer = settings.style_layer
         return [], [("styleImage", "style-layer.png", drawable_png(layer))], layer.get_name()
-    return [("style", settings.style)], [], settings.style
+    return [("style", settings.style)], [], settings.style_title
 
 
 def restyle(image, source, settings):

@@ -1,0 +1,212 @@
+/**
+ * The GIMP 3 plug-in, end to end: real GIMP 3.0 (Debian trixie, in a chroot
+ * built by `.ci/gimp-root.sh`), the plug-in installed by `plugin/gimp/install.ts`,
+ * the real `deno task serve` with SqueezeNet, driven from `gimp-console-3.0`
+ * batch mode by `tests/fixtures/gimp_batch.py`. Needs root (chroot).
+ */
+import assert from "node:assert/strict";
+import { decode, Image } from "imagescript";
+import { installGimpPlugin } from "../plugin/gimp/install.ts";
+import { repoPath } from "../src/config.ts";
+import { closedPort, startServeCli } from "./fixtures/serve_cli.ts";
+
+const ROOT = Deno.env.get("RESTYLE_GIMP_ROOT") ?? repoPath(".gimp-root");
+const MIRROR = Deno.env.get("RESTYLE_MIRROR");
+// Geometry set up by gimp_batch.py (image space).
+const LAYER = { x: 40, y: 30, w: 96, h: 64 };
+const ELLIPSE = { x: 20, y: 20, w: 100, h: 70 };
+const CLEARED = { x: 40, y: 30, w: 16, h: 16 };
+
+/** Builds the trixie root with GIMP 3.0 unless it is there already. */
+async function ensureGimpRoot(): Promise<void> {
+  try {
+    await Deno.stat(`${ROOT}/usr/bin/gimp-console-3.0`);
+    return;
+  } catch {
+    // build it below
+  }
+  const { success, stderr } = await new Deno.Command(repoPath(".ci/gimp-root.sh"), {
+    args: [ROOT],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  assert.ok(success, `.ci/gimp-root.sh failed:\n${new TextDecoder().decode(stderr)}`);
+}
+
+interface BatchRun {
+  facts: Record<string, unknown> & {
+    registered: boolean;
+    status?: string;
+    error?: string;
+    previews?: Preview[];
+  };
+  log: string;
+  outDir: string;
+}
+
+interface Preview {
+  name: string;
+  width: number;
+  height: number;
+  offsets: [number, number];
+  differFromSource: number;
+  differFromPrevious: number | null;
+  maxAlphaInClearedBlock: number;
+  hasMask: boolean;
+  maskMismatches: number | null;
+  maskSelected: number | null;
+}
+
+/** Installs the plug-in into a fresh $HOME inside the root and runs gimp_batch.py once. */
+async function runGimpBatch(mode: "run" | "unreachable", url: string): Promise<BatchRun> {
+  assert.ok(MIRROR, "RESTYLE_MIRROR must name the mirror (it holds images/cat.png)");
+  await ensureGimpRoot();
+  const work = await Deno.makeTempDir({ dir: `${ROOT}/tmp`, prefix: "restyle-gimp-" });
+  const inRoot = work.slice(ROOT.length);
+  try {
+    await installGimpPlugin(`${work}/home/.config/GIMP/3.0`);
+    await Deno.copyFile(`${MIRROR}/images/cat.png`, `${work}/cat.png`);
+    await Deno.mkdir(`${work}/out`);
+    const child = new Deno.Command("chroot", {
+      args: [
+        ROOT,
+        "env",
+        "-i",
+        `HOME=${inRoot}/home`,
+        "PATH=/usr/bin:/bin",
+        "LANG=C.UTF-8",
+        "PYTHONUNBUFFERED=1",
+        `RESTYLE_URL=${url}`,
+        `BATCH_MODE=${mode}`,
+        `BATCH_CONTENT=${inRoot}/cat.png`,
+        `BATCH_OUT=${inRoot}/out`,
+        "BATCH_STYLE=starry-night",
+        `BATCH_URL=${url}`,
+        "gimp-console-3.0",
+        "-i",
+        "--batch-interpreter",
+        "python-fu-eval",
+        "-b",
+        "-",
+        "--quit",
+      ],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const writer = child.stdin.getWriter();
+    await writer.write(await Deno.readFile(repoPath("tests/fixtures/gimp_batch.py")));
+    await writer.close();
+    const { code, stdout, stderr } = await child.output();
+    const log = new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr);
+    const line = log.split("\n").find((l) => l.startsWith("RESULT "));
+    assert.equal(code, 0, `gimp-console-3.0 exited ${code}:\n${log}`);
+    assert.ok(line, `the batch script printed no RESULT line:\n${log}`);
+    const outDir = await Deno.makeTempDir({ prefix: "restyle-gimp-out-" });
+    for await (const entry of Deno.readDir(`${work}/out`)) {
+      await Deno.copyFile(`${work}/out/${entry.name}`, `${outDir}/${entry.name}`);
+    }
+    return { facts: JSON.parse(line.slice("RESULT ".length)), log, outDir };
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+}
+
+async function readPng(path: string): Promise<Image> {
+  const image = await decode(await Deno.readFile(path));
+  assert.ok(image instanceof Image, `${path} is not a still image`);
+  return image;
+}
+
+/** Distance from the ellipse's centre in radii (1 = on its edge). */
+function ellipseRadius(x: number, y: number): number {
+  const dx = (x + 0.5 - (ELLIPSE.x + ELLIPSE.w / 2)) / (ELLIPSE.w / 2);
+  const dy = (y + 0.5 - (ELLIPSE.y + ELLIPSE.h / 2)) / (ELLIPSE.h / 2);
+  return Math.hypot(dx, dy);
+}
+
+function inside(x: number, y: number, r: { x: number; y: number; w: number; h: number }) {
+  return x >= r.x && x < r.x + r.w && y >= r.y && y < r.y + r.h;
+}
+
+Deno.test({
+  name: "GIMP: Filters > Artistic > Restyle… adds one masked layer per preview in a group " +
+    "above the source, at its offsets, in one undo group",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    assert.equal(Deno.uid(), 0, "this test runs GIMP in a chroot: run it as root (CI does)");
+    const server = await startServeCli();
+    try {
+      const { facts, log, outDir } = await runGimpBatch("run", server.url);
+      assert.equal(facts.registered, true, `plug-in-restyle is not registered:\n${log}`);
+      assert.equal(facts.status, "success", `the plug-in failed: ${facts.error}\n${log}`);
+      assert.doesNotMatch(log, /Traceback/);
+
+      // A layer group directly above the source layer, named after the style.
+      assert.deepEqual(facts.topLevelNames, ["Restyle: The Starry Night", "cat", "background"]);
+      const previews = facts.previews!;
+      // iterations 4, preview every 2: previews at iterations 2 and 4, newest on top.
+      assert.deepEqual(previews.map((p) => p.name), [
+        "The Starry Night — iteration 2",
+        "The Starry Night — iteration 4",
+      ]);
+      for (const p of previews) {
+        assert.deepEqual([p.width, p.height], [LAYER.w, LAYER.h], `${p.name}: source size`);
+        assert.deepEqual(p.offsets, [LAYER.x, LAYER.y], `${p.name}: source offsets`);
+        assert.ok(p.differFromSource > LAYER.w * LAYER.h / 20, `${p.name} barely differs`);
+        assert.equal(p.maxAlphaInClearedBlock, 0, `${p.name}: transparency kept`);
+        assert.ok(p.hasMask, `${p.name} has no layer mask`);
+        assert.equal(p.maskMismatches, 0, `${p.name}: mask differs from the selection`);
+        assert.equal(p.maskSelected, facts.selectedInLayer);
+      }
+      assert.ok((facts.selectedInLayer as number) < (facts.pixelsInLayer as number));
+      assert.ok(previews[1].differFromPrevious! > 0, "the two previews are identical");
+      assert.equal(facts.undoGroupLeftOpen, false, "the plug-in left its undo group open");
+      assert.equal(facts.undoEnabled, true);
+
+      // The exported image: changed inside the selection, untouched outside it
+      // and where the source layer is transparent.
+      const before = await readPng(`${outDir}/before.png`);
+      const after = await readPng(`${outDir}/after.png`);
+      assert.deepEqual([after.width, after.height], [160, 120]);
+      let changedInside = 0, checkedInside = 0, changedOutside = 0, changedCleared = 0;
+      for (let y = 0; y < after.height; y++) {
+        for (let x = 0; x < after.width; x++) {
+          const changed = before.getPixelAt(x + 1, y + 1) !== after.getPixelAt(x + 1, y + 1);
+          const r = ellipseRadius(x, y);
+          if (inside(x, y, CLEARED)) changedCleared += Number(changed);
+          else if (inside(x, y, LAYER) && r < 0.9) {
+            checkedInside++;
+            changedInside += Number(changed);
+          } else if (r > 1.1 || !inside(x, y, LAYER)) changedOutside += Number(changed);
+        }
+      }
+      assert.equal(changedOutside, 0, "pixels outside the selection or layer changed");
+      assert.equal(changedCleared, 0, "the transparent block of the source changed");
+      assert.ok(changedInside > checkedInside / 2, `${changedInside}/${checkedInside} changed`);
+      await Deno.remove(outDir, { recursive: true });
+    } finally {
+      await server.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "GIMP: with no server running, Restyle fails with a message saying how to start it, " +
+    "not a traceback",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    assert.equal(Deno.uid(), 0, "this test runs GIMP in a chroot: run it as root (CI does)");
+    const url = `http://127.0.0.1:${closedPort()}`;
+    const { facts, log, outDir } = await runGimpBatch("unreachable", url);
+    await Deno.remove(outDir, { recursive: true });
+    assert.equal(facts.registered, true);
+    assert.equal(facts.status, "execution-error");
+    assert.match(facts.error!, new RegExp(`Cannot reach the Restyle server at ${url}`));
+    assert.match(facts.error!, /deno task serve/);
+    assert.doesNotMatch(log, /Traceback/);
+    assert.equal(facts.undoGroupLeftOpen, false);
+  },
+});
