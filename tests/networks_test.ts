@@ -14,6 +14,7 @@ import type { GraphNetwork } from "../src/net/graph.ts";
 import { getNetwork, loadNetwork, networkReady } from "../src/net/load.ts";
 import type { NetworkId } from "../src/net/network.ts";
 import { PRESETS } from "../src/net/presets.ts";
+import { caffePool } from "../src/ops/pool.ts";
 import { installWeights } from "../src/weights/install.ts";
 
 await initBackend();
@@ -222,4 +223,12 @@ Deno.test("loadNetwork names the missing or damaged file and the command that fi
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("average pooling divides a ceil-mode window that overhangs by the part inside, as Caffe", () => {
+  const x = tf.tensor4d([...Array(20).keys()].map((i) => i + 1), [1, 4, 5, 1]);
+  const pooled = caffePool(x, { kernel: 3, stride: 2, pad: 0, kind: "avg" });
+  // Windows: rows 0-2 / 2-3 (clipped), columns 0-2 / 2-4.
+  assert.deepEqual(Array.from(pooled.dataSync()), [7, 9, 14.5, 16.5]);
+  tf.dispose([x, pooled]);
 });

@@ -35,8 +35,12 @@ export function caffePool(x: tf.Tensor4D, spec: PoolSpec): tf.Tensor4D {
     const padded = p + extraH + extraW > 0
       ? tf.pad(x, [[0, 0], [p, p + extraH], [p, p + extraW], [0, 0]], padValue)
       : x;
-    return spec.kind === "max"
-      ? tf.maxPool(padded, k, s, "valid")
-      : tf.avgPool(padded, k, s, "valid");
+    if (spec.kind === "max") return tf.maxPool(padded, k, s, "valid");
+    const pooled = tf.avgPool(padded, k, s, "valid");
+    if (extraH + extraW === 0) return pooled;
+    // Caffe divides a window that overhangs the padded input by the part that fits.
+    const ones = tf.ones([1, h + 2 * p, w + 2 * p, 1]) as tf.Tensor4D;
+    const inside = tf.pad(ones, [[0, 0], [0, extraH], [0, extraW], [0, 0]]);
+    return tf.div(pooled, tf.avgPool(inside, k, s, "valid"));
   });
 }
