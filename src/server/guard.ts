@@ -90,10 +90,11 @@ export function originGuard(allowedOrigins: readonly string[]): MiddlewareHandle
         { type: "origin-not-allowed" },
       );
     }
-    await corsHeaders(c, next);
-    if (c.req.method === "OPTIONS" && c.req.header("access-control-request-private-network")) {
-      c.res.headers.set("Access-Control-Allow-Private-Network", "true");
+    const preflight = await corsHeaders(c, next);
+    if (preflight && c.req.header("access-control-request-private-network")) {
+      preflight.headers.set("Access-Control-Allow-Private-Network", "true");
     }
+    return preflight;
   };
 }
 

@@ -115,7 +115,7 @@ export function problemResponse(problem: Problem): Response {
 /** Hono `onError` handler: every thrown error becomes a problem response. */
 export function onProblem(error: Error, _c: Context): Response {
   const problem = toProblem(error);
-  if (problem.status >= 500) console.error("restyle server:", error);
+  if (problem.status === 500) console.error("restyle server:", error);
   return problemResponse(problem);
 }
 

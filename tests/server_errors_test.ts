@@ -1,0 +1,160 @@
+/**
+ * Every error status of the API, each provoked with a real bad input against a
+ * real server; all answered as application/problem+json naming what is wrong.
+ */
+import assert from "node:assert/strict";
+import { networkReady } from "../src/net/load.ts";
+import { catPng, encodePng, gradientWithAlpha, jobForm, readSse, testServer, tiny } from "./_server.ts";
+
+const layerPng = await encodePng(gradientWithAlpha(40, 30));
+
+interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  errors?: { field: string; message: string }[];
+}
+
+async function problem(response: Response, status: number): Promise<Problem> {
+  const text = await response.text();
+  assert.equal(response.status, status, text);
+  assert.equal(response.headers.get("content-type"), "application/problem+json");
+  const body = JSON.parse(text);
+  assert.equal(body.status, status);
+  for (const key of ["type", "title", "detail"]) assert.equal(typeof body[key], "string", key);
+  return body;
+}
+
+function contentForm(content: Uint8Array, options: Record<string, unknown> = tiny()): FormData {
+  return jobForm(content, options);
+}
+
+/** A PNG that is only a signature and an IHDR chunk claiming `w` x `h`. */
+function pngHeaderClaiming(w: number, h: number): Uint8Array {
+  const bytes = new Uint8Array(33);
+  bytes.set([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 73, 72, 68, 82]);
+  const view = new DataView(bytes.buffer);
+  view.setUint32(16, w);
+  view.setUint32(20, h);
+  bytes.set([8, 6, 0, 0, 0], 24);
+  return bytes;
+}
+
+Deno.test("bad inputs get the right problem status, naming the field, and the server keeps serving", async (t) => {
+  const server = await testServer({ maxIterations: 50, maxBodyBytes: 2_000_000 });
+  const post = (body: BodyInit, headers: HeadersInit = {}) =>
+    fetch(`${server.url}/v1/jobs`, { method: "POST", body, headers });
+  try {
+    await t.step("400: a truncated PNG", async () => {
+      const cut = (await catPng()).slice(0, 2000);
+      const body = await problem(await post(contentForm(cut)), 400);
+      assert.equal(body.errors![0].field, "content");
+      assert.match(body.detail, /PNG/);
+    });
+    await t.step("415: random bytes as the image", async () => {
+      const random = crypto.getRandomValues(new Uint8Array(4096));
+      const body = await problem(await post(contentForm(random)), 415);
+      assert.equal(body.errors![0].field, "content");
+      assert.match(body.detail, /PNG, JPEG, GIF or TIFF/);
+    });
+    await t.step("413: a PNG header claiming 100000x100000, refused before decoding", async () => {
+      const body = await problem(await post(contentForm(pngHeaderClaiming(100000, 100000))), 413);
+      assert.match(body.detail, /100000x100000/);
+      assert.equal(body.errors![0].field, "content");
+    });
+    await t.step("413: a body over the byte limit", async () => {
+      const big = new Uint8Array(3_000_000);
+      await problem(await post(contentForm(big)), 413);
+    });
+    await t.step("415: a JSON body instead of multipart", async () => {
+      const body = await problem(
+        await post(JSON.stringify({ content: "x" }), { "content-type": "application/json" }),
+        415,
+      );
+      assert.match(body.detail, /multipart\/form-data/);
+    });
+    await t.step("400: options that are not JSON", async () => {
+      const form = contentForm(layerPng);
+      form.set("options", "{iterations: 3");
+      const body = await problem(await post(form), 400);
+      assert.equal(body.errors![0].field, "options");
+    });
+    await t.step("422: invalid option values name each field", async () => {
+      const body = await problem(
+        await post(contentForm(layerPng, { iterations: -1, network: "alexnet", bogus: 1 })),
+        422,
+      );
+      const fields = body.errors!.map((e) => e.field).sort();
+      assert.ok(fields.includes("options.iterations"), fields.join());
+      assert.ok(fields.includes("options.network"), fields.join());
+      const network = body.errors!.find((e) => e.field === "options.network")!;
+      assert.match(network.message, /squeezenet/);
+    });
+    await t.step("422: more iterations than the schema or this server allows", async () => {
+      const schema = await problem(await post(contentForm(layerPng, tiny({ iterations: 5000 }))), 422);
+      assert.equal(schema.errors![0].field, "options.iterations");
+      const server = await problem(await post(contentForm(layerPng, tiny({ iterations: 51 }))), 422);
+      assert.match(server.detail, /at most 50|allows \(50\)/);
+    });
+    await t.step("422: no content, no style, unknown field", async () => {
+      const noContent = new FormData();
+      noContent.append("style", "starry-night");
+      assert.equal((await problem(await post(noContent), 422)).errors![0].field, "content");
+      const noStyle = jobForm(layerPng, tiny(), []);
+      assert.equal((await problem(await post(noStyle), 422)).errors![0].field, "style");
+      const typo = contentForm(layerPng);
+      typo.append("styles", "great-wave");
+      assert.equal((await problem(await post(typo), 422)).errors![0].field, "styles");
+    });
+    await t.step("404: unknown style, job, image and route", async () => {
+      const style = await problem(await post(jobForm(layerPng, tiny(), ["mona-lisa"])), 404);
+      assert.match(style.detail, /mona-lisa.*starry-night/);
+      await problem(await fetch(`${server.url}/v1/jobs/no-such-job`), 404);
+      await problem(await fetch(`${server.url}/v1/jobs/no-such-job/events`), 404);
+      await problem(await fetch(`${server.url}/v1/styles/mona-lisa/image`), 404);
+      await problem(await fetch(`${server.url}/v2/jobs`), 404);
+    });
+    await t.step("503: a network whose weights are missing names the command", async () => {
+      if (await networkReady("vgg16")) return; // only provable while VGG16 is not installed
+      const body = await problem(await post(contentForm(layerPng, tiny({ network: "vgg16" }))), 503);
+      assert.match(body.detail, /deno task weights vgg16/);
+    });
+    const health = await fetch(`${server.url}/v1/health`);
+    assert.equal(health.status, 200);
+    assert.deepEqual((await health.json()).queue, { running: 0, waiting: 0 });
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("a full queue answers 429 with Retry-After, and accepts again once there is room", async () => {
+  const server = await testServer({ maxWaiting: 1 });
+  const post = () =>
+    fetch(`${server.url}/v1/jobs`, {
+      method: "POST",
+      body: jobForm(layerPng, tiny({ iterations: 500 })),
+    });
+  try {
+    const running = await (await post()).json();
+    const waiting = await (await post()).json();
+    assert.equal(waiting.position, 1);
+    const full = await post();
+    const body = await problem(full, 429);
+    assert.match(body.detail, /queue is full/);
+    assert.ok(Number(full.headers.get("retry-after")) >= 1);
+
+    const cancelled = await (await fetch(server.url + waiting.links.self, { method: "DELETE" }))
+      .json();
+    assert.equal(cancelled.status, "cancelled");
+    const again = await post();
+    assert.equal(again.status, 202);
+    const last = await again.json();
+    await fetch(server.url + running.links.self, { method: "DELETE" });
+    await fetch(server.url + last.links.self, { method: "DELETE" });
+    const events = await readSse(await fetch(server.url + last.links.events));
+    assert.equal(events.at(-1)!.event, "cancelled");
+  } finally {
+    await server.shutdown();
+  }
+});
