@@ -75,18 +75,13 @@ export function getNetwork(id: NetworkId, options: LoadOptions = {}): Promise<Gr
   const key = `${dir}\n${id}\n${pooling}`;
   let network = cache.get(key);
   if (!network) {
-    const base = `${dir}\n${id}\nmax`;
     network = pooling === "max"
       ? loadNetwork(id, { dir, pooling })
       : getNetwork(id, { dir, pooling: "max" }).then((owner) =>
         FACTORIES[id](owner.weights, { pooling, labels: owner.labels, sharedTensors: true })
       );
     // A failed load is not cached: fixing the weights and retrying works.
-    network.catch(() => {
-      cache.delete(key);
-      if (pooling !== "max") return;
-      cache.delete(base);
-    });
+    network.catch(() => cache.delete(key));
     cache.set(key, network);
   }
   return network;

@@ -159,10 +159,10 @@ function mirrorPath(file: SourceFile, options: FetchOptions): string {
 }
 
 function fixHint(options: FetchOptions): string {
-  const command = options.fixCommand ? ` and run \`${options.fixCommand}\`` : "";
+  const then = options.fixCommand ? `, then run \`${options.fixCommand}\`` : "";
   return options.mirror
-    ? `Repair the mirror copy (or unset RESTYLE_MIRROR / drop --from to download)${command}.`
-    : `Check the network connection${command} again.`;
+    ? `Put a good copy there (or unset RESTYLE_MIRROR / drop --from to download it)${then}.`
+    : `Check the network connection${then} again.`;
 }
 
 async function copyFromMirror(
