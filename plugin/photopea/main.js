@@ -1,0 +1,125 @@
+/**
+ * @module The Restyle panel inside Photopea: pick a style, run, get one layer per preview.
+ */
+import { addLayer, exportActiveLayer, insideEditor } from "./photopea.js";
+import { RestyleClient, styleWeight } from "./restyle.js";
+
+const UPLOAD = "__upload__";
+const $ = (id) => document.getElementById(id);
+const form = $("form");
+const statusLine = $("status");
+const progress = $("progress");
+let running = null; // { client, jobId, abort }
+
+function show(text, { error = false } = {}) {
+  statusLine.textContent = text;
+  statusLine.classList.toggle("error", error);
+  document.body.dataset.state = error ? "error" : running ? "running" : "idle";
+}
+
+function client() {
+  return new RestyleClient({ token: $("token").value.trim() });
+}
+
+async function loadStyles() {
+  const select = $("style");
+  select.replaceChildren();
+  try {
+    for (const style of await client().styles()) {
+      const label = [style.title ?? style.id, style.artist, style.year && `(${style.year})`]
+        .filter(Boolean).join(" — ").replace(" — (", " (");
+      select.append(new Option(label, style.id));
+    }
+    show(select.options.length ? "" : "The server has no styles yet: upload one.");
+  } catch (error) {
+    show(error.message, { error: true });
+  }
+  select.append(new Option("Upload a style image…", UPLOAD));
+  $("upload").hidden = select.value !== UPLOAD;
+}
+
+function readOptions() {
+  const number = (id) => Number($(id).value);
+  return {
+    network: $("network").value,
+    iterations: number("iterations"),
+    previewEvery: number("previewEvery"),
+    maxSize: number("maxSize"),
+    styleWeight: styleWeight(number("strength")),
+    preserveColors: $("preserveColors").checked,
+    init: $("init").value,
+  };
+}
+
+async function restyle() {
+  const api = client();
+  const style = $("style").value;
+  const styleImage = style === UPLOAD ? $("styleFile").files[0] : undefined;
+  if (style === UPLOAD && !styleImage) throw new Error("Choose a style image file first.");
+  const options = readOptions();
+  const abort = new AbortController();
+  running = { api, jobId: null, abort };
+  $("run").disabled = true;
+  $("cancel").hidden = false;
+  progress.hidden = false;
+  progress.value = 0;
+
+  show("Exporting the active layer…");
+  const layer = await exportActiveLayer();
+  show(`Sending “${layer.name}”…`);
+  const job = await api.submit({
+    content: new Blob([layer.png], { type: "image/png" }),
+    style: styleImage ? undefined : style,
+    styleImage,
+    options,
+  });
+  running.jobId = job.id;
+  show("Waiting for the first preview…");
+  let added = 0;
+  await api.follow(job, async ({ iteration, iterations, url }) => {
+    await addLayer(await api.imageDataUrl(url));
+    added++;
+    progress.value = iteration / (iterations || options.iterations);
+    show(`Iteration ${iteration} of ${iterations || options.iterations}: ${added} layer(s) added`);
+  }, abort.signal);
+  progress.value = 1;
+  return added;
+}
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (running) return;
+  if (!insideEditor()) {
+    show("Open this page as a Photopea plug-in (see the Restyle README).", { error: true });
+    return;
+  }
+  try {
+    const added = await restyle();
+    running = null;
+    show(`Done: ${added} preview layer(s) added.`);
+  } catch (error) {
+    const wasCancelled = running?.abort.signal.aborted;
+    running = null;
+    show(wasCancelled ? "Cancelled." : error.message, { error: !wasCancelled });
+  } finally {
+    running = null;
+    $("run").disabled = false;
+    $("cancel").hidden = true;
+  }
+});
+
+$("cancel").addEventListener("click", async () => {
+  if (!running) return;
+  running.abort.abort();
+  if (running.jobId) await running.api.cancel(running.jobId);
+});
+
+$("style").addEventListener("change", () => {
+  $("upload").hidden = $("style").value !== UPLOAD;
+});
+$("strength").addEventListener("input", () => {
+  $("strengthValue").textContent = $("strength").value;
+});
+$("token").addEventListener("change", loadStyles);
+
+loadStyles();
