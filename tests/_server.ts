@@ -55,7 +55,11 @@ export function jobForm(
   styles: string[] = ["starry-night"],
 ): FormData {
   const form = new FormData();
-  form.append("content", new Blob([content as Uint8Array<ArrayBuffer>], { type: "image/png" }), "layer.png");
+  form.append(
+    "content",
+    new Blob([content as Uint8Array<ArrayBuffer>], { type: "image/png" }),
+    "layer.png",
+  );
   for (const id of styles) form.append("style", id);
   form.append("options", JSON.stringify(options));
   return form;

@@ -4,7 +4,15 @@
  */
 import assert from "node:assert/strict";
 import { networkReady } from "../src/net/load.ts";
-import { catPng, encodePng, gradientWithAlpha, jobForm, readSse, testServer, tiny } from "./_server.ts";
+import {
+  catPng,
+  encodePng,
+  gradientWithAlpha,
+  jobForm,
+  readSse,
+  testServer,
+  tiny,
+} from "./_server.ts";
 
 const layerPng = await encodePng(gradientWithAlpha(40, 30));
 
@@ -92,9 +100,15 @@ Deno.test("bad inputs get the right problem status, naming the field, and the se
       assert.match(network.message, /squeezenet/);
     });
     await t.step("422: more iterations than the schema or this server allows", async () => {
-      const schema = await problem(await post(contentForm(layerPng, tiny({ iterations: 5000 }))), 422);
+      const schema = await problem(
+        await post(contentForm(layerPng, tiny({ iterations: 5000 }))),
+        422,
+      );
       assert.equal(schema.errors![0].field, "options.iterations");
-      const server = await problem(await post(contentForm(layerPng, tiny({ iterations: 51 }))), 422);
+      const server = await problem(
+        await post(contentForm(layerPng, tiny({ iterations: 51 }))),
+        422,
+      );
       assert.match(server.detail, /at most 50|allows \(50\)/);
     });
     await t.step("422: no content, no style, unknown field", async () => {
@@ -117,7 +131,10 @@ Deno.test("bad inputs get the right problem status, naming the field, and the se
     });
     await t.step("503: a network whose weights are missing names the command", async () => {
       if (await networkReady("vgg16")) return; // only provable while VGG16 is not installed
-      const body = await problem(await post(contentForm(layerPng, tiny({ network: "vgg16" }))), 503);
+      const body = await problem(
+        await post(contentForm(layerPng, tiny({ network: "vgg16" }))),
+        503,
+      );
       assert.match(body.detail, /deno task weights vgg16/);
     });
     const health = await fetch(`${server.url}/v1/health`);

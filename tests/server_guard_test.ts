@@ -18,7 +18,9 @@ Deno.test("a Host that is not a loopback name is refused with 403 (DNS rebinding
       const ok = await rawRequest(port, ["GET /v1/health HTTP/1.1", `Host: ${host}`]);
       assert.equal(ok.status, 200, host);
     }
-    for (const host of ["evil.example", `evil.example:${port}`, "127.0.0.1.nip.io", "192.168.1.5"]) {
+    for (
+      const host of ["evil.example", `evil.example:${port}`, "127.0.0.1.nip.io", "192.168.1.5"]
+    ) {
       const refused = await rawRequest(port, ["GET /v1/health HTTP/1.1", `Host: ${host}`]);
       assert.equal(refused.status, 403, host);
       assert.match(refused.headers, /application\/problem\+json/);

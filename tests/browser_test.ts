@@ -1,0 +1,90 @@
+/**
+ * The web page at `/` in headless Chromium (Debian's `chromium`, driven by
+ * playwright-core) against a real server: pick an image and a style, run a
+ * real SqueezeNet job, watch previews arrive, download the result.
+ */
+import assert from "node:assert/strict";
+import { chromium } from "playwright-core";
+import { decodeImage, encodePng, gradientWithAlpha, testServer } from "./_server.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const haveChromium = await Deno.stat(CHROMIUM).then(() => true, () => false);
+
+Deno.test({
+  name: "the web page runs a job, shows previews as they arrive and downloads the result",
+  ignore: !haveChromium,
+  async fn() {
+    const server = await testServer();
+    const work = await Deno.makeTempDir({ prefix: "restyle-browser-" });
+    const layer = `${work}/layer.png`;
+    await Deno.writeFile(layer, await encodePng(gradientWithAlpha(90, 60)));
+    const browser = await chromium.launchPersistentContext(`${work}/profile`, {
+      executablePath: CHROMIUM,
+      headless: true,
+      acceptDownloads: true,
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
+    });
+    try {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on("pageerror", (error) => errors.push(error.message));
+      await page.goto(`${server.url}/`);
+      await page.waitForSelector('#styles input[value="great-wave"]', { state: "attached" });
+      await page.waitForFunction(() =>
+        (document.getElementById("health")?.textContent ?? "").includes("queue")
+      );
+
+      await page.setInputFiles("#content", layer);
+      await page.check('#styles input[value="great-wave"]', { force: true });
+      await page.fill("#iterations", "6");
+      await page.fill("#size", "64");
+      await page.fill("#preview-every", "2");
+      await page.selectOption("#network", "squeezenet");
+      await page.click("#run");
+
+      await page.waitForFunction(
+        () => document.querySelectorAll("#previews img").length >= 2,
+        null,
+        {
+          timeout: 60_000,
+        },
+      );
+      await page.waitForSelector("#download:not([hidden])", { timeout: 60_000 });
+      const iterations = await page.$$eval(
+        "#previews img",
+        (imgs) => imgs.map((img) => Number((img as HTMLImageElement).dataset.iteration)),
+      );
+      assert.deepEqual(iterations, [2, 4, 6]);
+      assert.match(await page.textContent("#status") ?? "", /Done: 6 iterations/);
+
+      const [download] = await Promise.all([
+        page.waitForEvent("download"),
+        page.click("#download"),
+      ]);
+      const saved = `${work}/result.png`;
+      await download.saveAs(saved);
+      const result = await decodeImage(await Deno.readFile(saved));
+      assert.deepEqual([result.width, result.height], [90, 60]);
+      assert.equal(result.data[3], 0); // the transparent left third stays transparent
+      assert.equal(result.data[(60 * 90 - 1) * 4 + 3], 255);
+
+      await page.screenshot({ path: `${work}/page.png`, fullPage: true });
+      if (Deno.env.get("RESTYLE_SCREENSHOT")) {
+        await Deno.copyFile(`${work}/page.png`, Deno.env.get("RESTYLE_SCREENSHOT")!);
+      }
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+      await server.shutdown();
+    }
+  },
+});
