@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 /**
  * The web page at `/` in headless Chromium (Debian's `chromium`, driven by
  * playwright-core) against a real server: pick an image and a style, run a

@@ -70,7 +70,7 @@ Deno.test("GET /v1/styles lists the catalogue with sizes; image and thumbnail ar
 Deno.test("an uploaded style gets 201, works in a job, survives a restart, and a duplicate is 409", async () => {
   const first = await testServer();
   const dir = first.dir;
-  const painting = await encodePng(gradientWithAlpha(50, 30));
+  const painting = await encodePng(gradientWithAlpha(50, 30)) as Uint8Array<ArrayBuffer>;
   const upload = () => {
     const form = new FormData();
     form.append("image", new Blob([painting], { type: "image/png" }), "mine.png");
