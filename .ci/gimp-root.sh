@@ -8,7 +8,8 @@
 # Debian 13 (trixie). Needs root and the `debootstrap` package on the host.
 # No mounts are made: an `rm -rf ROOT` must never reach the host's /dev or /proc.
 # The build happens in ROOT.partial and is renamed to ROOT only when GIMP 3.0 is
-# verified, so a half-built root is never mistaken for a finished one.
+# verified, so a half-built root is never mistaken for a finished one; a failed
+# build removes ROOT.partial.
 set -eu
 
 ROOT="${1:-.gimp-root}"
@@ -25,16 +26,19 @@ if ! command -v debootstrap >/dev/null 2>&1; then
 fi
 
 PARTIAL="$ROOT.partial"
+LOG="$(mktemp)"
+# A failed build leaves nothing behind (the log's tail is printed first).
+trap 'rm -rf "$PARTIAL" "$LOG"' EXIT
 rm -rf "$PARTIAL"
-debootstrap --variant=minbase trixie "$PARTIAL" "$MIRROR" >"$PARTIAL.log" 2>&1 || {
-  tail -n 20 "$PARTIAL.log" >&2
+debootstrap --variant=minbase trixie "$PARTIAL" "$MIRROR" >"$LOG" 2>&1 || {
+  tail -n 20 "$LOG" >&2
   exit 1
 }
 cp /etc/resolv.conf "$PARTIAL/etc/resolv.conf"
 chroot "$PARTIAL" env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
 chroot "$PARTIAL" env DEBIAN_FRONTEND=noninteractive \
-  apt-get install -y -q --no-install-recommends $PACKAGES >>"$PARTIAL.log" 2>&1 || {
-  tail -n 20 "$PARTIAL.log" >&2
+  apt-get install -y -q --no-install-recommends $PACKAGES >>"$LOG" 2>&1 || {
+  tail -n 20 "$LOG" >&2
   exit 1
 }
 chroot "$PARTIAL" apt-get clean
@@ -54,5 +58,4 @@ chroot "$PARTIAL" sh -c 'command -v gimp-console-3.0 >/dev/null' || {
 
 rm -rf "$ROOT"
 mv "$PARTIAL" "$ROOT"
-rm -f "$PARTIAL.log"
 echo "gimp-root.sh: GIMP $VERSION ready in $ROOT"

@@ -131,7 +131,7 @@ function inside(x: number, y: number, r: { x: number; y: number; w: number; h: n
 
 Deno.test({
   name: "GIMP: Filters > Artistic > Restyle… adds one masked layer per preview in a group " +
-    "above the source, at its offsets, in one undo group",
+    "above the source, at its offsets, and closes its undo group",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
