@@ -233,3 +233,27 @@ Deno.test("the server also serves on a Unix socket with mode 0600", async () => 
     await server.shutdown();
   }
 });
+
+Deno.test("finished jobs are kept up to keepFinished and keepMs, then freed with their images", async () => {
+  const server = await testServer({ keepFinished: 2, keepMs: 60_000 });
+  try {
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const created = await submit(server.url, tiny());
+      await readSse(await fetch(server.url + created.links.events));
+      ids.push(created.id);
+    }
+    const statuses = async () =>
+      await Promise.all(ids.map(async (id) => {
+        const response = await fetch(`${server.url}/v1/jobs/${id}/images/latest`);
+        await response.body?.cancel();
+        return response.status;
+      }));
+    server.queue.prune();
+    assert.deepEqual(await statuses(), [404, 200, 200]);
+    server.queue.prune(Date.now() + 60_001);
+    assert.deepEqual(await statuses(), [404, 404, 404]);
+  } finally {
+    await server.shutdown();
+  }
+});
