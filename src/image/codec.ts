@@ -46,7 +46,9 @@ export async function decodeImage(bytes: Uint8Array): Promise<RgbaImage> {
   }
   let image: Image;
   try {
-    image = format === "gif" ? (await GIF.decode(bytes, true))[0] : await Image.decode(bytes);
+    image = format === "gif"
+      ? (await GIF.decode(bytes, true))[0] as unknown as Image // a Frame is an Image
+      : await Image.decode(bytes);
   } catch (error) {
     throw new ImageDecodeError(`the ${format.toUpperCase()} data could not be decoded: ${error}`);
   }
