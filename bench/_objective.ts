@@ -1,0 +1,75 @@
+/**
+ * @module One loss + image-gradient evaluation, exactly as the engine computes it.
+ *
+ * The engine's objective (`src/engine/stylize.ts`): features of the image at the
+ * preset's content and style layers, content MSE, style MSE of Gram matrices,
+ * TV, each weighted as the preset says, and the gradient of the total with
+ * respect to the image. Targets are made once, from fixed pseudo-random images,
+ * so the bench and the tests time and compare the same computation.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { contentLoss, type Features, type Grams, styleLoss, tvLoss } from "../src/engine/losses.ts";
+import { gram } from "../src/ops/gram.ts";
+import { lossSetup } from "../src/engine/stylize.ts";
+import { stylizeOptionsSchema } from "../src/engine/options.ts";
+import type { FeatureNetwork } from "../src/net/network.ts";
+
+/** A ready objective: `evaluate()` returns the loss and ∇ₓ loss; `dispose()` frees its targets. */
+export interface Objective {
+  /** The preprocessed image the loss is evaluated at, `[1, size, size, 3]`. */
+  x: tf.Tensor4D;
+  evaluate(): { value: tf.Scalar; grad: tf.Tensor4D };
+  dispose(): void;
+}
+
+/** Pseudo-random RGB 0..255 image, fixed by `seed`. */
+function randomRgb(size: number, seed: number): tf.Tensor4D {
+  return tf.randomUniform([1, size, size, 3], 0, 255, "float32", seed) as tf.Tensor4D;
+}
+
+/** The engine's objective for `network`'s default preset at `size` px (square). */
+export function makeObjective(network: FeatureNetwork, size: number): Objective {
+  const setup = lossSetup(network, stylizeOptionsSchema.parse({ network: network.id }));
+  const contentLayers = Object.keys(setup.contentLayers);
+  const styleLayers = Object.keys(setup.styleLayers);
+  const layers = [...new Set([...contentLayers, ...styleLayers])];
+  const content: Features = tf.tidy(() =>
+    network.features(network.preprocess(randomRgb(size, 11)), contentLayers)
+  );
+  const grams: Grams = tf.tidy(() => {
+    const style = network.features(network.preprocess(randomRgb(size, 12)), styleLayers);
+    return Object.fromEntries(styleLayers.map((l) => [l, gram(style[l])]));
+  });
+  const scales = (ts: Record<string, tf.Tensor>) =>
+    setup.normalize
+      ? Object.fromEntries(
+        Object.entries(ts).map(([l, t]) => [
+          l,
+          1 / Math.max(tf.tidy(() => tf.mean(tf.square(t)).dataSync()[0]), 1e-12),
+        ]),
+      )
+      : {};
+  const contentScales = scales(content);
+  const styleScales = scales(grams);
+  const x = tf.tidy(() => network.preprocess(randomRgb(size, 13)));
+  const loss = (image: tf.Tensor4D): tf.Scalar => {
+    const features = network.features(image, layers);
+    return tf.addN([
+      tf.mul(
+        contentLoss(features, content, setup.contentLayers, contentScales),
+        setup.contentWeight,
+      ),
+      tf.mul(styleLoss(features, grams, setup.styleLayers, styleScales), setup.styleWeight),
+      tf.mul(tvLoss(image), setup.tvWeight),
+    ]) as tf.Scalar;
+  };
+  const valueAndGrad = tf.valueAndGrad((t: tf.Tensor) => loss(t as tf.Tensor4D));
+  return {
+    x,
+    evaluate: () => {
+      const { value, grad } = valueAndGrad(x);
+      return { value, grad: grad as tf.Tensor4D };
+    },
+    dispose: () => tf.dispose([x, ...Object.values(content), ...Object.values(grams)]),
+  };
+}
