@@ -118,7 +118,13 @@ export async function lbfgs(
     try {
       for (let trial = 0; trial < maxLineSearch; trial++) {
         const xt = tf.tidy(() => project(tf.add(x, tf.mul(d, t))));
-        const et = objective(xt);
+        let et: Evaluation;
+        try {
+          et = objective(xt);
+        } catch (error) {
+          xt.dispose();
+          throw error;
+        }
         const read = tf.tidy(() =>
           tf.concat([et.values, tf.reshape(dot(evaluation.grad, tf.sub(xt, x)), [1])])
         );

@@ -24,6 +24,12 @@ export interface Preset {
   contentWeight: number;
   styleWeight: number;
   tvWeight: number;
+  /**
+   * Divide each layer's content and style loss by its target's mean square, so
+   * every layer starts near 1 whatever its activation scale (for networks with
+   * peaky activations). Off (absent) for the reference VGG16 presets.
+   */
+  normalize?: boolean;
 }
 
 /** A pre-trained CNN used as a fixed feature extractor. */
