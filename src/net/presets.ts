@@ -68,19 +68,24 @@ const squeezenet: Record<string, Preset> = {
   },
 };
 
+// Same normalisation as SqueezeNet. With style on inception_4a/4c (the first
+// guess) the result was grey swirls over a faint cat: the deep layers' Gram
+// errors stay large and drown the palette. Weighting the stem (conv1, conv2)
+// and inception_3a/3b instead gave the painting's blue/yellow palette and
+// brush strokes; content at inception_3a/output with content:style 2:10 keeps
+// the cat (conv2/3x3 as content looked more like a filtered photo).
 const googlenet: Record<string, Preset> = {
   default: {
-    contentLayers: { "inception_3b/output": 1 },
+    contentLayers: { "inception_3a/output": 1 },
     styleLayers: {
-      "conv1/7x7_s2": 0.2,
-      "conv2/3x3": 0.2,
+      "conv1/7x7_s2": 0.4,
+      "conv2/3x3": 0.3,
       "inception_3a/output": 0.2,
-      "inception_4a/output": 0.2,
-      "inception_4c/output": 0.2,
+      "inception_3b/output": 0.1,
     },
-    contentWeight: 1 / 10,
-    styleWeight: 1,
-    tvWeight: 0,
+    contentWeight: 2,
+    styleWeight: 10,
+    tvWeight: 0.003,
     normalize: true,
   },
 };
