@@ -1,0 +1,82 @@
+import assert from "node:assert/strict";
+import { decodeImage, encodePng } from "../src/image/codec.ts";
+import { rampImage } from "./_tiny_net.ts";
+
+const mirror = Deno.env.get("RESTYLE_MIRROR");
+const cli = new URL("../src/cli/stylize.ts", import.meta.url).pathname;
+
+async function stylizeCli(...args: string[]) {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", cli, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  return { code, stdout: text(stdout), stderr: text(stderr) };
+}
+
+async function fixtureDir() {
+  const dir = await Deno.makeTempDir({ prefix: "restyle-cli-" });
+  await Deno.writeFile(`${dir}/content.png`, await encodePng(rampImage(40, 30, (x) => 100 + x)));
+  await Deno.writeFile(`${dir}/style.png`, await encodePng(rampImage(32, 32)));
+  return dir;
+}
+
+Deno.test({
+  name: "stylize CLI --json prints one line per iteration and a done line, and writes the PNG",
+  ignore: !mirror,
+  async fn() {
+    const dir = await fixtureDir();
+    const out = `${dir}/out.png`;
+    const run = await stylizeCli(
+      `${dir}/content.png`,
+      ...["--style", `${dir}/style.png`, "--out", out, "--json", "--iterations", "3"],
+      ...["--every", "2", "--size", "32", "--seed", "1", "--frames", `${dir}/frames`],
+      ...["--gif", `${dir}/out.gif`],
+    );
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /backend (webgpu|wasm|cpu) on /);
+    const lines = run.stdout.trim().split("\n").map((line) => JSON.parse(line));
+    assert.equal(lines.length, 4);
+    lines.slice(0, 3).forEach((line, i) => {
+      assert.equal(line.iteration, i + 1);
+      for (const key of ["total", "content", "style", "tv"]) {
+        assert.equal(typeof line.losses[key], "number");
+      }
+    });
+    assert.equal(lines[3].done, true);
+    assert.equal(lines[3].out, out);
+    assert.equal(typeof lines[3].ms, "number");
+    const image = await decodeImage(await Deno.readFile(out));
+    assert.deepEqual([image.width, image.height], [40, 30]);
+    assert.equal(image.data[3], 100); // the content's alpha
+    const frames = [...Deno.readDirSync(`${dir}/frames`)].map((e) => e.name).sort();
+    assert.deepEqual(frames, ["out-0002.png", "out-0003.png"]);
+    assert.ok((await Deno.stat(`${dir}/out.gif`)).size > 0);
+    await Deno.remove(dir, { recursive: true });
+  },
+});
+
+Deno.test("stylize CLI rejects bad arguments with a clear message and exit code 2", async () => {
+  const dir = await fixtureDir();
+  const base = [`${dir}/content.png`, "--style", `${dir}/style.png`];
+  const cases: [string[], RegExp][] = [
+    [[`${dir}/content.png`, "--style", `${dir}/style.png`], /missing --out/],
+    [[`${dir}/content.png`, "--out", "x.png"], /missing --style/],
+    [[...base, "--out", "x.png", "--iterations", "many"], /--iterations: "many" is not a number/],
+    [[...base, "--out", "x.png", "--iterations", "0"], /--iterations: Too small/],
+    [[...base, "--out", "x.png", "--network", "alexnet"], /--network: /],
+    [[...base, "--out", "x.png", "--bogus"], /Unknown option '--bogus'/],
+    [[`${dir}/nope.png`, "--style", `${dir}/style.png`, "--out", "x.png"], /content .*nope\.png/],
+    [
+      [`${dir}/content.png`, "--style", "no-such-style", "--out", "x.png"],
+      /not a built-in style id; built-in styles are: .*starry-night/,
+    ],
+  ];
+  for (const [args, message] of cases) {
+    const run = await stylizeCli(...args);
+    assert.equal(run.code, 2, `${args.join(" ")}: ${run.stderr}`);
+    assert.match(run.stderr, message);
+  }
+  await Deno.remove(dir, { recursive: true });
+});
