@@ -18,6 +18,11 @@ import type { FeatureNetwork } from "../src/net/network.ts";
 export interface Objective {
   /** The preprocessed image the loss is evaluated at, `[1, size, size, 3]`. */
   x: tf.Tensor4D;
+  /** The preprocessed content and style images the targets come from. */
+  content: tf.Tensor4D;
+  style: tf.Tensor4D;
+  /** The loss set-up (layers, weights) of the network's default preset. */
+  setup: ReturnType<typeof lossSetup>;
   evaluate(): { value: tf.Scalar; grad: tf.Tensor4D };
   dispose(): void;
 }
@@ -33,11 +38,11 @@ export function makeObjective(network: FeatureNetwork, size: number): Objective 
   const contentLayers = Object.keys(setup.contentLayers);
   const styleLayers = Object.keys(setup.styleLayers);
   const layers = [...new Set([...contentLayers, ...styleLayers])];
-  const content: Features = tf.tidy(() =>
-    network.features(network.preprocess(randomRgb(size, 11)), contentLayers)
-  );
+  const contentImage = tf.tidy(() => network.preprocess(randomRgb(size, 11)));
+  const styleImage = tf.tidy(() => network.preprocess(randomRgb(size, 12)));
+  const content: Features = tf.tidy(() => network.features(contentImage, contentLayers));
   const grams: Grams = tf.tidy(() => {
-    const style = network.features(network.preprocess(randomRgb(size, 12)), styleLayers);
+    const style = network.features(styleImage, styleLayers);
     return Object.fromEntries(styleLayers.map((l) => [l, gram(style[l])]));
   });
   const scales = (ts: Record<string, tf.Tensor>) =>
@@ -66,10 +71,14 @@ export function makeObjective(network: FeatureNetwork, size: number): Objective 
   const valueAndGrad = tf.valueAndGrad((t: tf.Tensor) => loss(t as tf.Tensor4D));
   return {
     x,
+    content: contentImage,
+    style: styleImage,
+    setup,
     evaluate: () => {
       const { value, grad } = valueAndGrad(x);
       return { value, grad: grad as tf.Tensor4D };
     },
-    dispose: () => tf.dispose([x, ...Object.values(content), ...Object.values(grams)]),
+    dispose: () =>
+      tf.dispose([x, contentImage, styleImage, ...Object.values(content), ...Object.values(grams)]),
   };
 }

@@ -1,0 +1,274 @@
+/**
+ * @module `deno task bench`: how fast Restyle evaluates, iterates and previews.
+ *
+ * For each network × backend × size: the median time of one loss + image-gradient
+ * evaluation (the engine's loss for the network's default preset; VGG16 with
+ * random weights) with the fast backward pass and with tfjs's default
+ * gradients, measured interleaved in one process so that the ratio holds on a
+ * noisy machine; the same evaluation in PyTorch (`bench/reference/gatys.py`);
+ * L-BFGS iterations per second of a real `stylize()` run; and, through the
+ * HTTP API, the time to the first preview and the share of an iteration one
+ * streamed preview costs. Sizes whose evaluation is estimated (from the
+ * smaller size) to take longer than `--limit` seconds are skipped.
+ *
+ * ```sh
+ * deno task bench                                   # every network, wasm, 128/256/512
+ * deno task bench --networks squeezenet --backends wasm,wasm:1,webgpu --sizes 256
+ * deno task bench --json                            # one JSON object per row
+ * ```
+ *
+ * Backends: `wasm`, `webgpu`, `cpu`; `wasm:N` runs wasm on N threads. Each
+ * backend runs in its own child process. Results go to `bench/results/<timestamp>.json`.
+ */
+import { parseArgs } from "node:util";
+import { NETWORK_IDS, type NetworkId } from "../src/net/network.ts";
+import { measure, type MeasureOptions, type Row } from "./_measure.ts";
+import { referenceAvailable, runReference } from "./_reference.ts";
+
+const USAGE = `usage: deno task bench [--networks a,b] [--backends a,b] [--sizes a,b] [--json]
+  [--repeat N] [--iterations N] [--limit SECONDS] [--no-reference] [--no-server]`;
+
+function list(value: string, flag: string): string[] {
+  const items = value.split(",").map((s) => s.trim()).filter(Boolean);
+  if (items.length === 0) throw new Error(`--${flag}: expected a comma-separated list`);
+  return items;
+}
+
+function positiveInt(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new Error(`--${flag}: expected a whole number ≥ 1, got "${value}"`);
+  }
+  return n;
+}
+
+function parseFlags(args: string[]) {
+  const { values } = parseArgs({
+    args,
+    options: {
+      networks: { type: "string", default: NETWORK_IDS.join(",") },
+      backends: { type: "string", default: "wasm" },
+      sizes: { type: "string", default: "128,256,512" },
+      json: { type: "boolean", default: false },
+      repeat: { type: "string", default: "5" },
+      iterations: { type: "string", default: "8" },
+      limit: { type: "string", default: "60" },
+      "no-reference": { type: "boolean", default: false },
+      "no-server": { type: "boolean", default: false },
+      child: { type: "string" }, // internal: JSON MeasureOptions for one backend
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  const networks = list(values.networks, "networks");
+  for (const n of networks) {
+    if (!NETWORK_IDS.includes(n as NetworkId)) {
+      throw new Error(
+        `--networks: unknown network "${n}"; networks are: ${NETWORK_IDS.join(", ")}`,
+      );
+    }
+  }
+  const backends = list(values.backends, "backends");
+  for (const b of backends) {
+    if (!/^(wasm(:\d+)?|webgpu|cpu)$/.test(b)) {
+      throw new Error(`--backends: unknown backend "${b}"; use wasm, wasm:THREADS, webgpu or cpu`);
+    }
+  }
+  return {
+    ...values,
+    networks: networks as NetworkId[],
+    backends,
+    sizes: list(values.sizes, "sizes").map((s) => positiveInt(s, "sizes")),
+    repeat: positiveInt(values.repeat, "repeat"),
+    iterations: positiveInt(values.iterations, "iterations"),
+    limitS: positiveInt(values.limit, "limit"),
+  };
+}
+
+/** Runs one backend's measurements in a child process (threads and backends are per process). */
+async function runChild(options: MeasureOptions): Promise<Row[]> {
+  const [name, threads] = options.backend.split(":");
+  const env: Record<string, string> = { RESTYLE_BACKEND: name };
+  if (threads) env.RESTYLE_WASM_THREADS = threads;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL(import.meta.url).pathname,
+      "--child",
+      JSON.stringify({ ...options, backend: name }),
+    ],
+    env,
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const rows: Row[] = [];
+  let pending = "";
+  for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+    pending += chunk;
+    let newline;
+    while ((newline = pending.indexOf("\n")) >= 0) {
+      const line = pending.slice(0, newline);
+      pending = pending.slice(newline + 1);
+      if (!line.startsWith("ROW ")) continue;
+      const row: Row = { ...JSON.parse(line.slice(4)), backend: options.backend };
+      rows.push(row);
+      console.error(
+        `  ${row.network} ${row.backend} ${row.size}px: ${fmt(row.ms)} ms (default ${
+          fmt(row.defaultGradMs)
+        } ms)`,
+      );
+    }
+  }
+  const status = await child.status;
+  if (!status.success) {
+    console.error(`bench: the ${options.backend} child exited with ${status.code}`);
+  }
+  return rows;
+}
+
+function fmt(value: number | null | undefined, digits = 0): string {
+  return value == null || Number.isNaN(value) ? "–" : value.toFixed(digits);
+}
+
+function ratio(a: number | null | undefined, b: number | null | undefined, digits = 1): string {
+  return a == null || b == null ? "–" : `${(a / b).toFixed(digits)}x`;
+}
+
+function table(rows: Row[]): string {
+  const header = [
+    "network",
+    "backend",
+    "size",
+    "eval ms",
+    "default ms",
+    "speed-up",
+    "PyTorch ms",
+    "vs PyTorch",
+    "L-BFGS it/s",
+    "1st preview ms",
+    "preview cost",
+  ];
+  const body = rows.map((r) => [
+    r.network,
+    r.threads && r.threads > 1 ? `${r.backend} (${r.threads} thr)` : r.backend,
+    String(r.size),
+    fmt(r.ms),
+    fmt(r.defaultGradMs),
+    ratio(r.defaultGradMs, r.ms),
+    fmt(r.referenceMs),
+    ratio(r.ms, r.referenceMs, 2),
+    fmt(r.lbfgsItersPerS, 2),
+    fmt(r.firstPreviewMs),
+    r.previewOverheadMs == null || r.iterationMs == null
+      ? "–"
+      : `${(100 * Math.max(0, r.previewOverheadMs) / r.iterationMs).toFixed(1)} % (encode ${
+        (100 * r.previewEncodeMs! / r.iterationMs).toFixed(1)
+      } %)`,
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join(" | ");
+  return [line(header), widths.map((w) => "-".repeat(w)).join("-|-"), ...body.map(line)].join("\n");
+}
+
+async function main() {
+  const flags = parseFlags(Deno.args);
+  if (flags.help) {
+    console.log(USAGE);
+    return;
+  }
+  if (flags.child) {
+    await measure(JSON.parse(flags.child), (row) => console.log(`ROW ${JSON.stringify(row)}`));
+    Deno.exit(0); // idle wasm pthread workers or sockets must not keep the child alive
+  }
+  const inputs = await Deno.makeTempDir({ prefix: "restyle-bench-inputs-" });
+  const started = new Date();
+  const rows: Row[] = [];
+  try {
+    for (const backend of flags.backends) {
+      console.error(`bench: ${backend} …`);
+      rows.push(
+        ...await runChild({
+          backend,
+          networks: flags.networks,
+          sizes: flags.sizes,
+          repeat: flags.repeat,
+          iterations: flags.iterations,
+          limitS: flags.limitS,
+          inputs,
+          server: !flags["no-server"],
+        }),
+      );
+    }
+    const torch = flags["no-reference"]
+      ? { missing: "--no-reference" }
+      : await referenceAvailable();
+    if ("missing" in torch) {
+      console.error(`bench: no PyTorch reference: ${torch.missing}`);
+    } else {
+      console.error(`bench: PyTorch ${torch.torch} reference …`);
+      const done = new Map<string, { ms: number; loss: number } | null>();
+      for (const row of rows) {
+        if (!row.reference) continue;
+        const key = `${row.network}-${row.size}`;
+        if (!done.has(key)) {
+          try {
+            done.set(key, await runReference(row.reference, `${inputs}/${key}.json`));
+          } catch (error) {
+            console.error(`bench: ${key}: ${(error as Error).message}`);
+            done.set(key, null);
+          }
+        }
+        const ref = done.get(key);
+        row.referenceMs = ref?.ms ?? null;
+        if (ref) row.referenceLoss = ref.loss;
+        if (
+          ref && row.loss !== undefined && Math.abs(ref.loss - row.loss) > 1e-3 * Math.abs(ref.loss)
+        ) {
+          row.notes.push(`PyTorch loss ${ref.loss} differs from Restyle's ${row.loss}`);
+        }
+      }
+    }
+  } finally {
+    await Deno.remove(inputs, { recursive: true }).catch(() => {});
+  }
+  for (const row of rows) delete row.reference;
+  if (flags.json) {
+    for (const r of rows) {
+      console.log(JSON.stringify({
+        network: r.network,
+        backend: r.backend,
+        size: r.size,
+        ms: r.ms,
+        defaultGradMs: r.defaultGradMs,
+        referenceMs: r.referenceMs,
+      }));
+    }
+  } else {
+    console.log(table(rows));
+    const notes = rows.flatMap((r) =>
+      r.notes.map((n) => `${r.network} ${r.backend} ${r.size}: ${n}`)
+    );
+    if (notes.length) console.log(`\n${notes.join("\n")}`);
+  }
+  const dir = new URL("./results/", import.meta.url).pathname;
+  await Deno.mkdir(dir, { recursive: true });
+  const file = `${dir}${started.toISOString().replace(/[:.]/g, "-")}.json`;
+  await Deno.writeTextFile(
+    file,
+    JSON.stringify(
+      { started: started.toISOString(), cores: navigator.hardwareConcurrency, flags, rows },
+      null,
+      2,
+    ),
+  );
+  console.error(`bench: wrote ${file}`);
+}
+
+if (import.meta.main) {
+  try {
+    await main();
+  } catch (error) {
+    console.error(`bench: ${(error as Error).message}\n${USAGE}`);
+    Deno.exit(2);
+  }
+}

@@ -1,0 +1,203 @@
+#!/usr/bin/python3
+"""The engine's loss + image-gradient evaluation in PyTorch, as the bench's reference.
+
+Same network (SqueezeNet v1.1, BVLC GoogLeNet or VGG16, read from the same
+converted `weights.json` + `weights.bin`), same layers and losses, same images
+(preprocessed float32 files the bench writes), so the loss printed here must
+equal Restyle's. Usage (the bench calls it):
+
+    /usr/bin/python3 bench/reference/gatys.py SPEC.json
+
+SPEC.json: {"network", "weights": DIR, "size", "repeat", "inputs": {"x", "content",
+"style"} (raw little-endian float32 NHWC files), "contentLayers", "styleLayers",
+"contentWeight", "styleWeight", "tvWeight", "normalize"}. Prints one JSON line:
+{"ms": median milliseconds, "loss": value, "threads", "torch"}.
+"""
+import json
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def load_weights(directory):
+    """name -> tensor, kernels HWIO -> OIHW."""
+    with open(f"{directory}/weights.json") as f:
+        manifest = json.load(f)["weights"]
+    raw = np.fromfile(f"{directory}/weights.bin", dtype="<f4")
+    out, offset = {}, 0
+    for entry in manifest:
+        count = int(np.prod(entry["shape"]))
+        t = torch.from_numpy(raw[offset:offset + count].reshape(entry["shape"]).copy())
+        offset += count
+        if t.dim() == 4:
+            t = t.permute(3, 2, 0, 1).contiguous()
+        out[entry["name"]] = t
+    return out
+
+
+class Graph:
+    """Named blobs in forward order, as `src/net/graph.ts` lays them out."""
+
+    def __init__(self, w):
+        self.w = w
+        self.layers = []  # (name, inputs, fn)
+
+    def conv(self, name, inp, stride=1, pad=0):
+        k, b = self.w[f"{name}/kernel"], self.w[f"{name}/bias"]
+        self.layers.append((name, [inp], lambda x: F.relu(F.conv2d(x, k, b, stride, pad))))
+
+    def pool(self, name, inp, kernel, stride, pad=0, kind="max", ceil=True):
+        if kind == "max":
+            fn = lambda x: F.max_pool2d(x, kernel, stride, pad, ceil_mode=ceil)
+        else:
+            fn = lambda x: F.avg_pool2d(x, kernel, stride, pad, ceil_mode=ceil)
+        self.layers.append((name, [inp], fn))
+
+    def lrn(self, name, inp):
+        self.layers.append((name, [inp], lambda x: F.local_response_norm(x, 5, 1e-4, 0.75, 1.0)))
+
+    def concat(self, name, inputs):
+        self.layers.append((name, inputs, lambda *xs: torch.cat(xs, 1)))
+
+    def fire(self, m, inp):
+        self.conv(f"{m}/squeeze1x1", inp)
+        self.conv(f"{m}/expand1x1", f"{m}/squeeze1x1")
+        self.conv(f"{m}/expand3x3", f"{m}/squeeze1x1", pad=1)
+        self.concat(f"{m}/concat", [f"{m}/expand1x1", f"{m}/expand3x3"])
+
+    def inception(self, m, inp):
+        self.conv(f"{m}/1x1", inp)
+        self.conv(f"{m}/3x3_reduce", inp)
+        self.conv(f"{m}/3x3", f"{m}/3x3_reduce", pad=1)
+        self.conv(f"{m}/5x5_reduce", inp)
+        self.conv(f"{m}/5x5", f"{m}/5x5_reduce", pad=2)
+        self.pool(f"{m}/pool", inp, 3, 1, 1)
+        self.conv(f"{m}/pool_proj", f"{m}/pool")
+        self.concat(f"{m}/output", [f"{m}/1x1", f"{m}/3x3", f"{m}/5x5", f"{m}/pool_proj"])
+
+    def features(self, x, wanted):
+        last = max(i for i, (name, _, _) in enumerate(self.layers) if name in wanted)
+        blobs = {"data": x}
+        for name, inputs, fn in self.layers[: last + 1]:
+            blobs[name] = fn(*[blobs[i] for i in inputs])
+        return {name: blobs[name] for name in wanted}
+
+
+def squeezenet(w):
+    g = Graph(w)
+    g.conv("conv1", "data", stride=2)
+    g.pool("pool1", "conv1", 3, 2)
+    g.fire("fire2", "pool1")
+    g.fire("fire3", "fire2/concat")
+    g.pool("pool3", "fire3/concat", 3, 2)
+    g.fire("fire4", "pool3")
+    g.fire("fire5", "fire4/concat")
+    g.pool("pool5", "fire5/concat", 3, 2)
+    for i in range(6, 10):
+        g.fire(f"fire{i}", f"fire{i - 1}/concat" if i > 6 else "pool5")
+    g.conv("conv10", "fire9/concat")
+    return g
+
+
+def googlenet(w):
+    g = Graph(w)
+    g.conv("conv1/7x7_s2", "data", stride=2, pad=3)
+    g.pool("pool1/3x3_s2", "conv1/7x7_s2", 3, 2)
+    g.lrn("pool1/norm1", "pool1/3x3_s2")
+    g.conv("conv2/3x3_reduce", "pool1/norm1")
+    g.conv("conv2/3x3", "conv2/3x3_reduce", pad=1)
+    g.lrn("conv2/norm2", "conv2/3x3")
+    g.pool("pool2/3x3_s2", "conv2/norm2", 3, 2)
+    g.inception("inception_3a", "pool2/3x3_s2")
+    g.inception("inception_3b", "inception_3a/output")
+    g.pool("pool3/3x3_s2", "inception_3b/output", 3, 2)
+    prev = "pool3/3x3_s2"
+    for m in "abcde":
+        g.inception(f"inception_4{m}", prev)
+        prev = f"inception_4{m}/output"
+    g.pool("pool4/3x3_s2", prev, 3, 2)
+    g.inception("inception_5a", "pool4/3x3_s2")
+    g.inception("inception_5b", "inception_5a/output")
+    return g
+
+
+def vgg16(w):
+    g = Graph(w)
+    prev = "data"
+    for b, n in enumerate([2, 2, 3, 3, 3], start=1):
+        for c in range(1, n + 1):
+            g.conv(f"block{b}_conv{c}", prev, pad=1)
+            prev = f"block{b}_conv{c}"
+        g.pool(f"block{b}_pool", prev, 2, 2, ceil=False)
+        prev = f"block{b}_pool"
+    return g
+
+
+NETWORKS = {"squeezenet": squeezenet, "googlenet": googlenet, "vgg16": vgg16}
+
+
+def read_image(path, size):
+    """NHWC float32 file -> NCHW tensor."""
+    return torch.from_numpy(np.fromfile(path, dtype="<f4").reshape(1, size, size, 3)).permute(0, 3, 1, 2).contiguous()
+
+
+def gram(f):
+    _, c, h, w = f.shape
+    m = f.reshape(c, h * w)
+    return m @ m.t() / (h * w * c)
+
+
+def mse(a, b):
+    return torch.mean((a - b) ** 2)
+
+
+def tv(x):
+    return torch.mean((x[:, :, 1:, :] - x[:, :, :-1, :]) ** 2) + torch.mean((x[:, :, :, 1:] - x[:, :, :, :-1]) ** 2)
+
+
+def main():
+    with open(sys.argv[1]) as f:
+        spec = json.load(f)
+    size = spec["size"]
+    net = NETWORKS[spec["network"]](load_weights(spec["weights"]))
+    content_layers, style_layers = spec["contentLayers"], spec["styleLayers"]
+    layers = list(dict.fromkeys([*content_layers, *style_layers]))
+    with torch.no_grad():
+        content = net.features(read_image(spec["inputs"]["content"], size), list(content_layers))
+        style = net.features(read_image(spec["inputs"]["style"], size), list(style_layers))
+        grams = {name: gram(style[name]) for name in style_layers}
+        scale = (lambda t: 1 / max(torch.mean(t * t).item(), 1e-12)) if spec["normalize"] else (lambda t: 1.0)
+        content_scales = {name: scale(t) for name, t in content.items()}
+        style_scales = {name: scale(t) for name, t in grams.items()}
+    x = read_image(spec["inputs"]["x"], size).requires_grad_(True)
+
+    def evaluate():
+        x.grad = None
+        feats = net.features(x, layers)
+        c = sum(w * content_scales[n] * mse(feats[n], content[n]) for n, w in content_layers.items())
+        s = sum(w * style_scales[n] * mse(gram(feats[n]), grams[n]) for n, w in style_layers.items())
+        total = spec["contentWeight"] * c + spec["styleWeight"] * s + spec["tvWeight"] * tv(x)
+        total.backward()
+        return total.item()
+
+    loss = evaluate()  # warm-up
+    times = []
+    for _ in range(spec.get("repeat", 3)):
+        start = time.perf_counter()
+        evaluate()
+        times.append((time.perf_counter() - start) * 1000)
+    print(json.dumps({
+        "ms": statistics.median(times),
+        "loss": loss,
+        "gradAbsMax": x.grad.abs().max().item(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+    }))
+
+
+if __name__ == "__main__":
+    main()
