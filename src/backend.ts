@@ -7,7 +7,7 @@
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import "@tensorflow/tfjs-backend-webgpu";
-import { backendOverride } from "./config.ts";
+import { backendOverride, dataDir } from "./config.ts";
 import { MAX_WASM_THREADS, withWasmThreads } from "./_wasm_threads.ts";
 
 /** Backends Restyle can run on. */
@@ -93,4 +93,86 @@ export function wasmThreads(): number {
     );
   }
   return Math.min(n, MAX_WASM_THREADS);
+}
+
+/** The result of {@linkcode pickBackend}: the backend now in use and why. */
+export interface BackendChoice extends BackendInfo {
+  /** Milliseconds of one probe run on each candidate (empty when forced or alone). */
+  probeMs: Partial<Record<BackendName, number>>;
+  /** True when the choice came from the cache file rather than a fresh probe. */
+  cached: boolean;
+}
+
+/** Options of {@linkcode pickBackend}. */
+export interface PickOptions {
+  /** What the probe measures, e.g. `"squeezenet@512"`: choices are cached per key. */
+  key: string;
+  /** One unit of the real work (e.g. a loss + gradient evaluation), awaited to completion. */
+  probe: () => Promise<unknown>;
+  /** Backends to try; default `webgpu` (when an adapter exists) and `wasm`. */
+  candidates?: BackendName[];
+  /** Where choices are kept; default `<dataDir>/backend-choice.json`. */
+  cacheFile?: string;
+}
+
+async function readChoices(
+  file: string,
+): Promise<Record<string, { backend: BackendName; probeMs: Record<string, number> }>> {
+  try {
+    return JSON.parse(await Deno.readTextFile(file));
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * Initialises the fastest backend for a piece of work, measured: each candidate
+ * runs `probe` once to warm up and once timed, and the fastest is kept and
+ * remembered on disk (per key, core count and adapter), so later runs start
+ * on it at once. `RESTYLE_BACKEND` still forces a backend.
+ *
+ * @example
+ * ```ts
+ * const choice = await pickBackend({ key: `squeezenet@${size}`, probe: () => evaluateOnce(size) });
+ * console.log(`${choice.backend} (${JSON.stringify(choice.probeMs)})`);
+ * ```
+ */
+export async function pickBackend(options: PickOptions): Promise<BackendChoice> {
+  if (backendOverride()) return { ...await initBackend(), probeMs: {}, cached: false };
+  const adapter = await probeAdapter();
+  const candidates = options.candidates ?? (adapter ? ["webgpu", "wasm"] : ["wasm"]);
+  if (candidates.length === 1) {
+    return { ...await initBackend(candidates[0]), probeMs: {}, cached: false };
+  }
+  const file = options.cacheFile ?? `${dataDir()}/backend-choice.json`;
+  const where = adapter?.info?.description || adapter?.info?.vendor || "no adapter";
+  const key = `${options.key} | ${
+    candidates.join(",")
+  } | ${navigator.hardwareConcurrency} cores | ${where}`;
+  const choices = await readChoices(file);
+  const known = choices[key];
+  if (known && candidates.includes(known.backend)) {
+    return { ...await initBackend(known.backend), probeMs: known.probeMs, cached: true };
+  }
+  const probeMs: Partial<Record<BackendName, number>> = {};
+  for (const name of candidates) {
+    try {
+      await initBackend(name);
+      await options.probe();
+      const start = performance.now();
+      await options.probe();
+      probeMs[name] = performance.now() - start;
+    } catch {
+      // a backend that cannot run the work is not a candidate
+    }
+  }
+  const ranked = Object.entries(probeMs).sort((a, b) => a[1] - b[1]);
+  if (ranked.length === 0) {
+    throw new Error(`no backend could run the probe (tried ${candidates.join(", ")})`);
+  }
+  const backend = ranked[0][0] as BackendName;
+  choices[key] = { backend, probeMs: probeMs as Record<string, number> };
+  await Deno.mkdir(file.replace(/\/[^/]*$/, ""), { recursive: true });
+  await Deno.writeTextFile(file, JSON.stringify(choices, null, 2));
+  return { ...await initBackend(backend), probeMs, cached: false };
 }

@@ -153,17 +153,77 @@ Deno.test("gram() value and image-gradient are the same with the fast backward p
   tf.dispose([x, target, slowValue, fastValue, fast, slow]);
 });
 
-for (const kind of ["max", "avg"] as const) {
-  Deno.test(`caffePool() ${kind} image-gradient is the same with the fast backward pass on or off`, () => {
-    const spec = { kernel: 3, stride: 2, pad: 0, kind };
-    const x = tf.relu(tf.randomNormal([1, 14, 12, 4], 0, 1, "float32", 9)) as tf.Tensor4D;
-    const f = (input: tf.Tensor4D) => weightedSum(caffePool(input, spec));
+Deno.test("caffePool() avg image-gradient is the same with the fast backward pass on or off", () => {
+  const spec = { kernel: 3, stride: 2, pad: 0, kind: "avg" as const };
+  const x = tf.relu(tf.randomNormal([1, 14, 12, 4], 0, 1, "float32", 9)) as tf.Tensor4D;
+  const f = (input: tf.Tensor4D) => weightedSum(caffePool(input, spec));
+  const fast = gradient(f, x, true);
+  const slow = gradient(f, x, false);
+  assert.deepEqual(caffePool(x, spec).shape, [1, 7, 6, 4]);
+  assert.equal(caffePooledSize(14, spec), 7);
+  assert.ok(relativeError(fast, slow) < 1e-6);
+  tf.dispose([x, fast, slow]);
+});
+
+/**
+ * Caffe max pooling's input-gradient, one window at a time: each output's
+ * gradient goes to the first maximum of its window (row-major), windows
+ * reaching into padding included. The reference the fast path must match.
+ */
+function maxPoolGradientByHand(
+  x: tf.Tensor4D,
+  dy: tf.Tensor4D,
+  spec: { kernel: number; stride: number; pad: number },
+): Float32Array {
+  const [, h, w, c] = x.shape;
+  const [, oh, ow] = dy.shape;
+  const xs = x.dataSync();
+  const dys = dy.dataSync();
+  const dx = new Float32Array(xs.length);
+  const { kernel: k, stride: s, pad: p } = spec;
+  for (let o = 0; o < oh; o++) {
+    for (let q = 0; q < ow; q++) {
+      for (let ch = 0; ch < c; ch++) {
+        let best = -Infinity;
+        let at = -1;
+        for (let i = 0; i < k; i++) {
+          for (let j = 0; j < k; j++) {
+            const [r, col] = [o * s - p + i, q * s - p + j];
+            if (r < 0 || r >= h || col < 0 || col >= w) continue;
+            const idx = (r * w + col) * c + ch;
+            if (xs[idx] > best) [best, at] = [xs[idx], idx];
+          }
+        }
+        dx[at] += dys[(o * ow + q) * c + ch];
+      }
+    }
+  }
+  return dx;
+}
+
+const poolCases: [string, number, number, number, number[]][] = [
+  ["3x3 stride 2, ceil mode padding the far edge", 3, 2, 0, [1, 14, 12, 4]],
+  ["3x3 stride 2, windows fitting exactly", 3, 2, 0, [1, 15, 13, 4]],
+  ["3x3 stride 1 pad 1 (inception branch)", 3, 1, 1, [1, 9, 10, 3]],
+  ["2x2 stride 2", 2, 2, 0, [1, 8, 10, 2]],
+];
+
+for (const [name, kernel, stride, pad, shape] of poolCases) {
+  Deno.test(`caffePool() max fast image-gradient routes to each window's first maximum: ${name}`, () => {
+    const spec = { kernel, stride, pad, kind: "max" as const };
+    // Distinct values (no ties): a permutation of 0..n-1, scaled.
+    const size = shape.reduce((a, b) => a * b, 1);
+    const values = Array.from({ length: size }, (_, i) => ((i * 7919) % size) / size);
+    const x = tf.tensor4d(values, shape as [number, number, number, number]);
+    const dy = tf.randomUniform(caffePool(x, spec).shape, -1, 1, "float32", 3) as tf.Tensor4D;
+    const f = (input: tf.Tensor4D) => tf.sum(tf.mul(caffePool(input, spec), dy)) as tf.Scalar;
     const fast = gradient(f, x, true);
-    const slow = gradient(f, x, false);
-    assert.deepEqual(caffePool(x, spec).shape, [1, 7, 6, 4]);
-    assert.equal(caffePooledSize(14, spec), 7);
-    assert.ok(relativeError(fast, slow) < 1e-6);
-    tf.dispose([x, fast, slow]);
+    const expected = tf.tensor(maxPoolGradientByHand(x, dy, spec), x.shape);
+    assert.ok(
+      relativeError(fast, expected) < 1e-6,
+      `relative error ${relativeError(fast, expected)}`,
+    );
+    tf.dispose([x, dy, fast, expected]);
   });
 }
 

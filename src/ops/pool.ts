@@ -1,7 +1,12 @@
 /**
  * @module Pooling with Caffe's ceil-mode output size.
+ *
+ * With the fast backward pass on, max pooling's image-gradient is built from
+ * strided slices and element-wise ops instead of the wasm backend's naive
+ * `MaxPoolGrad` loop (the largest single cost of a SqueezeNet evaluation).
  */
 import * as tf from "@tensorflow/tfjs";
+import { fastBackward } from "./fast_backward.ts";
 
 /** Pooling geometry, as Caffe's prototxt states it. */
 export interface PoolSpec {
@@ -35,12 +40,90 @@ export function caffePool(x: tf.Tensor4D, spec: PoolSpec): tf.Tensor4D {
     const padded = p + extraH + extraW > 0
       ? tf.pad(x, [[0, 0], [p, p + extraH], [p, p + extraW], [0, 0]], padValue)
       : x;
-    if (spec.kind === "max") return tf.maxPool(padded, k, s, "valid");
+    if (spec.kind === "max") {
+      return fastBackward() ? fastMaxPool(padded, k, s) : tf.maxPool(padded, k, s, "valid");
+    }
     const pooled = tf.avgPool(padded, k, s, "valid");
     if (extraH + extraW === 0) return pooled;
     // Caffe divides a window that overhangs the padded input by the part that fits.
     const ones = tf.ones([1, h + 2 * p, w + 2 * p, 1]) as tf.Tensor4D;
     const inside = tf.pad(ones, [[0, 0], [0, extraH], [0, extraW], [0, 0]]);
     return tf.div(pooled, tf.avgPool(inside, k, s, "valid"));
+  });
+}
+
+/**
+ * Valid max pooling whose gradient routes each output's gradient to the first
+ * maximum of its window in row-major order, as tfjs's `MaxPoolGrad` does.
+ *
+ * Window offset (i, j) reads `x[o·s + i, q·s + j]`; the gradient it passes back
+ * lands on the input rows of phase `i mod s`, shifted by `floor(i / s)` rows. So
+ * each phase's plane is a sum of shifted output-sized tensors, and interleaving
+ * the s×s planes gives the input-sized gradient.
+ */
+function fastMaxPool(x: tf.Tensor4D, k: number, s: number): tf.Tensor4D {
+  const op = tf.customGrad((input, save) => {
+    const y = tf.maxPool(input as tf.Tensor4D, k, s, "valid");
+    (save as tf.GradSaveFunc)([input as tf.Tensor4D, y]);
+    return {
+      value: y,
+      gradFunc: (dy, [xs, ys]) =>
+        maxPoolInputGradient(dy as tf.Tensor4D, xs as tf.Tensor4D, ys as tf.Tensor4D, k, s),
+    };
+  });
+  return op(x) as tf.Tensor4D;
+}
+
+function maxPoolInputGradient(
+  dy: tf.Tensor4D,
+  x: tf.Tensor4D,
+  y: tf.Tensor4D,
+  k: number,
+  s: number,
+): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [n, h, w, c] = x.shape;
+    const [, oh, ow] = y.shape;
+    const reach = Math.floor((k - 1) / s); // furthest shift, in output steps
+    const planes = new Map<string, tf.Tensor4D[]>();
+    const zeros = tf.zerosLike(dy);
+    let taken: tf.Tensor | null = null;
+    for (let i = 0; i < k; i++) {
+      for (let j = 0; j < k; j++) {
+        const end = [n, i + (oh - 1) * s + 1, j + (ow - 1) * s + 1, c];
+        const window = tf.stridedSlice(x, [0, i, j, 0], end, [1, s, s, 1]);
+        let hit: tf.Tensor = tf.equal(window, y);
+        if (taken) hit = tf.logicalAnd(hit, tf.logicalNot(taken));
+        taken = taken ? tf.logicalOr(taken, hit) : hit;
+        const [di, dj] = [Math.floor(i / s), Math.floor(j / s)];
+        const routed = tf.pad(tf.where(hit, dy, zeros), [
+          [0, 0],
+          [di, reach - di],
+          [dj, reach - dj],
+          [0, 0],
+        ]) as tf.Tensor4D;
+        const phase = `${i % s},${j % s}`;
+        planes.set(phase, [...(planes.get(phase) ?? []), routed]);
+      }
+    }
+    const [rows, cols] = [oh + reach, ow + reach];
+    const plane = (pi: number, pj: number): tf.Tensor4D => {
+      const parts = planes.get(`${pi},${pj}`);
+      if (!parts) return tf.zeros([n, rows, cols, c]);
+      return parts.length === 1 ? parts[0] : tf.addN(parts);
+    };
+    // Input row a·s + pi, column b·s + pj is plane (pi, pj) at (a, b).
+    const rowsOf = (pi: number) =>
+      tf.reshape(tf.stack(Array.from({ length: s }, (_, pj) => plane(pi, pj)), 3), [
+        n,
+        rows,
+        cols * s,
+        c,
+      ]);
+    const interleaved: tf.Tensor4D = s === 1 ? plane(0, 0) : tf.reshape<tf.Rank.R4>(
+      tf.stack(Array.from({ length: s }, (_, pi) => rowsOf(pi)), 2),
+      [n, rows * s, cols * s, c],
+    );
+    return tf.slice(interleaved, [0, 0, 0, 0], [n, h, w, c]);
   });
 }
