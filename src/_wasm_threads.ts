@@ -30,6 +30,7 @@ function wrapWorkers(): void {
   workersWrapped = true;
   const NodeWorker = workerThreads.Worker;
   class BlobWorker extends NodeWorker {
+    #loaded = false;
     constructor(script: string | URL, options?: workerThreads.WorkerOptions) {
       const fromBlob = typeof script === "string" && script.startsWith("blob:");
       super(
@@ -38,8 +39,17 @@ function wrapWorkers(): void {
           ? { ...options, workerData: { workerUrl: script, bundleFile: "tf-backend-wasm.node.js" } }
           : options,
       );
-      // Once loaded, idle pthread workers must not keep the process alive.
-      if (fromBlob) this.once("message", () => this.unref());
+      if (!fromBlob) return;
+      // Until it has loaded, the backend's start-up awaits this worker; after that,
+      // pthread workers (which run for the life of the thread pool) must never keep
+      // the process alive, though the glue ref()s a worker while its thread runs.
+      this.once("message", () => {
+        this.#loaded = true;
+        super.unref();
+      });
+    }
+    override ref(): void {
+      if (!this.#loaded) super.ref();
     }
   }
   // deno-lint-ignore no-explicit-any
