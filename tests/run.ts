@@ -48,7 +48,7 @@ const output = await run("tests", ["test", "-A", ...(extra.length ? extra : ["te
 // deno test ends with "ok | 12 passed (3 steps) | 0 failed (41s)".
 // deno-lint-ignore no-control-regex
 const plain = output.replace(/\x1b\[[0-9;]*m/g, "");
-const summary = plain.match(/(\d+) passed[^|]*\| (\d+) failed/g)?.at(-1);
-const [passed, failed] = summary?.match(/\d+/g)?.map(Number) ?? [0, 1];
+const summary = [...plain.matchAll(/(\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/g)].at(-1);
+const [passed, failed] = summary ? [Number(summary[1]), Number(summary[2])] : [0, 1];
 console.log(`\n${passed} passed, ${failed} failed`);
 Deno.exit(failed > 0 || passed === 0 ? 1 : 0);
