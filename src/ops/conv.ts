@@ -25,7 +25,10 @@ export interface ConvLayer {
 
 /** `relu(conv(x, filter) + bias)`, Caffe's Convolution + in-place ReLU. */
 export function convRelu(x: tf.Tensor4D, layer: ConvLayer): tf.Tensor4D {
-  return fastBackward() ? fastConvRelu(x, layer) : defaultConvRelu(x, layer);
+  // On WebGPU the custom gradient gains nothing (forward Conv2D dominates there) and,
+  // under a gradient tape, read back zeros on the software adapter: use tfjs's own.
+  const fast = fastBackward() && tf.getBackend() !== "webgpu";
+  return fast ? fastConvRelu(x, layer) : defaultConvRelu(x, layer);
 }
 
 function padding(p: number): [[0, 0], [number, number], [number, number], [0, 0]] {
