@@ -56,6 +56,8 @@ export interface Row {
   loss?: number;
   referenceLoss?: number;
   lbfgsItersPerS?: number | null;
+  /** Loss evaluations L-BFGS made per iteration (its line search may need several). */
+  lbfgsEvaluationsPerIteration?: number | null;
   firstPreviewMs?: number | null;
   firstPreviewColdMs?: number | null;
   /** Server cost of one preview (end to end: stylize with previews every iteration vs once). */
@@ -155,18 +157,29 @@ async function benchImages(): Promise<{ content: RgbaImage; style: RgbaImage }> 
   return { content: synthetic(0), style: synthetic(2) };
 }
 
-async function lbfgsItersPerS(
+async function lbfgsRun(
   network: FeatureNetwork,
   images: { content: RgbaImage; style: RgbaImage },
   size: number,
   iterations: number,
-): Promise<number> {
+): Promise<{ itersPerS: number; evaluationsPerIteration: number }> {
   const stamps: number[] = [];
+  // Each loss evaluation runs the network once (targets run it 1 + styles times first).
+  let evaluations = 0;
+  let evaluationsAtFirstStep = 0;
+  const counted: FeatureNetwork = Object.create(network, {
+    features: {
+      value: (x: tf.Tensor4D, layers: readonly string[]) => {
+        evaluations += 1;
+        return network.features(x, layers);
+      },
+    },
+  });
   for await (
     const step of stylize({
       content: squareImage(images.content, size),
       styles: [squareImage(images.style, size)],
-      network,
+      network: counted,
       options: {
         network: network.id,
         maxSize: size,
@@ -177,9 +190,12 @@ async function lbfgsItersPerS(
     })
   ) {
     stamps.push(performance.now());
-    void step;
+    if (step.iteration === 1) evaluationsAtFirstStep = evaluations;
   }
-  return (stamps.length - 1) / ((stamps.at(-1)! - stamps[0]) / 1000);
+  return {
+    itersPerS: (stamps.length - 1) / ((stamps.at(-1)! - stamps[0]) / 1000),
+    evaluationsPerIteration: (evaluations - evaluationsAtFirstStep) / (stamps.length - 1),
+  };
 }
 
 /** Time to first preview (cold and warm) and the per-preview cost, through the HTTP API. */
@@ -319,9 +335,9 @@ export async function measure(options: MeasureOptions, emit: (row: Row) => void)
           options.iterations,
           Math.floor((options.limitS * 1000) / (1.5 * row.ms!)),
         );
-        row.lbfgsItersPerS = iterations >= 3
-          ? await lbfgsItersPerS(network, images, size, iterations)
-          : null;
+        const run = iterations >= 3 ? await lbfgsRun(network, images, size, iterations) : null;
+        row.lbfgsItersPerS = run?.itersPerS ?? null;
+        row.lbfgsEvaluationsPerIteration = run?.evaluationsPerIteration ?? null;
         if (row.lbfgsItersPerS === null) row.notes.push("L-BFGS run skipped (too slow)");
         if (options.server && id !== "vgg16" && row.ms! < 5000) {
           server ??= await benchServer();

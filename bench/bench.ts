@@ -157,7 +157,7 @@ function table(rows: Row[]): string {
     ratio(r.defaultGradMs, r.ms),
     fmt(r.referenceMs),
     ratio(r.ms, r.referenceMs, 2),
-    fmt(r.lbfgsItersPerS, 2),
+    `${fmt(r.lbfgsItersPerS, 2)} (${fmt(r.lbfgsEvaluationsPerIteration, 1)} ev/it)`,
     fmt(r.firstPreviewMs),
     r.previewOverheadMs == null || r.iterationMs == null
       ? "–"

@@ -85,17 +85,40 @@ function maxPoolInputGradient(
     const [n, h, w, c] = x.shape;
     const [, oh, ow] = y.shape;
     const reach = Math.floor((k - 1) / s); // furthest shift, in output steps
+    const [rows, cols] = [oh + reach, ow + reach];
+    // x at rows a·s + pi, columns b·s + pj, as a [n, rows, cols, c] plane per phase.
+    // (Plain slices of reshaped views: the wasm backend's StridedSlice is a slow JS loop.)
+    const fitted = fit(x, rows * s, cols * s);
+    const phases = new Map<string, tf.Tensor4D>();
+    const phaseOf = (pi: number, pj: number): tf.Tensor4D => {
+      const key = `${pi},${pj}`;
+      let plane = phases.get(key);
+      if (!plane) {
+        const rowPhase = tf.slice(tf.reshape(fitted, [n * rows, s, cols * s * c]), [0, pi, 0], [
+          n * rows,
+          1,
+          cols * s * c,
+        ]);
+        const both = tf.slice(tf.reshape(rowPhase, [n * rows * cols, s, c]), [0, pj, 0], [
+          n * rows * cols,
+          1,
+          c,
+        ]);
+        plane = tf.reshape(both, [n, rows, cols, c]);
+        phases.set(key, plane);
+      }
+      return plane;
+    };
     const planes = new Map<string, tf.Tensor4D[]>();
     const zeros = tf.zerosLike(dy);
     let taken: tf.Tensor | null = null;
     for (let i = 0; i < k; i++) {
       for (let j = 0; j < k; j++) {
-        const end = [n, i + (oh - 1) * s + 1, j + (ow - 1) * s + 1, c];
-        const window = tf.stridedSlice(x, [0, i, j, 0], end, [1, s, s, 1]);
+        const [di, dj] = [Math.floor(i / s), Math.floor(j / s)];
+        const window = tf.slice(phaseOf(i % s, j % s), [0, di, dj, 0], [n, oh, ow, c]);
         let hit: tf.Tensor = tf.equal(window, y);
         if (taken) hit = tf.logicalAnd(hit, tf.logicalNot(taken));
         taken = taken ? tf.logicalOr(taken, hit) : hit;
-        const [di, dj] = [Math.floor(i / s), Math.floor(j / s)];
         const routed = tf.pad(tf.where(hit, dy, zeros), [
           [0, 0],
           [di, reach - di],
@@ -106,7 +129,6 @@ function maxPoolInputGradient(
         planes.set(phase, [...(planes.get(phase) ?? []), routed]);
       }
     }
-    const [rows, cols] = [oh + reach, ow + reach];
     const plane = (pi: number, pj: number): tf.Tensor4D => {
       const parts = planes.get(`${pi},${pj}`);
       if (!parts) return tf.zeros([n, rows, cols, c]);
@@ -124,6 +146,17 @@ function maxPoolInputGradient(
       tf.stack(Array.from({ length: s }, (_, pi) => rowsOf(pi)), 2),
       [n, rows * s, cols * s, c],
     );
-    return tf.slice(interleaved, [0, 0, 0, 0], [n, h, w, c]);
+    return fit(interleaved, h, w);
   });
+}
+
+/** `x` cut or zero-padded at the bottom and right to `h` x `w`. */
+function fit(x: tf.Tensor4D, h: number, w: number): tf.Tensor4D {
+  const [n, xh, xw, c] = x.shape;
+  const cut = xh > h || xw > w
+    ? tf.slice(x, [0, 0, 0, 0], [n, Math.min(xh, h), Math.min(xw, w), c])
+    : x;
+  return xh < h || xw < w
+    ? tf.pad(cut, [[0, 0], [0, Math.max(0, h - xh)], [0, Math.max(0, w - xw)], [0, 0]])
+    : cut;
 }
