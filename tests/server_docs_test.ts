@@ -57,8 +57,25 @@ Deno.test("/openapi.json documents every v1 route, the multipart job form and pr
 Deno.test("the docs page, the web page and the Photopea plug-in page are served", async () => {
   const server = await testServer();
   try {
-    const docs = await fetch(`${server.url}/docs`);
-    assert.match(await docs.text(), /openapi\.json/);
+    const docs = await (await fetch(`${server.url}/docs`)).text();
+    assert.match(docs, /openapi\.json/);
+    assert.doesNotMatch(docs, /https?:\/\//, "Swagger UI comes from the server, not a CDN");
+    for (
+      const [file, type] of [["swagger-ui.css", "text/css"], [
+        "swagger-ui-bundle.js",
+        "text/javascript",
+      ]]
+    ) {
+      const url = `/docs/assets/swagger-ui-dist/${file}`;
+      assert.ok(docs.includes(url), `the docs page loads ${url}`);
+      const asset = await fetch(`${server.url}${url}`);
+      assert.equal(asset.status, 200);
+      assert.match(asset.headers.get("content-type") ?? "", new RegExp(`^${type}`));
+      assert.ok((await asset.arrayBuffer()).byteLength > 10_000);
+    }
+    const other = await fetch(`${server.url}/docs/assets/swagger-ui-dist/index.html`);
+    assert.equal(other.status, 404, "only the two files the page needs are served");
+    await other.body?.cancel();
     const page = await fetch(`${server.url}/`);
     assert.equal(page.headers.get("content-type"), "text/html; charset=utf-8");
     assert.match(await page.text(), /<title>Restyle/);

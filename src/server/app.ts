@@ -5,7 +5,6 @@
  * app; `serve.ts` puts it on a socket. Every error is `application/problem+json`.
  */
 import { OpenAPIHono } from "@hono/zod-openapi";
-import { swaggerUI } from "@hono/swagger-ui";
 import { bodyLimit } from "hono/body-limit";
 import { createRoute } from "@hono/zod-openapi";
 import { initBackend } from "../backend.ts";
@@ -16,6 +15,7 @@ import { networkReady, releaseNetworks } from "../net/load.ts";
 import { NETWORK_IDS, type NetworkId } from "../net/network.ts";
 import { StyleStore } from "../styles/store.ts";
 import { weightsCommand } from "../weights/install.ts";
+import { addDocsRoutes } from "./docs.ts";
 import { DEFAULT_ALLOWED_ORIGINS, hostGuard, originGuard, tokenGuard } from "./guard.ts";
 import { JobQueue, type JobRunner } from "./jobs.ts";
 import { fieldProblem, onProblem, Problem } from "./problem.ts";
@@ -177,7 +177,7 @@ export async function createApp(options: AppOptions = {}): Promise<RestyleApp> {
       description: "Local neural style transfer (Gatys et al.) for image editors.",
     },
   });
-  app.get("/docs", swaggerUI({ url: "/openapi.json" }));
+  addDocsRoutes(app, "/openapi.json");
   app.get("/plugin/photopea", (c) => c.redirect("/plugin/photopea/"));
   app.get("/plugin/photopea/*", staticFiles(repoPath("plugin/photopea"), "/plugin/photopea/"));
   app.get("/*", staticFiles(repoPath("src/server/web"), "/"));
