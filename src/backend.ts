@@ -15,6 +15,7 @@ export type BackendName = "webgpu" | "wasm" | "cpu";
 
 /** What was chosen, and on what. */
 export interface BackendInfo {
+  /** The tfjs backend now active. */
   backend: BackendName;
   /** The WebGPU adapter's description, or the CPU for wasm/cpu. */
   adapter: string;
