@@ -26,6 +26,10 @@
  * ```
  */
 
+// Members whose types come from npm packages (tfjs tensors, the Hono app, the zod schema) carry
+// `@internal` only so `deno doc --lint` passes: deno 2.9 flags any npm type as a "private type"
+// (denoland/deno#27364, fixed upstream by denoland/deno#34339). They are public API all the same.
+
 export { type Losses, stylize, type StylizeInput, type StylizeStep } from "./src/engine/stylize.ts";
 export {
   MAX_ITERATIONS,
@@ -42,12 +46,34 @@ export {
   type Preset,
 } from "./src/net/network.ts";
 export { PRESETS } from "./src/net/presets.ts";
-export { getNetwork, loadNetwork, type LoadOptions, networkReady } from "./src/net/load.ts";
+export {
+  getNetwork,
+  loadNetwork,
+  type LoadOptions,
+  networkReady,
+  type Pooling,
+} from "./src/net/load.ts";
+export type { GraphNetwork } from "./src/net/graph.ts";
 export { classify, type Prediction } from "./src/net/classify.ts";
 export { type BackendInfo, type BackendName, initBackend } from "./src/backend.ts";
 export { setFastBackward } from "./src/ops/fast_backward.ts";
 export type { RgbaImage } from "./src/image/image.ts";
 export { decodeImage, encodeGif, encodePng, ImageDecodeError } from "./src/image/codec.ts";
-export { type InstallOptions, installWeights } from "./src/weights/install.ts";
+export { type InstallOptions, type InstallResult, installWeights } from "./src/weights/install.ts";
+export type { NetworkSources, RawTensor, WeightsManifest } from "./src/weights/manifest.ts";
+export type { FetchProgress, SourceFile } from "./src/weights/fetch.ts";
 export { type AppOptions, createApp, type RestyleApp } from "./src/server/app.ts";
+export type {
+  Job,
+  JobEvent,
+  JobQueue,
+  JobQueueOptions,
+  JobRunner,
+  JobSpec,
+  JobStatus,
+  RunnerStep,
+} from "./src/server/jobs.ts";
+export type { FieldError, ProblemBody } from "./src/server/problem.ts";
+export type { StyleInfo, StyleStore, StyleStoreOptions } from "./src/styles/store.ts";
+export type { CatalogueStyle } from "./src/styles/catalogue.ts";
 export { type RunningServer, type ServeOptions, startServer } from "./src/server/serve.ts";

@@ -1,7 +1,8 @@
 /**
  * The test command (`deno task test`): code gates, weights, then every test.
  *
- * 1. `deno fmt --check`, `deno lint`, `deno check`: the code stays clean.
+ * 1. `deno fmt --check`, `deno lint`, `deno check`, `deno doc --lint mod.ts`: the code stays
+ *    clean and the public API documented.
  * 2. `deno task weights`: converts the SqueezeNet and GoogLeNet weights once
  *    (from `RESTYLE_MIRROR` when set), so the real-network tests can load them.
  * 3. `deno test -A tests/`: unit, network, engine, server, browser and editor
@@ -41,6 +42,7 @@ if (extra.length === 0) {
   await run("format", ["fmt", "--check"]);
   await run("lint", ["lint"]);
   await run("type-check", ["check", "."]);
+  await run("doc-lint", ["doc", "--lint", "mod.ts"]);
 }
 await run("weights", ["run", "-A", "src/cli/weights.ts"]);
 

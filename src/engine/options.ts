@@ -14,7 +14,11 @@ export const MAX_SIZE = 2048;
 
 const layerWeights = z.record(z.string().min(1), z.number().min(0).finite());
 
-/** Zod schema of {@linkcode StylizeOptions}. */
+/**
+ * Zod schema of {@linkcode StylizeOptions}.
+ *
+ * @internal
+ */
 export const stylizeOptionsSchema = z.object({
   network: z.enum(["squeezenet", "googlenet", "vgg16"]).default("squeezenet")
     .describe("Feature network."),
@@ -59,7 +63,7 @@ export const stylizeOptionsSchema = z.object({
     .describe("Coarse-to-fine sizes, e.g. [256, 512]; each stage starts from the last."),
 }).strict();
 
-/** Options as a caller writes them: every field optional. */
-export type StylizeOptionsInput = z.input<typeof stylizeOptionsSchema>;
-/** Options after defaults are applied. */
-export type StylizeOptions = z.output<typeof stylizeOptionsSchema>;
+/** Options as a caller writes them: every field optional (the schema's input type). */
+export type StylizeOptionsInput = Parameters<typeof stylizeOptionsSchema.decode>[0];
+/** Options after defaults are applied (the schema's output type). */
+export type StylizeOptions = ReturnType<typeof stylizeOptionsSchema.parse>;

@@ -52,9 +52,13 @@ export interface StylizeInput {
 
 /** Loss terms as weighted into the total: `total = content + style + tv`. */
 export interface Losses {
+  /** The objective the optimiser minimises: the sum of the three terms. */
   total: number;
+  /** Content loss times `contentWeight`. */
   content: number;
+  /** Style loss (Gram matrices, blended over the style images) times `styleWeight`. */
   style: number;
+  /** Total-variation loss times `tvWeight`; 0 when it is off. */
   tv: number;
 }
 
@@ -64,6 +68,7 @@ export interface StylizeStep {
   iteration: number;
   /** Total over all scales. */
   iterations: number;
+  /** This iteration's losses. */
   losses: Losses;
   /** Milliseconds since the run started. */
   elapsedMs: number;

@@ -12,6 +12,7 @@ export type ImageFormat = "png" | "jpeg" | "tiff" | "gif";
 
 /** Raised for bytes that are not an image we can decode; `unsupported` marks a known but unreadable format. */
 export class ImageDecodeError extends Error {
+  /** `message` says what was wrong; `unsupported` marks a known format this build cannot read. */
   constructor(message: string, readonly unsupported = false) {
     super(message);
     this.name = "ImageDecodeError";

@@ -15,6 +15,7 @@ export interface Prediction {
   index: number;
   /** Label without the WordNet id, e.g. `Egyptian cat`; empty when unknown. */
   label: string;
+  /** Softmax probability, 0..1. */
   probability: number;
 }
 

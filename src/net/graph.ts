@@ -95,6 +95,7 @@ export class GraphNetwork implements FeatureNetwork {
   readonly labels?: readonly string[];
   readonly #spec: GraphNetworkSpec;
 
+  /** Wraps a built graph and its weights (the network modules' factories call this). */
   constructor(spec: GraphNetworkSpec) {
     this.#spec = spec;
     this.id = spec.id;
@@ -105,7 +106,11 @@ export class GraphNetwork implements FeatureNetwork {
     this.labels = spec.labels;
   }
 
-  /** The weight tensors, by canonical name (`<layer>/kernel`, `<layer>/bias`). */
+  /**
+   * The weight tensors, by canonical name (`<layer>/kernel`, `<layer>/bias`).
+   *
+   * @internal
+   */
   get weights(): tf.NamedTensorMap {
     return this.#spec.tensors;
   }
@@ -115,19 +120,38 @@ export class GraphNetwork implements FeatureNetwork {
     return this.#spec.head?.inputSize;
   }
 
+  /**
+   * RGB 0..255 `[1, h, w, 3]` -> BGR minus the mean (Caffe's input space).
+   *
+   * @internal
+   */
   preprocess(rgb: tf.Tensor4D): tf.Tensor4D {
     return toBgrMinusMean(rgb, this.mean);
   }
 
+  /**
+   * Inverse of `preprocess`, clipped to 0..255 RGB.
+   *
+   * @internal
+   */
   deprocess(x: tf.Tensor4D): tf.Tensor4D {
     return fromBgrMinusMean(x, this.mean);
   }
 
+  /**
+   * Runs the graph as far as the deepest layer asked for; returns those activations.
+   *
+   * @internal
+   */
   features(x: tf.Tensor4D, layers: readonly string[]): Record<string, tf.Tensor4D> {
     return runGraph(this.#spec.graph, x, layers);
   }
 
-  /** Class logits `[1, classes]` of a preprocessed image (throws for a network without a head). */
+  /**
+   * Class logits `[1, classes]` of a preprocessed image (throws for a network without a head).
+   *
+   * @internal
+   */
   logits(x: tf.Tensor4D): tf.Tensor2D {
     const head = this.#spec.head;
     if (!head) throw new Error(`${this.id} has no classifier head`);

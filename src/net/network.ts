@@ -21,8 +21,11 @@ export interface Preset {
   contentLayers: LayerWeights;
   /** Style layers and their weights (summed into the style loss). */
   styleLayers: LayerWeights;
+  /** Multiplier of the content loss in the total (`contentWeight` option overrides it). */
   contentWeight: number;
+  /** Multiplier of the style loss in the total (`styleWeight` option overrides it). */
   styleWeight: number;
+  /** Multiplier of the total-variation (smoothness) loss; 0 turns it off. */
   tvWeight: number;
   /**
    * Divide each layer's content and style loss by its target's mean square, so
@@ -34,6 +37,7 @@ export interface Preset {
 
 /** A pre-trained CNN used as a fixed feature extractor. */
 export interface FeatureNetwork {
+  /** Which network this is. */
   readonly id: NetworkId;
   /** Every layer `features()` can return, in forward order. */
   readonly layers: readonly string[];
@@ -41,11 +45,23 @@ export interface FeatureNetwork {
   readonly mean: readonly [number, number, number];
   /** Tuned presets; `default` is used when none is named. */
   readonly presets: Readonly<Record<string, Preset>>;
-  /** RGB 0..255 `[1, h, w, 3]` -> the network's input space (BGR, mean subtracted). */
+  /**
+   * RGB 0..255 `[1, h, w, 3]` -> the network's input space (BGR, mean subtracted).
+   *
+   * @internal
+   */
   preprocess(rgb: tf.Tensor4D): tf.Tensor4D;
-  /** Inverse of `preprocess`, clipped to 0..255 RGB. */
+  /**
+   * Inverse of `preprocess`, clipped to 0..255 RGB.
+   *
+   * @internal
+   */
   deprocess(x: tf.Tensor4D): tf.Tensor4D;
-  /** Runs the network as far as the deepest layer asked for; returns those activations. */
+  /**
+   * Runs the network as far as the deepest layer asked for; returns those activations.
+   *
+   * @internal
+   */
   features(x: tf.Tensor4D, layers: readonly string[]): Record<string, tf.Tensor4D>;
   /** Frees the weights. */
   dispose(): void;

@@ -54,8 +54,15 @@ export interface AppOptions {
 
 /** An app and what it owns. */
 export interface RestyleApp {
+  /**
+   * The Hono app; serve it with `Deno.serve(handler, app.fetch)`.
+   *
+   * @internal
+   */
   app: OpenAPIHono;
+  /** The job queue behind `/v1/jobs` (one job runs at a time). */
   queue: JobQueue;
+  /** The style store behind `/v1/styles`. */
   styles: StyleStore;
   /** Cancels every job and frees the networks. */
   close(): Promise<void>;

@@ -10,33 +10,38 @@
  */
 import type { RgbaImage } from "../image/image.ts";
 import type { StylizeOptionsInput } from "../engine/options.ts";
+import type { Losses } from "../engine/stylize.ts";
 import { Problem, type ProblemBody, toProblem } from "./problem.ts";
 
 /** Where a job is in its life. */
 export type JobStatus = "queued" | "running" | "done" | "failed" | "cancelled";
 
-/** The four loss terms reported each iteration. */
-export interface Losses {
-  total: number;
-  content: number;
-  style: number;
-  tv: number;
-}
+/** The four loss terms reported each iteration (the engine's). */
+export type { Losses };
 
 /** One step as a runner reports it (the engine's `StylizeStep`). */
 export interface RunnerStep {
+  /** 1-based iteration. */
   iteration: number;
+  /** Total iterations of the run. */
   iterations: number;
+  /** This iteration's losses. */
   losses: Losses;
+  /** Milliseconds since the run started. */
   elapsedMs: number;
+  /** A preview, on preview iterations and the last. */
   image?: RgbaImage;
 }
 
 /** What a job stylizes: decoded images and validated options. */
 export interface JobSpec {
+  /** The image to restyle. */
   content: RgbaImage;
+  /** One or more style images. */
   styles: RgbaImage[];
+  /** Start image for `init: "image"`. */
   initImage?: RgbaImage;
+  /** Stylize options, already validated. */
   options: StylizeOptionsInput;
 }
 
@@ -45,8 +50,11 @@ export type JobRunner = (spec: JobSpec, signal: AbortSignal) => AsyncIterable<Ru
 
 /** One entry of a job's event log, as sent over SSE. */
 export interface JobEvent {
+  /** Sequence number within the job (the SSE `id`), from 1. */
   id: number;
+  /** The SSE event name. */
   event: "status" | "progress" | "iteration" | "done" | "error" | "cancelled";
+  /** The SSE data, sent as JSON. */
   data: Record<string, unknown>;
 }
 
@@ -72,18 +80,29 @@ const TERMINAL: ReadonlySet<JobStatus> = new Set(["done", "failed", "cancelled"]
 
 /** A job: its state, event log and preview images. */
 export class Job {
+  /** Random UUID. */
   readonly id: string = crypto.randomUUID();
+  /** When it was submitted, ms since the epoch. */
   readonly createdAt: number = Date.now();
+  /** Where it is in its life. */
   status: JobStatus = "queued";
+  /** Iterations done so far. */
   iteration = 0;
+  /** Iterations asked for. */
   iterations: number;
+  /** The latest iteration's losses; `null` before the first. */
   losses: Losses | null = null;
+  /** Why it failed, when it did. */
   error?: ProblemBody;
+  /** When it started running, ms since the epoch. */
   startedAt?: number;
+  /** When it finished, ms since the epoch. */
   finishedAt?: number;
   /** Preview PNGs by iteration, oldest first. */
   readonly images: Map<number, Uint8Array> = new Map();
+  /** Every event so far, oldest first (replayed to late SSE subscribers). */
   readonly events: JobEvent[] = [];
+  /** Aborting it cancels the job. */
   readonly controller: AbortController = new AbortController();
   /** Resolves once the job is done, failed or cancelled. */
   readonly settled: Promise<void>;
@@ -93,6 +112,7 @@ export class Job {
   /** The input; dropped when the job finishes so its images can be freed. */
   spec: JobSpec | undefined;
 
+  /** A queued job for `spec`; its URLs start with `basePath` (e.g. `/v1/jobs`). */
   constructor(spec: JobSpec, readonly basePath: string) {
     this.spec = spec;
     this.iterations = spec.options.iterations ?? 100;
@@ -159,6 +179,7 @@ export class Job {
  * ```
  */
 export class JobQueue {
+  /** The options, defaults filled in. */
   readonly options: Required<JobQueueOptions>;
   readonly #jobs = new Map<string, Job>();
   readonly #waiting: Job[] = [];
@@ -166,6 +187,7 @@ export class JobQueue {
   #closed = false;
   #timer: ReturnType<typeof setInterval>;
 
+  /** An empty queue; it drops expired finished jobs every 30 s until {@linkcode close}. */
   constructor(options: JobQueueOptions) {
     this.options = {
       maxWaiting: 8,

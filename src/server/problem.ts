@@ -13,17 +13,25 @@ import { ZodError } from "zod";
 
 /** One invalid field: its dotted path (`options.iterations`) and what is wrong or allowed. */
 export interface FieldError {
+  /** Dotted path of the field, e.g. `options.iterations`. */
   field: string;
+  /** Why it is wrong and what is allowed. */
   message: string;
 }
 
 /** The JSON body of an error response (RFC 9457). */
 export interface ProblemBody {
+  /** Problem type: a short identifier such as `no-route` or `body-too-large`. */
   type: string;
+  /** Short summary of the problem type. */
   title: string;
+  /** The HTTP status code. */
   status: number;
+  /** What went wrong in this request. */
   detail: string;
+  /** One entry per invalid field, for validation errors. */
   errors?: FieldError[];
+  /** Extension members, e.g. `network` and `command` (what installs missing weights). */
   [extra: string]: unknown;
 }
 

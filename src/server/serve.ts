@@ -20,6 +20,7 @@ export interface ServeOptions extends AppOptions {
 export interface RunningServer extends RestyleApp {
   /** `http://host:port` or `unix:PATH`. */
   url: string;
+  /** The underlying Deno HTTP server. */
   server: Deno.HttpServer;
   /** Cancels jobs, frees the networks and stops listening. */
   shutdown(): Promise<void>;

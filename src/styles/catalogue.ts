@@ -14,21 +14,27 @@ import { type FetchProgress, fetchVerified, verifyFile } from "../weights/fetch.
 export interface CatalogueStyle {
   /** The file stem, e.g. `starry-night`. */
   id: string;
+  /** Title of the work. */
   title: string;
+  /** The artist. */
   artist: string;
   /** As art history gives it: `1889`, `c. 1830–32`. */
   year: string;
   /** File name in the mirror's `images/` and in the catalogue directory. */
   file: string;
+  /** Width in pixels. */
   width: number;
+  /** Height in pixels. */
   height: number;
   /** Bytes. */
   size: number;
+  /** Hex sha256 of the file. */
   sha256: string;
   /** Public source: raw GitHub URL at a fixed commit. */
   url: string;
   /** `owner/repo@commit:path` of that URL. */
   source: string;
+  /** Licence or public-domain status of the image. */
   license: string;
 }
 

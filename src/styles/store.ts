@@ -16,11 +16,17 @@ import { type CatalogueStyle, FETCH_STYLES_COMMAND, readCatalogue } from "./cata
 
 /** A style as listed by `GET /v1/styles`. */
 export interface StyleInfo {
+  /** Stable id: the catalogue's file stem, or one given to an upload. */
   id: string;
+  /** Title of the work. */
   title: string;
+  /** Artist; `null` for uploaded styles. */
   artist: string | null;
+  /** Year as art history gives it; `null` for uploaded styles. */
   year: string | null;
+  /** Image width in pixels. */
   width: number;
+  /** Image height in pixels. */
   height: number;
   /** `catalogue` (built in) or `user` (uploaded). */
   source: "catalogue" | "user";
@@ -59,7 +65,9 @@ export interface StyleStoreOptions {
  * ```
  */
 export class StyleStore {
+  /** Root directory of the store. */
   readonly dir: string;
+  /** Longest side of thumbnails in pixels. */
   readonly thumbnailSize: number;
   readonly #catalogue: Map<string, CatalogueStyle>;
 

@@ -33,6 +33,7 @@ export interface FetchProgress {
   bytesTotal: number;
   /** Files completed so far. */
   filesDone: number;
+  /** Number of files. */
   filesTotal: number;
 }
 

@@ -34,6 +34,7 @@ export interface InstallOptions {
   manifest?: WeightsManifest;
   /** Re-verify `weights.bin`'s sha256 when deciding whether the store is current. */
   deepCheck?: boolean;
+  /** Called as source files are copied or downloaded; default none. */
   onProgress?: (progress: FetchProgress) => void;
 }
 

@@ -23,13 +23,17 @@ export interface RawTensor {
 
 /** A network's sources. */
 export interface NetworkSources {
+  /** Human-readable name of the weights. */
   title: string;
+  /** Licence of the weights, as published upstream. */
   license: string;
+  /** Where the weights come from (project and paper). */
   source: string;
   /** How the files are converted: raw caffejs float32 dumps, or a Keras h5. */
   format: "caffejs" | "keras-h5";
   /** Source file holding class labels (one per line), if any. */
   labels?: string;
+  /** Every source file, with size and checksum. */
   files: SourceFile[];
   /** For `caffejs`: every tensor to read. */
   tensors?: RawTensor[];
@@ -37,7 +41,9 @@ export interface NetworkSources {
 
 /** The parsed manifest. */
 export interface WeightsManifest {
+  /** Format version of the manifest. */
   version: number;
+  /** Sources of each network. */
   networks: Record<NetworkId, NetworkSources>;
 }
 
