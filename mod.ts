@@ -26,9 +26,8 @@
  * ```
  */
 
-// Members whose types come from npm packages (tfjs tensors, the Hono app, the zod schema) carry
-// `@internal` only so `deno doc --lint` passes: deno 2.9 flags any npm type as a "private type"
-// (denoland/deno#27364, fixed upstream by denoland/deno#34339). They are public API all the same.
+// `deno task check` runs `deno doc --lint` on this file through tests/doc_lint.ts, which passes
+// only deno 2.9's false "private type" reports on npm types (denoland/deno#27364).
 
 export { type Losses, stylize, type StylizeInput, type StylizeStep } from "./src/engine/stylize.ts";
 export {

@@ -16,8 +16,6 @@ const layerWeights = z.record(z.string().min(1), z.number().min(0).finite());
 
 /**
  * Zod schema of {@linkcode StylizeOptions}.
- *
- * @internal
  */
 export const stylizeOptionsSchema = z.object({
   network: z.enum(["squeezenet", "googlenet", "vgg16"]).default("squeezenet")

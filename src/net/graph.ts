@@ -108,8 +108,6 @@ export class GraphNetwork implements FeatureNetwork {
 
   /**
    * The weight tensors, by canonical name (`<layer>/kernel`, `<layer>/bias`).
-   *
-   * @internal
    */
   get weights(): tf.NamedTensorMap {
     return this.#spec.tensors;
@@ -122,8 +120,6 @@ export class GraphNetwork implements FeatureNetwork {
 
   /**
    * RGB 0..255 `[1, h, w, 3]` -> BGR minus the mean (Caffe's input space).
-   *
-   * @internal
    */
   preprocess(rgb: tf.Tensor4D): tf.Tensor4D {
     return toBgrMinusMean(rgb, this.mean);
@@ -131,8 +127,6 @@ export class GraphNetwork implements FeatureNetwork {
 
   /**
    * Inverse of `preprocess`, clipped to 0..255 RGB.
-   *
-   * @internal
    */
   deprocess(x: tf.Tensor4D): tf.Tensor4D {
     return fromBgrMinusMean(x, this.mean);
@@ -140,8 +134,6 @@ export class GraphNetwork implements FeatureNetwork {
 
   /**
    * Runs the graph as far as the deepest layer asked for; returns those activations.
-   *
-   * @internal
    */
   features(x: tf.Tensor4D, layers: readonly string[]): Record<string, tf.Tensor4D> {
     return runGraph(this.#spec.graph, x, layers);
@@ -149,8 +141,6 @@ export class GraphNetwork implements FeatureNetwork {
 
   /**
    * Class logits `[1, classes]` of a preprocessed image (throws for a network without a head).
-   *
-   * @internal
    */
   logits(x: tf.Tensor4D): tf.Tensor2D {
     const head = this.#spec.head;

@@ -47,20 +47,14 @@ export interface FeatureNetwork {
   readonly presets: Readonly<Record<string, Preset>>;
   /**
    * RGB 0..255 `[1, h, w, 3]` -> the network's input space (BGR, mean subtracted).
-   *
-   * @internal
    */
   preprocess(rgb: tf.Tensor4D): tf.Tensor4D;
   /**
    * Inverse of `preprocess`, clipped to 0..255 RGB.
-   *
-   * @internal
    */
   deprocess(x: tf.Tensor4D): tf.Tensor4D;
   /**
    * Runs the network as far as the deepest layer asked for; returns those activations.
-   *
-   * @internal
    */
   features(x: tf.Tensor4D, layers: readonly string[]): Record<string, tf.Tensor4D>;
   /** Frees the weights. */

@@ -56,8 +56,6 @@ export interface AppOptions {
 export interface RestyleApp {
   /**
    * The Hono app; serve it with `Deno.serve(handler, app.fetch)`.
-   *
-   * @internal
    */
   app: OpenAPIHono;
   /** The job queue behind `/v1/jobs` (one job runs at a time). */
