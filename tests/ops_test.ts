@@ -110,6 +110,36 @@ Deno.test("convInputGradient() matches tf.conv2dTranspose for a strided, padded 
   disposeConv(layer);
 });
 
+const stridedCases: [string, number, number][] = [
+  ["3x3 stride 2 pad 0 (SqueezeNet conv1)", 3, 0],
+  ["7x7 stride 2 pad 3 (GoogLeNet conv1)", 7, 3],
+];
+
+for (const [name, k, pad] of stridedCases) {
+  // Odd and even sizes, including ones whose last row or column no output reads.
+  for (const [h, w] of [[16, 17], [19, 22], [7, 8]]) {
+    Deno.test(`convInputGradient() equals tfjs's conv2dTranspose for ${name} on ${h}x${w}`, () => {
+      const layer = randomConv(k, 3, 8, 2, pad);
+      const [oh, ow] = [h, w].map((size) => Math.floor((size + 2 * pad - k) / 2) + 1);
+      const dz = tf.randomNormal([2, oh, ow, 8], 0, 1, "float32", 7) as tf.Tensor4D;
+      const ours = convInputGradient(dz, layer, [2, h, w, 3]);
+      const theirs = tf.conv2dTranspose(dz, layer.filter, [2, h, w, 3], 2, [
+        [0, 0],
+        [pad, pad],
+        [pad, pad],
+        [0, 0],
+      ]);
+      assert.deepEqual(ours.shape, [2, h, w, 3]);
+      assert.ok(
+        relativeError(ours, theirs) < 1e-5,
+        `relative error ${relativeError(ours, theirs)}`,
+      );
+      tf.dispose([dz, ours, theirs]);
+      disposeConv(layer);
+    });
+  }
+}
+
 Deno.test("convRelu() gradient leaks no tensors once a filter's backward kernel exists", () => {
   const layer = randomConv(3, 3, 4, 1, 1);
   const x = tf.randomNormal([1, 8, 8, 3]) as tf.Tensor4D;

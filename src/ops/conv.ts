@@ -6,13 +6,14 @@
  *
  * Why: tfjs differentiates a convolution with `Conv2DBackpropInput`, a naive
  * loop on `wasm` that took ~80 % of an evaluation. The input-gradient of a
- * convolution is itself a convolution — of the (dilated, padded) output
- * gradient with the kernel flipped in both spatial axes and its in/out
- * channels swapped — so it runs on the same fast forward kernel (XNNPACK).
+ * convolution is itself a convolution — of the padded output gradient with
+ * the kernel flipped in both spatial axes and its in/out channels swapped
+ * (split into phases at stride > 1) — so it runs on the same fast forward
+ * kernel (XNNPACK).
  */
 import * as tf from "@tensorflow/tfjs";
 import { fastBackward } from "./fast_backward.ts";
-import { backwardKernel } from "./_flipped.ts";
+import { backwardKernel, phaseGeometry, polyphaseKernel } from "./_flipped.ts";
 
 /** A frozen convolution layer: filter `[kh, kw, in, out]` and bias `[out]`. */
 export interface ConvLayer {
@@ -72,47 +73,94 @@ function fastConvRelu(x: tf.Tensor4D, layer: ConvLayer): tf.Tensor4D {
  * to `x`, given the gradient `dz` of its output, computed with a forward convolution.
  *
  * A stride-s convolution reads input pixel `o·s - p + t` for output `o` and tap `t`;
- * so `dx[i] = Σ dz[o]·w[t]` over `o·s - p + t = i`, which is a stride-1 correlation
- * of `dz` (with s-1 zeros between its samples) with the flipped kernel, padded by
- * `k-1-p` in front and by whatever makes the result as large as `x` behind.
+ * so `dx[i] = Σ dz[o]·w[t]` over `o·s - p + t = i`. At stride 1 that is a correlation
+ * of `dz` with the flipped kernel, padded by `k-1-p` in front and by whatever makes
+ * the result as large as `x` behind.
+ *
+ * At stride s, input pixels of one phase `(i mod s, j mod s)` receive only the taps
+ * congruent to it, so each phase is a stride-1 correlation of the undilated `dz` with
+ * a sub-kernel (`phaseGeometry`); all s² phases run as one convolution whose output
+ * channels `tf.depthToSpace` interleaves back into the input's pixel grid. (Correlating
+ * the zero-dilated `dz` with the whole kernel gives the same result with s² times the
+ * work, since all but one in s² of its samples are zeros.)
  */
 export function convInputGradient(
   dz: tf.Tensor4D,
   layer: ConvLayer,
   inputShape: readonly number[],
 ): tf.Tensor4D {
+  const [kh, kw] = layer.filter.shape;
+  const p = layer.pad;
+  if (p > kh - 1 || p > kw - 1) {
+    throw new Error(`convInputGradient: padding ${p} exceeds kernel ${kh}x${kw} - 1`);
+  }
+  return layer.stride === 1
+    ? unitStrideInputGradient(dz, layer, inputShape)
+    : polyphaseInputGradient(dz, layer, inputShape);
+}
+
+function unitStrideInputGradient(
+  dz: tf.Tensor4D,
+  layer: ConvLayer,
+  inputShape: readonly number[],
+): tf.Tensor4D {
   return tf.tidy(() => {
     const [kh, kw] = layer.filter.shape;
-    const s = layer.stride;
     const p = layer.pad;
     const [, h, w] = inputShape;
     const [, oh, ow] = dz.shape;
-    const spread = s > 1 ? dilate(dz, s) : dz;
-    const top = kh - 1 - p;
-    const left = kw - 1 - p;
-    const bottom = h + p - 1 - (oh - 1) * s;
-    const right = w + p - 1 - (ow - 1) * s;
-    if (top < 0 || left < 0 || bottom < 0 || right < 0) {
-      throw new Error(`convInputGradient: padding ${p} exceeds kernel ${kh}x${kw} - 1`);
-    }
-    return tf.conv2d(spread, backwardKernel(layer.filter), 1, [[0, 0], [top, bottom], [
-      left,
-      right,
-    ], [0, 0]]);
+    const [top, left] = [kh - 1 - p, kw - 1 - p];
+    const [bottom, right] = [h + p - oh, w + p - ow];
+    return tf.conv2d(dz, backwardKernel(layer.filter), 1, [
+      [0, 0],
+      [top, bottom],
+      [left, right],
+      [0, 0],
+    ]);
   });
 }
 
-/** Inserts `s - 1` zeros between neighbouring samples along height and width. */
-function dilate(dz: tf.Tensor4D, s: number): tf.Tensor4D {
-  const [n, h, w, c] = dz.shape;
-  const spaced = tf.pad(tf.reshape(dz, [n, h, 1, w, 1, c]), [
-    [0, 0],
-    [0, 0],
-    [0, s - 1],
-    [0, 0],
-    [0, s - 1],
-    [0, 0],
-  ]);
-  const full = tf.reshape(spaced, [n, h * s, w * s, c]) as tf.Tensor4D;
-  return tf.slice(full, [0, 0, 0, 0], [n, (h - 1) * s + 1, (w - 1) * s + 1, c]);
+function polyphaseInputGradient(
+  dz: tf.Tensor4D,
+  layer: ConvLayer,
+  inputShape: readonly number[],
+): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [kh, kw] = layer.filter.shape;
+    const { stride: s, pad: p } = layer;
+    const [n, h, w, c] = inputShape;
+    const [rows, cols] = [phaseGeometry(kh, s, p), phaseGeometry(kw, s, p)];
+    // Phase pixel a (input row a·s + r) reads dz rows a + start .. a + start + size - 1.
+    const [a, b] = [Math.ceil(h / s), Math.ceil(w / s)];
+    const window = span(dz, [rows.start, a - 1 + rows.start + rows.size - 1], [
+      cols.start,
+      b - 1 + cols.start + cols.size - 1,
+    ]);
+    const phases = tf.conv2d(window.dz, polyphaseKernel(layer.filter, s, p), 1, window.pad);
+    const interleaved = tf.depthToSpace(phases, s);
+    return a * s === h && b * s === w
+      ? interleaved
+      : tf.slice(interleaved, [0, 0, 0, 0], [n, h, w, c]);
+  });
+}
+
+/**
+ * The rows `first .. last` and columns `first .. last` of `dz` (inclusive, may lie
+ * outside it), as the part of `dz` inside them and the zero padding that completes them.
+ */
+function span(
+  dz: tf.Tensor4D,
+  [top, bottom]: [number, number],
+  [left, right]: [number, number],
+): { dz: tf.Tensor4D; pad: [[0, 0], [number, number], [number, number], [0, 0]] } {
+  const [n, oh, ow, c] = dz.shape;
+  const [r0, r1] = [Math.max(0, top), Math.min(oh - 1, bottom)];
+  const [c0, c1] = [Math.max(0, left), Math.min(ow - 1, right)];
+  const inside = r0 === 0 && c0 === 0 && r1 === oh - 1 && c1 === ow - 1
+    ? dz
+    : tf.slice(dz, [0, r0, c0, 0], [n, r1 - r0 + 1, c1 - c0 + 1, c]);
+  return {
+    dz: inside,
+    pad: [[0, 0], [r0 - top, bottom - r1], [c0 - left, right - c1], [0, 0]],
+  };
 }
