@@ -9,6 +9,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { conv, LayerWeights, type NetworkOptions, type Pooling } from "./_caffe.ts";
 import { type GraphLayer, GraphNetwork, INPUT } from "./graph.ts";
+import { caffePool } from "../ops/pool.ts";
 
 /** ImageNet channel means, B G R, as Keras's VGG16 preprocessing subtracts them. */
 export const VGG16_MEAN_BGR: readonly [number, number, number] = [103.939, 116.779, 123.68];
@@ -22,12 +23,22 @@ export const VGG16_BLOCKS: readonly (readonly number[])[] = [
   [512, 512, 512],
 ];
 
-/** Keras's floor-mode 2x2 stride-2 pool. */
+/**
+ * Keras's floor-mode 2x2 stride-2 pool, through `caffePool` (its fast max-pool
+ * gradient). Caffe's ceil mode would add a window over an odd last row or column;
+ * cropping that row or column first keeps Keras's floor size.
+ */
 function pool2x2(name: string, input: string, pooling: Pooling): GraphLayer {
   return {
     name,
     inputs: [input],
-    run: ([x]) => pooling === "max" ? tf.maxPool(x, 2, 2, "valid") : tf.avgPool(x, 2, 2, "valid"),
+    run: ([x]) =>
+      tf.tidy(() => {
+        const [n, h, w, c] = x.shape as [number, number, number, number];
+        const [eh, ew] = [h - (h % 2), w - (w % 2)];
+        const even = eh === h && ew === w ? x : tf.slice(x, [0, 0, 0, 0], [n, eh, ew, c]);
+        return caffePool(even as tf.Tensor4D, { kernel: 2, stride: 2, pad: 0, kind: pooling });
+      }),
   };
 }
 
