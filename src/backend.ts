@@ -110,7 +110,10 @@ export interface PickOptions {
   key: string;
   /** One unit of the real work (e.g. a loss + gradient evaluation), awaited to completion. */
   probe: () => Promise<unknown>;
-  /** Backends to try; default `webgpu` (when an adapter exists) and `wasm`. */
+  /**
+   * Backends to try; default `webgpu` (on a hardware adapter) and `wasm`. A software
+   * adapter is not probed unless listed here: WebGPU on llvmpipe takes 20+ s to time.
+   */
   candidates?: BackendName[];
   /** Where choices are kept; default `<dataDir>/backend-choice.json`. */
   cacheFile?: string;
@@ -139,9 +142,22 @@ async function readChoices(
  * ```
  */
 export async function pickBackend(options: PickOptions): Promise<BackendChoice> {
+  lastChoice = await pick(options);
+  return lastChoice;
+}
+
+let lastChoice: BackendChoice | undefined;
+
+/** The latest {@linkcode pickBackend} result in this process, if any. */
+export function backendChoice(): BackendChoice | undefined {
+  return lastChoice;
+}
+
+async function pick(options: PickOptions): Promise<BackendChoice> {
   if (backendOverride()) return { ...await initBackend(), probeMs: {}, cached: false };
   const adapter = await probeAdapter();
-  const candidates = options.candidates ?? (adapter ? ["webgpu", "wasm"] : ["wasm"]);
+  const hardware = adapter && !(adapter.isFallbackAdapter ?? adapter.info?.isFallbackAdapter);
+  const candidates = options.candidates ?? (hardware ? ["webgpu", "wasm"] : ["wasm"]);
   if (candidates.length === 1) {
     return { ...await initBackend(candidates[0]), probeMs: {}, cached: false };
   }

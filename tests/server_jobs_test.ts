@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
+import { pickBackend } from "../src/backend.ts";
 import {
   encodePng,
   gradientWithAlpha,
@@ -231,6 +232,37 @@ Deno.test("the server also serves on a Unix socket with mode 0600", async () => 
     client.close();
   } finally {
     await server.shutdown();
+  }
+});
+
+Deno.test({
+  name: "/v1/health reports the backend picked by measurement and the timings",
+  // A forced backend is not measured.
+  ignore: Boolean(Deno.env.get("RESTYLE_BACKEND")),
+}, async () => {
+  const dir = await Deno.makeTempDir({ prefix: "restyle-choice-" });
+  // A probe on which cpu is clearly slower, so the pick is known.
+  const probe = async () => {
+    if (tf.getBackend() === "cpu") await new Promise((done) => setTimeout(done, 30));
+  };
+  const choice = await pickBackend({
+    key: "health-test",
+    probe,
+    candidates: ["cpu", "wasm"],
+    cacheFile: `${dir}/backend-choice.json`,
+  });
+  const server = await testServer();
+  try {
+    const health = await (await fetch(`${server.url}/v1/health`)).json();
+    assert.equal(choice.backend, "wasm");
+    assert.equal(health.backend, "wasm");
+    assert.equal(health.backendChoice.picked, "wasm");
+    assert.equal(health.backendChoice.cached, false);
+    assert.deepEqual(Object.keys(health.backendChoice.timings).sort(), ["cpu", "wasm"]);
+    assert.ok(health.backendChoice.timings.cpu > health.backendChoice.timings.wasm);
+  } finally {
+    await server.shutdown();
+    await Deno.remove(dir, { recursive: true });
   }
 });
 

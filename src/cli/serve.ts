@@ -12,6 +12,8 @@
  */
 import { parseArgs } from "node:util";
 import { initBackend } from "../backend.ts";
+import { chooseBackend } from "../engine/backend_probe.ts";
+import { stylizeOptionsSchema } from "../engine/options.ts";
 import { mirrorDir } from "../config.ts";
 import { networkReady } from "../net/load.ts";
 import { NETWORK_IDS } from "../net/network.ts";
@@ -85,7 +87,9 @@ try {
   Deno.exit(1);
 }
 
-const backend = await initBackend();
+// Unforced, the backend is the fastest one measured on the default network (when it is ready).
+const network = stylizeOptionsSchema.parse({}).network;
+const backend = await networkReady(network) ? await chooseBackend(network) : await initBackend();
 console.log(`Restyle listening on ${running.url}${args.token ? " (bearer token required)" : ""}`);
 console.log(`  backend: ${backend.backend} on ${backend.adapter}`);
 for (const id of NETWORK_IDS) {

@@ -14,7 +14,8 @@ import { ZodError } from "zod";
 import { type BackendName, initBackend } from "../backend.ts";
 import { dataDir, homeDir, mirrorDir } from "../config.ts";
 import { stylize } from "../engine/stylize.ts";
-import type { StylizeOptionsInput } from "../engine/options.ts";
+import { type StylizeOptionsInput, stylizeOptionsSchema } from "../engine/options.ts";
+import { chooseBackend } from "../engine/backend_probe.ts";
 import { decodeImage, encodeGif, encodePng } from "../image/codec.ts";
 import type { RgbaImage } from "../image/image.ts";
 import { catalogueDir, readCatalogue } from "../styles/catalogue.ts";
@@ -239,10 +240,21 @@ async function main(args: string[]): Promise<number> {
   const styles = await Promise.all(
     command.styles.map(async (style) => readImage(await resolveStyle(style), "style")),
   );
-  const backend = await initBackend(command.backend);
+  const parsed = stylizeOptionsSchema.parse(command.options);
+  // Unforced, the backend is the fastest one measured on this network and size bucket.
+  const backend = command.backend
+    ? { ...await initBackend(command.backend), probeMs: {}, cached: false }
+    : await chooseBackend(parsed.network, parsed.maxSize);
+  const timings = Object.entries(backend.probeMs).map(([name, ms]) =>
+    `${name} ${Math.round(ms)} ms`
+  );
   console.error(
     `restyle: backend ${backend.backend} on ${backend.adapter}${
       backend.softwareAdapter ? " (software adapter)" : ""
+    }${
+      timings.length
+        ? ` (picked by measurement${backend.cached ? ", cached" : ""}: ${timings.join(", ")})`
+        : ""
     }`,
   );
   if (command.frames) await Deno.mkdir(command.frames, { recursive: true });

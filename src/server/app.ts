@@ -7,7 +7,7 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { createRoute } from "@hono/zod-openapi";
-import { initBackend } from "../backend.ts";
+import { backendChoice, initBackend } from "../backend.ts";
 import { repoPath } from "../config.ts";
 import { stylize } from "../engine/stylize.ts";
 import { encodePng } from "../image/codec.ts";
@@ -156,6 +156,7 @@ export async function createApp(options: AppOptions = {}): Promise<RestyleApp> {
         version,
         backend: backend.backend,
         adapter: backend.adapter,
+        ...backendChoiceField(),
         networks,
         queue: queue.counts,
       }, 200);
@@ -202,4 +203,13 @@ async function readVersion(): Promise<string> {
   } catch {
     return "0.0.0";
   }
+}
+
+/** How the backend was chosen, when `pickBackend` chose it in this process. */
+function backendChoiceField() {
+  const choice = backendChoice();
+  if (!choice) return {};
+  return {
+    backendChoice: { picked: choice.backend, timings: choice.probeMs, cached: choice.cached },
+  };
 }

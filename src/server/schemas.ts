@@ -37,6 +37,13 @@ export const HealthSchema = z.object({
   version: z.string(),
   backend: z.string().openapi({ example: "wasm" }),
   adapter: z.string(),
+  backendChoice: z.object({
+    picked: z.string().openapi({ example: "wasm" }),
+    timings: z.record(z.string(), z.number()).openapi({
+      description: "milliseconds of one probe on each candidate (empty when only one could run)",
+    }),
+    cached: z.boolean().openapi({ description: "the choice came from an earlier measurement" }),
+  }).optional().openapi({ description: "present when the backend was picked by measurement" }),
   networks: z.array(z.object({
     id: z.string(),
     ready: z.boolean(),
