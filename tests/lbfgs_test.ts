@@ -29,15 +29,19 @@ function rosenbrock(x: tf.Tensor): tf.Scalar {
   });
 }
 
+/** Runs `steps` L-BFGS steps; `evaluations` counts the objective's calls after the one at the start. */
 async function minimise(f: Objective, start: number[], steps: number, historySize = 10) {
+  let calls = 0;
+  const counted: Objective = (x) => (calls++, f(x));
   const x0 = tf.tensor1d(start);
-  const opt = await lbfgs(f, x0, { historySize });
+  const opt = await lbfgs(counted, x0, { historySize });
+  const atStart = calls;
   let values = [NaN];
   for (let i = 0; i < steps; i++) values = await opt.step();
   const x = Array.from(await opt.x.data());
   opt.dispose();
   x0.dispose();
-  return { x, value: values[0] };
+  return { x, value: values[0], evaluations: calls - atStart };
 }
 
 Deno.test("lbfgs() finds the minimum of the 2-D Rosenbrock function from (-1.2, 1)", async () => {
@@ -77,6 +81,24 @@ Deno.test("lbfgs() keeps every trial point inside the projection's box", async (
   assert.deepEqual(Array.from(await opt.x.data()), [2, 2, 2]);
   opt.dispose();
   x0.dispose();
+});
+
+Deno.test("lbfgs() spends about one evaluation per step on Rosenbrock, and none once converged", async () => {
+  // Converges in about 40 steps; the 60 after it must not each run a failing line search.
+  const { value, evaluations } = await minimise(objectiveOf(rosenbrock), [-1.2, 1], 100);
+  assert.ok(value < 1e-6, `f = ${value}`);
+  assert.ok(evaluations / 100 <= 1.5, `${evaluations} evaluations in 100 steps`);
+});
+
+Deno.test("lbfgs() keeps its step size when the first curvature pair is negative", async () => {
+  // f = 1e-4 Σ cos(xᵢ) starts on the concave side of each bump, like a CNN loss near noise: the
+  // first pair has sᵀy < 0 and must be skipped, not turned into an H₀ of the gradient's tiny scale.
+  const f = objectiveOf((x) => tf.tidy(() => tf.mul(1e-4, tf.sum(tf.cos(x)))));
+  const start = Array.from({ length: 64 }, (_, i) => 0.2 + 0.1 * Math.sin(i));
+  const { value, evaluations } = await minimise(f, start, 30);
+  // Every xᵢ at a minimum of cos, an odd multiple of π.
+  assert.ok(value < -64e-4 * 0.999, `f = ${value}`);
+  assert.ok(evaluations / 30 <= 1.5, `${evaluations} evaluations in 30 steps`);
 });
 
 Deno.test("adam() decreases a quadratic and leaks nothing", async () => {

@@ -23,8 +23,10 @@ export interface LbfgsOptions {
   firstStepRms?: number;
 }
 
-// A pair with yᵀs at or below this carries no usable curvature and is ignored.
-const CURVATURE_EPS = 1e-10;
+// A pair whose s and y are this close to orthogonal (or opposed: negative curvature, which a
+// non-convex loss such as a CNN's has) says nothing usable about the curvature and is skipped,
+// so H stays positive definite and keeps the scale it had.
+const CURVATURE_COSINE = 1e-8;
 
 function dot(a: tf.Tensor, b: tf.Tensor): tf.Scalar {
   return tf.sum(tf.mul(a, b));
@@ -58,15 +60,18 @@ export async function lbfgs(
   let x = tf.tidy(() => project(x0));
   let evaluation: Evaluation = objective(x);
   let values = Array.from(await evaluation.values.data());
+  // The curvature pairs, newest last: sₖ = xₖ₊₁ - xₖ, yₖ = gₖ₊₁ - gₖ, ρₖ = 1/yₖᵀsₖ.
   const s: tf.Tensor[] = [];
   const y: tf.Tensor[] = [];
-  const rho: tf.Scalar[] = []; // 1/yᵀs, or 0 for a pair without curvature
-  let gamma: tf.Scalar | null = null; // sᵀy/yᵀy of the newest good pair: the scale of H₀
+  const rho: number[] = [];
+  let gamma: number | null = null; // sᵀy/yᵀy of the newest pair: the scale of H₀
+  // Set once even steepest descent finds no lower point: x is a minimiser as far as f's
+  // precision can tell, and further steps would only spend evaluations.
+  let stalled = false;
 
   function clearHistory() {
-    tf.dispose([...s, ...y, ...rho]);
+    tf.dispose([...s, ...y]);
     s.length = y.length = rho.length = 0;
-    gamma?.dispose();
     gamma = null;
   }
 
@@ -92,26 +97,24 @@ export async function lbfgs(
     });
   }
 
-  function remember(xNew: tf.Tensor, gNew: tf.Tensor) {
-    const [sk, yk] = [tf.sub(xNew, x), tf.sub(gNew, evaluation.grad)];
-    const [rk, gk] = tf.tidy(() => {
-      const ys = dot(yk, sk);
-      const good = tf.greater(ys, CURVATURE_EPS);
-      const safeYs = tf.where(good, ys, 1);
-      return [
-        tf.where(good, tf.div(1, safeYs), 0) as tf.Scalar,
-        tf.where(good, tf.div(safeYs, tf.maximum(dot(yk, yk), 1e-30)), gamma ?? 1) as tf.Scalar,
-      ];
-    });
+  /** Keeps the pair (taking it over) if it has positive curvature, else frees it. */
+  function remember(sk: tf.Tensor, yk: tf.Tensor, ys: number, ss: number, yy: number) {
+    if (!(ys > CURVATURE_COSINE * Math.sqrt(ss * yy))) {
+      tf.dispose([sk, yk]);
+      return;
+    }
     s.push(sk);
     y.push(yk);
-    rho.push(rk);
-    gamma?.dispose();
-    gamma = gk;
-    if (s.length > historySize) tf.dispose([s.shift()!, y.shift()!, rho.shift()!]);
+    rho.push(1 / ys);
+    gamma = ys / yy;
+    if (s.length > historySize) {
+      tf.dispose([s.shift()!, y.shift()!]);
+      rho.shift();
+    }
   }
 
   async function step(): Promise<number[]> {
+    if (stalled) return values;
     const f = values[0];
     let d = direction(evaluation.grad);
     let t = 1;
@@ -125,21 +128,27 @@ export async function lbfgs(
           xt.dispose();
           throw error;
         }
+        const [sk, yk] = tf.tidy(() => [tf.sub(xt, x), tf.sub(et.grad, evaluation.grad)]);
+        // One read-back: the values, gᵀs (the Armijo test's slope term) and the pair's products.
         const read = tf.tidy(() =>
-          tf.concat([et.values, tf.reshape(dot(evaluation.grad, tf.sub(xt, x)), [1])])
+          tf.concat([
+            et.values,
+            tf.stack([dot(evaluation.grad, sk), dot(yk, sk), dot(sk, sk), dot(yk, yk)]),
+          ])
         );
         const got = Array.from(await read.data());
         read.dispose();
-        const ft = got[0], decrease = got[got.length - 1];
+        const [decrease, ys, ss, yy] = got.slice(-4);
+        const ft = got[0];
         if (Number.isFinite(ft) && decrease < 0 && ft <= f + c1 * decrease) {
-          remember(xt, et.grad);
+          remember(sk, yk, ys, ss, yy);
           tf.dispose([x, evaluation.values, evaluation.grad]);
           x = xt;
           evaluation = et;
-          values = got.slice(0, got.length - 1);
+          values = got.slice(0, -4);
           return values;
         }
-        tf.dispose([xt, et.values, et.grad]);
+        tf.dispose([xt, et.values, et.grad, sk, yk]);
         if (!(decrease < 0) && gamma !== null) {
           // Not a descent direction (stale curvature, or the projection undid it): start afresh.
           clearHistory();
@@ -153,7 +162,9 @@ export async function lbfgs(
         const tq = Number.isFinite(ft) ? -slope0 * t * t / (2 * (ft - f - slope0 * t)) : 0;
         t = Math.min(0.5 * t, Math.max(0.1 * t, Number.isFinite(tq) ? tq : 0));
       }
-      // No acceptable point: stay, forget the curvature, and let the next step begin from steepest descent.
+      // No acceptable point: stay, forget the curvature, and let the next step begin from
+      // steepest descent, unless this already was steepest descent.
+      stalled = gamma === null;
       clearHistory();
       return values;
     } finally {
