@@ -1,0 +1,55 @@
+/**
+ * The shared body of the reference post's three experiments: read a content and
+ * a style image, run `stylize()` with the experiment's loss weights, and write
+ * every preview as a numbered PNG frame.
+ *
+ * Arguments: `[content] [style] [out-dir] [--size PX] [--iterations N] [--every K]`;
+ * defaults `$RESTYLE_MIRROR/images/cat.png`, `.../starry-night.jpg`, a new
+ * temporary directory, 256 px, 100 iterations, a frame every 10.
+ */
+import { parseArgs } from "node:util";
+import { initBackend } from "../src/backend.ts";
+import type { StylizeOptionsInput } from "../src/engine/options.ts";
+import { stylize } from "../src/engine/stylize.ts";
+import { decodeImage, encodePng } from "../src/image/codec.ts";
+
+/** Runs one experiment with `weights` laid over the SqueezeNet preset; prints one line per iteration. */
+export async function runExperiment(name: string, weights: StylizeOptionsInput): Promise<void> {
+  const { positionals, values } = parseArgs({
+    args: Deno.args,
+    allowPositionals: true,
+    options: {
+      size: { type: "string", default: "256" },
+      iterations: { type: "string", default: "100" },
+      every: { type: "string", default: "10" },
+    },
+  });
+  const images = `${Deno.env.get("RESTYLE_MIRROR") ?? "."}/images`;
+  // An empty argument takes its default too, so later ones can be given alone.
+  const [contentArg, styleArg, outArg] = positionals;
+  const contentPath = contentArg || `${images}/cat.png`;
+  const stylePath = styleArg || `${images}/starry-night.jpg`;
+  const outDir = outArg || await Deno.makeTempDir({ prefix: `restyle-${name}-` });
+
+  const { backend, adapter } = await initBackend();
+  console.error(`${name}: ${backend} on ${adapter}; frames -> ${outDir}`);
+  await Deno.mkdir(outDir, { recursive: true });
+  const content = await decodeImage(await Deno.readFile(contentPath));
+  const style = await decodeImage(await Deno.readFile(stylePath));
+
+  const options: StylizeOptionsInput = {
+    network: "squeezenet",
+    maxSize: Number(values.size),
+    iterations: Number(values.iterations),
+    previewEvery: Number(values.every),
+    seed: 1,
+    ...weights,
+  };
+  for await (const step of stylize({ content, styles: [style], options })) {
+    console.log(`${step.iteration}/${step.iterations} loss ${step.losses.total.toPrecision(4)}`);
+    if (step.image) {
+      const frame = `${outDir}/${String(step.iteration).padStart(4, "0")}.png`;
+      await Deno.writeFile(frame, await encodePng(step.image));
+    }
+  }
+}
