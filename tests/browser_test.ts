@@ -5,35 +5,17 @@
  * real SqueezeNet job, watch previews arrive, download the result.
  */
 import assert from "node:assert/strict";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./_chromium.ts";
 import { decodeImage, encodePng, gradientWithAlpha, testServer } from "./_server.ts";
-
-const CHROMIUM = "/usr/bin/chromium";
 
 Deno.test({
   name: "the web page runs a job, shows previews as they arrive and downloads the result",
   async fn() {
-    const haveChromium = await Deno.stat(CHROMIUM).then(() => true, () => false);
-    assert.ok(haveChromium, `${CHROMIUM} is missing: apt-get install -y chromium`);
     const server = await testServer();
     const work = await Deno.makeTempDir({ prefix: "restyle-browser-" });
     const layer = `${work}/layer.png`;
     await Deno.writeFile(layer, await encodePng(gradientWithAlpha(90, 60)));
-    const browser = await chromium.launchPersistentContext(`${work}/profile`, {
-      executablePath: CHROMIUM,
-      headless: true,
-      acceptDownloads: true,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    const browser = await launchChromium({ acceptDownloads: true });
     try {
       const page = await browser.newPage();
       const errors: string[] = [];

@@ -5,20 +5,12 @@
  * another origin refused: Swagger UI must come from the server itself.
  */
 import assert from "node:assert/strict";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./_chromium.ts";
 import { testServer } from "./_server.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-
 Deno.test("the docs page renders every operation offline, from the server's own Swagger UI files", async () => {
-  const haveChromium = await Deno.stat(CHROMIUM).then(() => true, () => false);
-  assert.ok(haveChromium, `${CHROMIUM} is missing: apt-get install -y chromium`);
   const server = await testServer();
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
-  });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage();
     const errors: string[] = [];

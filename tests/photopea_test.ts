@@ -6,12 +6,11 @@
  */
 import assert from "node:assert/strict";
 import { decode, Image } from "imagescript";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./_chromium.ts";
 import { repoPath } from "../src/config.ts";
 import { startServeCli } from "./fixtures/serve_cli.ts";
 
 const MIRROR = Deno.env.get("RESTYLE_MIRROR");
-const CHROMIUM = Deno.env.get("RESTYLE_CHROMIUM") ?? "/usr/bin/chromium";
 // Geometry of the harness document (tests/fixtures/photopea_harness.html).
 const DOC = { w: 128, h: 96 };
 const CAT = { x: 24, y: 16, w: 80, h: 60 };
@@ -90,21 +89,7 @@ Deno.test({
     assert.ok(MIRROR, "RESTYLE_MIRROR must name the mirror (it holds images/cat.png)");
     const harness = serveHarness();
     const server = await startServeCli(["--allow-origin", harness.origin]);
-    const profile = await Deno.makeTempDir({ prefix: "restyle-chromium-" });
-    const browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    const browser = await launchChromium();
     try {
       const page = browser.pages()[0] ?? await browser.newPage();
       const pluginUrl = `${server.url}/plugin/photopea/`;
@@ -182,7 +167,6 @@ Deno.test({
       await browser.close();
       await server.close();
       await harness.close();
-      await Deno.remove(profile, { recursive: true });
     }
   },
 });
