@@ -257,6 +257,25 @@ for (const [name, kernel, stride, pad, shape] of poolCases) {
   });
 }
 
+for (const [name, kernel, stride, pad, shape] of poolCases) {
+  Deno.test(`caffePool() max fast image-gradient breaks ties for the first maximum in row-major order: ${name}`, () => {
+    const spec = { kernel, stride, pad, kind: "max" as const };
+    // Three levels, zero the most common (as after a ReLU): most windows hold tied maxima.
+    const size = shape.reduce((a, b) => a * b, 1);
+    const values = Array.from({ length: size }, (_, i) => Math.max(0, ((i * 7919) % 5) - 2));
+    const x = tf.tensor4d(values, shape as [number, number, number, number]);
+    const dy = tf.randomUniform(caffePool(x, spec).shape, -1, 1, "float32", 5) as tf.Tensor4D;
+    const f = (input: tf.Tensor4D) => tf.sum(tf.mul(caffePool(input, spec), dy)) as tf.Scalar;
+    const fast = gradient(f, x, true);
+    const expected = tf.tensor(maxPoolGradientByHand(x, dy, spec), x.shape);
+    assert.ok(
+      relativeError(fast, expected) < 1e-6,
+      `relative error ${relativeError(fast, expected)}`,
+    );
+    tf.dispose([x, dy, fast, expected]);
+  });
+}
+
 Deno.test("the fast image-gradient runs no Conv2DBackpropInput and no transposed BatchMatMul", async () => {
   const layer = randomConv(3, 3, 8, 2, 1);
   const x = tf.randomNormal([1, 16, 16, 3]) as tf.Tensor4D;

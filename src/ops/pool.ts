@@ -56,107 +56,97 @@ export function caffePool(x: tf.Tensor4D, spec: PoolSpec): tf.Tensor4D {
  * Valid max pooling whose gradient routes each output's gradient to the first
  * maximum of its window in row-major order, as tfjs's `MaxPoolGrad` does.
  *
- * Window offset (i, j) reads `x[o·s + i, q·s + j]`; the gradient it passes back
- * lands on the input rows of phase `i mod s`, shifted by `floor(i / s)` rows. So
- * each phase's plane is a sum of shifted output-sized tensors, and interleaving
- * the s×s planes gives the input-sized gradient.
+ * The window max is separable: a row max over each window row (`rowMax`, k wide),
+ * then a column max over k row maxima. So is the routing: the first maximum in
+ * row-major order lies in the first window row whose row max equals the output,
+ * at the first column where that row reaches it. The gradient therefore goes back
+ * through two one-dimensional max pools, each routed to its first maximum.
  */
 function fastMaxPool(x: tf.Tensor4D, k: number, s: number): tf.Tensor4D {
   const op = tf.customGrad((input, save) => {
-    const y = tf.maxPool(input as tf.Tensor4D, k, s, "valid");
-    (save as tf.GradSaveFunc)([input as tf.Tensor4D, y]);
+    const rowMax = tf.maxPool(input as tf.Tensor4D, [1, k], [1, s], "valid");
+    const y = tf.maxPool(rowMax, [k, 1], [s, 1], "valid");
+    (save as tf.GradSaveFunc)([input as tf.Tensor4D, rowMax, y]);
     return {
       value: y,
-      gradFunc: (dy, [xs, ys]) =>
-        maxPoolInputGradient(dy as tf.Tensor4D, xs as tf.Tensor4D, ys as tf.Tensor4D, k, s),
+      gradFunc: (dy, [xs, rowMaxs, ys]) =>
+        tf.tidy(() => {
+          const [n, h, w, c] = xs.shape as number[];
+          const [, oh, ow] = ys.shape as number[];
+          // Down the rows: each output's gradient goes to the first window row holding its max.
+          const dRowMax = routeToFirstMaxima(
+            tf.reshape(rowMaxs, [n, h, ow * c]),
+            tf.reshape(ys, [n, oh, ow * c]),
+            tf.reshape(dy, [n, oh, ow * c]),
+            k,
+            s,
+          );
+          // Along each row: a row max's gradient goes to the first column holding it.
+          const dx = routeToFirstMaxima(
+            tf.reshape(xs, [n * h, w, c]),
+            tf.reshape(rowMaxs, [n * h, ow, c]),
+            tf.reshape(dRowMax, [n * h, ow, c]),
+            k,
+            s,
+          );
+          return tf.reshape(dx, [n, h, w, c]);
+        }),
     };
   });
   return op(x) as tf.Tensor4D;
 }
 
-function maxPoolInputGradient(
-  dy: tf.Tensor4D,
-  x: tf.Tensor4D,
-  y: tf.Tensor4D,
+/**
+ * The input-gradient of a valid max pool along axis 1 of `x` (`[a, length, b]`,
+ * window `k`, stride `s`, pooled `y`, output gradient `dy`): each output's
+ * gradient goes to the first maximum of its window.
+ *
+ * Window offset i reads `x[o·s + i]`, i.e. row `o + floor(i / s)` of phase plane
+ * `i mod s`; offsets are scanned in order and each takes the gradient still
+ * unrouted where it holds the max (the last offset takes whatever is left, since
+ * some offset holds it). Each phase plane sums its shifted parts, and
+ * interleaving the s planes gives the input-sized gradient. (Plain slices of a
+ * reshaped view: the wasm backend's StridedSlice is a slow JS loop.)
+ */
+function routeToFirstMaxima(
+  x: tf.Tensor3D,
+  y: tf.Tensor3D,
+  dy: tf.Tensor3D,
   k: number,
   s: number,
-): tf.Tensor4D {
-  return tf.tidy(() => {
-    const [n, h, w, c] = x.shape;
-    const [, oh, ow] = y.shape;
-    const reach = Math.floor((k - 1) / s); // furthest shift, in output steps
-    const [rows, cols] = [oh + reach, ow + reach];
-    // x at rows a·s + pi, columns b·s + pj, as a [n, rows, cols, c] plane per phase.
-    // (Plain slices of reshaped views: the wasm backend's StridedSlice is a slow JS loop.)
-    const fitted = fit(x, rows * s, cols * s);
-    const phases = new Map<string, tf.Tensor4D>();
-    const phaseOf = (pi: number, pj: number): tf.Tensor4D => {
-      const key = `${pi},${pj}`;
-      let plane = phases.get(key);
-      if (!plane) {
-        const rowPhase = tf.slice(tf.reshape(fitted, [n * rows, s, cols * s * c]), [0, pi, 0], [
-          n * rows,
-          1,
-          cols * s * c,
-        ]);
-        const both = tf.slice(tf.reshape(rowPhase, [n * rows * cols, s, c]), [0, pj, 0], [
-          n * rows * cols,
-          1,
-          c,
-        ]);
-        plane = tf.reshape(both, [n, rows, cols, c]);
-        phases.set(key, plane);
-      }
-      return plane;
-    };
-    const planes = new Map<string, tf.Tensor4D[]>();
-    const zeros = tf.zerosLike(dy);
-    let taken: tf.Tensor | null = null;
-    for (let i = 0; i < k; i++) {
-      for (let j = 0; j < k; j++) {
-        const [di, dj] = [Math.floor(i / s), Math.floor(j / s)];
-        const window = tf.slice(phaseOf(i % s, j % s), [0, di, dj, 0], [n, oh, ow, c]);
-        let hit: tf.Tensor = tf.equal(window, y);
-        if (taken) hit = tf.logicalAnd(hit, tf.logicalNot(taken));
-        taken = taken ? tf.logicalOr(taken, hit) : hit;
-        const routed = tf.pad(tf.where(hit, dy, zeros), [
-          [0, 0],
-          [di, reach - di],
-          [dj, reach - dj],
-          [0, 0],
-        ]) as tf.Tensor4D;
-        const phase = `${i % s},${j % s}`;
-        planes.set(phase, [...(planes.get(phase) ?? []), routed]);
-      }
+): tf.Tensor3D {
+  const [a, length, b] = x.shape;
+  const out = y.shape[1];
+  const reach = Math.floor((k - 1) / s); // furthest shift, in output steps
+  const rows = out + reach;
+  const view = tf.reshape(fitRows(x, rows * s), [a, rows, s, b]);
+  const zeros = tf.zerosLike(dy);
+  const parts: tf.Tensor3D[][] = Array.from({ length: s }, () => []);
+  let rest = dy;
+  for (let i = 0; i < k; i++) {
+    const shift = Math.floor(i / s);
+    let routed = rest;
+    if (i < k - 1) {
+      const window = tf.reshape(tf.slice(view, [0, shift, i % s, 0], [a, out, 1, b]), [a, out, b]);
+      const hit = tf.equal(window, y);
+      routed = tf.where(hit, rest, zeros);
+      rest = tf.where(hit, zeros, rest);
     }
-    const plane = (pi: number, pj: number): tf.Tensor4D => {
-      const parts = planes.get(`${pi},${pj}`);
-      if (!parts) return tf.zeros([n, rows, cols, c]);
-      return parts.length === 1 ? parts[0] : tf.addN(parts);
-    };
-    // Input row a·s + pi, column b·s + pj is plane (pi, pj) at (a, b).
-    const rowsOf = (pi: number) =>
-      tf.reshape(tf.stack(Array.from({ length: s }, (_, pj) => plane(pi, pj)), 3), [
-        n,
-        rows,
-        cols * s,
-        c,
-      ]);
-    const interleaved: tf.Tensor4D = s === 1 ? plane(0, 0) : tf.reshape<tf.Rank.R4>(
-      tf.stack(Array.from({ length: s }, (_, pi) => rowsOf(pi)), 2),
-      [n, rows * s, cols * s, c],
-    );
-    return fit(interleaved, h, w);
-  });
+    parts[i % s].push(tf.pad(routed, [[0, 0], [shift, reach - shift], [0, 0]]));
+  }
+  const planes = parts.map((p) =>
+    p.length === 0 ? tf.zeros<tf.Rank.R3>([a, rows, b]) : p.length === 1 ? p[0] : tf.addN(p)
+  );
+  const joined = s === 1
+    ? planes[0]
+    : tf.reshape<tf.Rank.R3>(tf.stack(planes, 2), [a, rows * s, b]);
+  return fitRows(joined, length);
 }
 
-/** `x` cut or zero-padded at the bottom and right to `h` x `w`. */
-function fit(x: tf.Tensor4D, h: number, w: number): tf.Tensor4D {
-  const [n, xh, xw, c] = x.shape;
-  const cut = xh > h || xw > w
-    ? tf.slice(x, [0, 0, 0, 0], [n, Math.min(xh, h), Math.min(xw, w), c])
-    : x;
-  return xh < h || xw < w
-    ? tf.pad(cut, [[0, 0], [0, Math.max(0, h - xh)], [0, Math.max(0, w - xw)], [0, 0]])
-    : cut;
+/** `x` (`[a, rows, b]`) cut or zero-padded at the end of axis 1 to `length` rows. */
+function fitRows(x: tf.Tensor3D, length: number): tf.Tensor3D {
+  const [a, rows, b] = x.shape;
+  if (rows > length) return tf.slice(x, [0, 0, 0], [a, length, b]);
+  if (rows < length) return tf.pad(x, [[0, 0], [0, length - rows], [0, 0]]);
+  return x;
 }
