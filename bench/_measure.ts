@@ -294,7 +294,7 @@ export async function measure(options: MeasureOptions, emit: (row: Row) => void)
           emit(row);
           continue;
         }
-        const objective = makeObjective(network, size);
+        const objective = await makeObjective(network, size);
         try {
           const warm = await timeOnce(objective, true);
           row.loss = warm.loss;

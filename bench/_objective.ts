@@ -33,7 +33,7 @@ function randomRgb(size: number, seed: number): tf.Tensor4D {
 }
 
 /** The engine's objective for `network`'s default preset at `size` px (square). */
-export function makeObjective(network: FeatureNetwork, size: number): Objective {
+export async function makeObjective(network: FeatureNetwork, size: number): Promise<Objective> {
   const setup = lossSetup(network, stylizeOptionsSchema.parse({ network: network.id }));
   const contentLayers = Object.keys(setup.contentLayers);
   const styleLayers = Object.keys(setup.styleLayers);
@@ -45,17 +45,21 @@ export function makeObjective(network: FeatureNetwork, size: number): Objective 
     const style = network.features(styleImage, styleLayers);
     return Object.fromEntries(styleLayers.map((l) => [l, gram(style[l])]));
   });
-  const scales = (ts: Record<string, tf.Tensor>) =>
-    setup.normalize
-      ? Object.fromEntries(
-        Object.entries(ts).map(([l, t]) => [
-          l,
-          1 / Math.max(tf.tidy(() => tf.mean(tf.square(t)).dataSync()[0]), 1e-12),
-        ]),
-      )
-      : {};
-  const contentScales = scales(content);
-  const styleScales = scales(grams);
+  // Asynchronous read-backs: WebGPU's synchronous one needs a canvas, which Deno lacks.
+  const scales = async (ts: Record<string, tf.Tensor>) => {
+    if (!setup.normalize) return {};
+    const entries = await Promise.all(
+      Object.entries(ts).map(async ([l, t]) => {
+        const meanSquare = tf.tidy(() => tf.mean(tf.square(t)));
+        const [value] = await meanSquare.data();
+        meanSquare.dispose();
+        return [l, 1 / Math.max(value, 1e-12)] as const;
+      }),
+    );
+    return Object.fromEntries(entries);
+  };
+  const contentScales = await scales(content);
+  const styleScales = await scales(grams);
   const x = tf.tidy(() => network.preprocess(randomRgb(size, 13)));
   const loss = (image: tf.Tensor4D): tf.Scalar => {
     const features = network.features(image, layers);

@@ -24,7 +24,7 @@ function open(id: NetworkId): Promise<FeatureNetwork> {
 
 async function gradientsWithAndWithout(id: NetworkId, size: number) {
   const network = await open(id);
-  const objective = makeObjective(network, size);
+  const objective = await makeObjective(network, size);
   try {
     const run = (fast: boolean) => {
       setFastBackward(fast);

@@ -50,12 +50,12 @@ for (const id of ["squeezenet", "googlenet"] as const) {
   Deno.test(`${id} classifies the fixture photos as its provenance check recorded`, async () => {
     const net = await network(id);
     for (const [file, recorded] of Object.entries(RECORDED_TOP5[id])) {
-      const top5 = classify(net, await fixture(file), 5);
+      const top5 = await classify(net, await fixture(file), 5);
       assert.equal(top5[0].index, recorded[0], `${file}: top-1 ${JSON.stringify(top5[0])}`);
       const shared = top5.filter((p) => recorded.includes(p.index)).length;
       assert.ok(shared >= 4, `${file}: top-5 ${top5.map((p) => p.index)} vs ${recorded}`);
     }
-    assert.equal(classify(net, await fixture("cat.png"), 1)[0].label, RECORDED_LABELS[id]);
+    assert.equal((await classify(net, await fixture("cat.png"), 1))[0].label, RECORDED_LABELS[id]);
   });
 }
 

@@ -39,7 +39,11 @@ export function resizeForClassifier(image: RgbaImage, size: number): RgbaImage {
 }
 
 /** The `k` most probable classes of `image`, resized to the network's input size. */
-export function classify(network: GraphNetwork, image: RgbaImage, k = 5): Prediction[] {
+export async function classify(
+  network: GraphNetwork,
+  image: RgbaImage,
+  k = 5,
+): Promise<Prediction[]> {
   const size = network.inputSize;
   if (size === undefined) throw new Error(`${network.id} has no classifier head`);
   const resized = resizeForClassifier(image, size);
@@ -47,7 +51,8 @@ export function classify(network: GraphNetwork, image: RgbaImage, k = 5): Predic
     const x = network.preprocess(rgbTensor(resized));
     return tf.softmax(network.logits(x));
   });
-  const values = probabilities.dataSync();
+  // Asynchronous: WebGPU's synchronous read-back needs a canvas, which Deno lacks.
+  const values = await probabilities.data();
   probabilities.dispose();
   return Array.from(values, (probability, index) => ({ index, probability }))
     .sort((a, b) => b.probability - a.probability)
