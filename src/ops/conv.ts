@@ -26,11 +26,7 @@ export interface ConvLayer {
 
 /** `relu(conv(x, filter) + bias)`, Caffe's Convolution + in-place ReLU. */
 export function convRelu(x: tf.Tensor4D, layer: ConvLayer): tf.Tensor4D {
-  // Measured: on wasm the custom gradient is 5-12x faster; on cpu it is ~1.25x slower
-  // (that backend's forward conv is no faster than its backward), and on WebGPU it gains
-  // nothing and, under a gradient tape, read back zeros on the software adapter.
-  const fast = fastBackward() && tf.getBackend() === "wasm";
-  return fast ? fastConvRelu(x, layer) : defaultConvRelu(x, layer);
+  return fastBackward() ? fastConvRelu(x, layer) : defaultConvRelu(x, layer);
 }
 
 function padding(p: number): [[0, 0], [number, number], [number, number], [0, 0]] {
