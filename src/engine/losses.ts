@@ -27,13 +27,7 @@ export function contentLoss(
   weights: LayerWeights,
   scales: LayerScales = {},
 ): tf.Scalar {
-  return tf.tidy(() =>
-    tf.addN(
-      Object.entries(weights).map(([layer, w]) =>
-        tf.mul(mse(generated[layer], target[layer]), w * (scales[layer] ?? 1))
-      ),
-    )
-  );
+  return weightedSum(weights, scales, (layer) => mse(generated[layer], target[layer]));
 }
 
 /** Style loss: Σₗ wₗ · sₗ · MSE(Gram(Fₗ(generated)), Gₗ), the targets `Gₗ` computed once beforehand. */
@@ -43,11 +37,18 @@ export function styleLoss(
   weights: LayerWeights,
   scales: LayerScales = {},
 ): tf.Scalar {
+  return weightedSum(weights, scales, (layer) => mse(gram(generated[layer]), targetGrams[layer]));
+}
+
+/** Σₗ wₗ · sₗ · lossₗ over the weighted layers. */
+function weightedSum(
+  weights: LayerWeights,
+  scales: LayerScales,
+  loss: (layer: string) => tf.Scalar,
+): tf.Scalar {
   return tf.tidy(() =>
     tf.addN(
-      Object.entries(weights).map(([layer, w]) =>
-        tf.mul(mse(gram(generated[layer]), targetGrams[layer]), w * (scales[layer] ?? 1))
-      ),
+      Object.entries(weights).map(([layer, w]) => tf.mul(loss(layer), w * (scales[layer] ?? 1))),
     )
   );
 }
