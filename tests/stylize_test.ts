@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { ZodError } from "zod";
 import { initBackend } from "../src/backend.ts";
-import { stylize, type StylizeInput, type StylizeStep } from "../src/engine/stylize.ts";
+import { lossSetup, stylize, type StylizeInput, type StylizeStep } from "../src/engine/stylize.ts";
+import { stylizeOptionsSchema } from "../src/engine/options.ts";
 import { matchColors, rgbToYiq } from "../src/engine/color.ts";
 import { decodeImage } from "../src/image/codec.ts";
 import { imageToTensor } from "../src/image/tensor.ts";
@@ -132,6 +133,23 @@ Deno.test("stylize() rejects invalid options naming the field", async () => {
   );
   await assert.rejects(run({ preset: "nope" }), /options\.preset: unknown preset "nope"/);
   network.dispose();
+});
+
+Deno.test("strength 50 keeps the preset's style weight; each 25 scales it tenfold", () => {
+  const network = tinyNetwork();
+  try {
+    const preset = network.presets.default.styleWeight;
+    const weight = (options: object) =>
+      lossSetup(network, stylizeOptionsSchema.parse(options)).styleWeight;
+    assert.equal(weight({}), preset);
+    assert.equal(weight({ strength: 50 }), preset);
+    assert.ok(Math.abs(weight({ strength: 75 }) / preset - 10) < 1e-9);
+    assert.ok(Math.abs(weight({ strength: 0 }) / preset - 0.01) < 1e-12);
+    assert.ok(Math.abs(weight({ styleWeight: 3, strength: 25 }) - 0.3) < 1e-12);
+    assert.throws(() => stylizeOptionsSchema.parse({ strength: 101 }), /strength/);
+  } finally {
+    network.dispose();
+  }
 });
 
 Deno.test("stylize() with the same seed produces the same image", async () => {

@@ -2,7 +2,7 @@
  * @module The Restyle panel inside Photopea: pick a style, run, get one layer per preview.
  */
 import { addLayer, exportActiveLayer, insideEditor } from "./photopea.js";
-import { RestyleClient, styleWeight } from "./restyle.js";
+import { RestyleClient } from "./restyle.js";
 
 const UPLOAD = "__upload__";
 const $ = (id) => document.getElementById(id);
@@ -45,7 +45,7 @@ function readOptions() {
     iterations: number("iterations"),
     previewEvery: number("previewEvery"),
     maxSize: number("maxSize"),
-    styleWeight: styleWeight(number("strength")),
+    strength: number("strength"), // 50 = the network's tuned balance (the server scales it)
     preserveColors: $("preserveColors").checked,
     init: $("init").value,
   };

@@ -5,11 +5,6 @@
  * own origin. A token, when the server requires one, is sent as a bearer token.
  */
 
-/** Strength 0..100 -> styleWeight, log-scaled: 0 -> 0.01, 50 -> 1 (the presets'), 100 -> 100. */
-export function styleWeight(strength) {
-  return Number((10 ** ((strength - 50) / 25)).toFixed(6));
-}
-
 /** A client for the server this page came from. */
 export class RestyleClient {
   /** @param {{token?: string, base?: string}} [options] */

@@ -32,6 +32,11 @@ export const stylizeOptionsSchema = z.object({
     .describe("Weight of the content loss (preset's when omitted)."),
   styleWeight: z.number().min(0).finite().optional()
     .describe("Weight of the style loss (preset's when omitted)."),
+  strength: z.number().min(0).max(100).default(50)
+    .describe(
+      "Style strength relative to the network's tuned balance: 50 keeps the style weight, " +
+        "each 25 up or down multiplies or divides it by 10 (0 -> /100, 100 -> x100).",
+    ),
   tvWeight: z.number().min(0).finite().optional()
     .describe("Weight of the total-variation loss (preset's when omitted)."),
   styleWeights: z.array(z.number().min(0).finite()).min(1).optional()

@@ -113,10 +113,15 @@ export function lossSetup(network: FeatureNetwork, options: StylizeOptions): Los
     contentLayers: nonZero(options.contentLayers ?? preset.contentLayers, "contentLayers"),
     styleLayers: nonZero(options.styleLayers ?? preset.styleLayers, "styleLayers"),
     contentWeight: options.contentWeight ?? preset.contentWeight,
-    styleWeight: options.styleWeight ?? preset.styleWeight,
+    styleWeight: (options.styleWeight ?? preset.styleWeight) * strengthFactor(options.strength),
     tvWeight: options.tvWeight ?? preset.tvWeight,
     normalize: preset.normalize ?? false,
   };
+}
+
+/** Strength 0..100 -> style-weight multiplier, log-scaled: 0 -> 0.01, 50 -> 1, 100 -> 100. */
+export function strengthFactor(strength: number): number {
+  return 10 ** ((strength - 50) / 25);
 }
 
 /** Sizes (longest side) and iterations of each coarse-to-fine stage; iterations are split evenly, the rest to the last. */

@@ -74,11 +74,6 @@ def server_token(configured):
     return (configured or "").strip() or os.environ.get("RESTYLE_TOKEN", "")
 
 
-def style_weight(strength):
-    """Strength 0..100 -> styleWeight, log-scaled: 0 -> 0.01, 50 -> 1 (the presets'), 100 -> 100."""
-    return round(10 ** ((strength - 50.0) / 25.0), 6)
-
-
 # --- HTTP ---------------------------------------------------------------------
 
 
@@ -411,7 +406,8 @@ class Settings:
             "iterations": self.iterations,
             "previewEvery": self.preview_every,
             "maxSize": self.max_size,
-            "styleWeight": style_weight(self.strength),
+            # The server scales the network's tuned style weight: 50 keeps it.
+            "strength": self.strength,
             "preserveColors": bool(self.preserve_colors),
             "init": self.init,
         }
