@@ -20,7 +20,7 @@ import { stylize, type StylizeStep } from "../../src/engine/stylize.ts";
 import { decodeImage } from "../../src/image/codec.ts";
 import type { RgbaImage } from "../../src/image/image.ts";
 import { getNetwork } from "../../src/net/load.ts";
-import type { NetworkId } from "../../src/net/network.ts";
+import type { FeatureNetwork, NetworkId } from "../../src/net/network.ts";
 import { cpuModel } from "../cpu.ts";
 import { edgeScore, judgeGrams, styleRatio } from "./judge.ts";
 import { contactSheet, type SheetCell } from "./sheet.ts";
@@ -105,7 +105,7 @@ for (const id of networks) {
   const cells: CellResult[] = [];
   for (const photo of photos) {
     for (const painting of paintings) {
-      const cell = await render(id, photo, painting);
+      const cell = await render(id, photo, painting, judge, grams);
       cells.push(cell.result);
       await Deno.writeFile(`${args.out}/${cell.result.file}`, await jpeg(cell.image, size));
       const { r, edge, seconds, evaluations } = cell.result;
@@ -153,36 +153,42 @@ for (const id of networks) {
   });
   await Deno.writeFile(`${args.out}/${id}.jpg`, sheet);
   console.log(`wrote ${args.out}/${id}.jpg, ${args.out}/${id}.json and ${cells.length} cells`);
-
-  /** Renders one cell with the network's defaults and judges it. */
-  async function render(network: NetworkId, photo: string, painting: string) {
-    const content = images.get(photo)!, style = images.get(painting)!;
-    const started = performance.now();
-    let last: StylizeStep | undefined;
-    for await (
-      const step of stylize({
-        content,
-        styles: [style],
-        options: { network, maxSize: size, seed: SEED, previewEvery: 1e6, iterations },
-      })
-    ) last = step;
-    const seconds = (performance.now() - started) / 1000;
-    const image = last!.image!;
-    const result: CellResult = {
-      photo,
-      painting,
-      r: styleRatio(await judgeGrams(judge, image), grams.get(photo)!, grams.get(painting)!),
-      edge: await edgeScore(image, content),
-      seconds,
-      iterations: last!.iterations,
-      evaluations: last!.evaluations,
-      losses: last!.losses,
-      file: `${network}/${stem(photo)}--${stem(painting)}.jpg`,
-    };
-    return { result, image };
-  }
 }
 Deno.exit(0);
+
+/** Renders one cell with the network's defaults and judges it with `judge` (photo and painting Grams precomputed). */
+async function render(
+  network: NetworkId,
+  photo: string,
+  painting: string,
+  judge: FeatureNetwork,
+  grams: Map<string, Float32Array[]>,
+) {
+  const content = images.get(photo)!, style = images.get(painting)!;
+  const started = performance.now();
+  let last: StylizeStep | undefined;
+  for await (
+    const step of stylize({
+      content,
+      styles: [style],
+      options: { network, maxSize: size, seed: SEED, previewEvery: 1e6, iterations },
+    })
+  ) last = step;
+  const seconds = (performance.now() - started) / 1000;
+  const image = last!.image!;
+  const result: CellResult = {
+    photo,
+    painting,
+    r: styleRatio(await judgeGrams(judge, image), grams.get(photo)!, grams.get(painting)!),
+    edge: await edgeScore(image, content),
+    seconds,
+    iterations: last!.iterations,
+    evaluations: last!.evaluations,
+    losses: last!.losses,
+    file: `${network}/${stem(photo)}--${stem(painting)}.jpg`,
+  };
+  return { result, image };
+}
 
 function stem(file: string): string {
   return file.replace(/\.[^.]+$/, "");
@@ -203,7 +209,7 @@ function summarise(cells: CellResult[]) {
 }
 
 /** A cell as a JPEG, its longest side at most `side`. */
-async function jpeg(image: RgbaImage, side: number): Promise<Uint8Array> {
+function jpeg(image: RgbaImage, side: number): Promise<Uint8Array> {
   const img = new Image(image.width, image.height);
   img.bitmap.set(image.data);
   const scale = side / Math.max(image.width, image.height);
