@@ -6,6 +6,7 @@
  * ```sh
  * deno task gallery                                   # 4 photos × 5 paintings × 2 networks, 512 px
  * deno task gallery --networks squeezenet --photos cat.png --paintings starry-night.jpg --size 128 --iterations 5 --out /tmp/g
+ * deno task gallery --sheet-only                      # contact sheets again from the cells and JSON
  * ```
  *
  * The judge of a network's cells is always the other network (never one in the
@@ -69,6 +70,7 @@ const { values: args } = parseArgs({
     size: { type: "string", default: "512" },
     iterations: { type: "string" },
     out: { type: "string", default: repoPath("docs/gallery") },
+    "sheet-only": { type: "boolean", default: false },
   },
 });
 
@@ -97,6 +99,10 @@ const images = new Map<string, RgbaImage>();
 for (const name of [...photos, ...paintings]) images.set(name, await load(name));
 
 for (const id of networks) {
+  if (args["sheet-only"]) {
+    await writeSheet(id, JSON.parse(await Deno.readTextFile(`${args.out}/${id}.json`)));
+    continue;
+  }
   const judge = await getNetwork(JUDGE_OF[id]!);
   const grams = new Map<string, Float32Array[]>();
   for (const [name, image] of images) grams.set(name, await judgeGrams(judge, image));
@@ -120,41 +126,63 @@ for (const id of networks) {
     `${id} (judged by ${JUDGE_OF[id]}): median r ${summary.medianR.toFixed(3)}, ` +
       `max r ${summary.maxR.toFixed(3)}, median edge ${summary.medianEdge.toFixed(3)}`,
   );
-  await Deno.writeTextFile(
-    `${args.out}/${id}.json`,
-    JSON.stringify(
-      {
-        network: id,
-        judge: JUDGE_OF[id],
-        size,
-        iterations: iterations ?? "default",
-        backend: backend.backend,
-        cpu,
-        date: new Date().toISOString(),
-        ...summary,
-        cells,
-      },
-      null,
-      2,
-    ) + "\n",
-  );
+  const figures: GalleryFigures = {
+    network: id,
+    judge: JUDGE_OF[id]!,
+    size,
+    iterations: iterations ?? "default",
+    backend: backend.backend,
+    cpu,
+    date: new Date().toISOString(),
+    ...summary,
+    cells,
+  };
+  await Deno.writeTextFile(`${args.out}/${id}.json`, JSON.stringify(figures, null, 2) + "\n");
+  await writeSheet(id, figures);
+}
+Deno.exit(0);
+
+/** What `<network>.json` holds. */
+interface GalleryFigures {
+  network: NetworkId;
+  judge: NetworkId;
+  size: number;
+  iterations: number | "default";
+  backend: string;
+  cpu: string;
+  date: string;
+  medianR: number;
+  maxR: number;
+  medianEdge: number;
+  cells: CellResult[];
+}
+
+/** The labelled contact sheet of one network's cells, as `<out>/<network>.jpg`. */
+async function writeSheet(id: NetworkId, figures: GalleryFigures) {
+  const rowNames = [...new Set(figures.cells.map((c) => c.photo))];
+  const columnNames = [...new Set(figures.cells.map((c) => c.painting))];
+  const heading = async (name: string) => ({
+    label: stem(name),
+    image: images.get(name) ?? await load(name),
+  });
   const sheet = await contactSheet({
-    title: `${id} defaults, ${size} px — judged by ${JUDGE_OF[id]}: median r ${
-      summary.medianR.toFixed(2)
-    }, median edge ${summary.medianEdge.toFixed(2)}`,
-    rows: photos.map((p) => ({ label: stem(p), image: images.get(p)! })),
-    columns: paintings.map((p) => ({ label: stem(p), image: images.get(p)! })),
-    cells: await Promise.all(cells.map(async (c): Promise<SheetCell> => ({
-      row: photos.indexOf(c.photo),
-      column: paintings.indexOf(c.painting),
+    title: `${id} defaults, ${figures.size} px — judged by ${figures.judge}: median r ${
+      figures.medianR.toFixed(2)
+    }, median edge ${figures.medianEdge.toFixed(2)}`,
+    rows: await Promise.all(rowNames.map(heading)),
+    columns: await Promise.all(columnNames.map(heading)),
+    cells: await Promise.all(figures.cells.map(async (c): Promise<SheetCell> => ({
+      row: rowNames.indexOf(c.photo),
+      column: columnNames.indexOf(c.painting),
       image: await decodeImage(await Deno.readFile(`${args.out}/${c.file}`)),
       caption: `r ${c.r.toFixed(2)}  edge ${c.edge.toFixed(2)}`,
     }))),
   });
   await Deno.writeFile(`${args.out}/${id}.jpg`, sheet);
-  console.log(`wrote ${args.out}/${id}.jpg, ${args.out}/${id}.json and ${cells.length} cells`);
+  console.log(
+    `wrote ${args.out}/${id}.jpg, ${args.out}/${id}.json and ${figures.cells.length} cells`,
+  );
 }
-Deno.exit(0);
 
 /** Renders one cell with the network's defaults and judges it with `judge` (photo and painting Grams precomputed). */
 async function render(

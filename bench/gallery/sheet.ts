@@ -36,7 +36,17 @@ const FONT_PATHS = [
   "C:\\Windows\\Fonts\\arial.ttf",
 ];
 
+// imagescript 1.3's text renderer encodes with `Deno.core.encode`, which Deno 2
+// no longer exposes; give it the standard encoder under that name.
+function patchTextEncoder() {
+  const deno = Deno as unknown as { core?: { encode?: (s: string) => Uint8Array } };
+  if (typeof deno.core?.encode === "function") return;
+  const encoder = new TextEncoder();
+  deno.core = { ...deno.core, encode: (s: string) => encoder.encode(s) };
+}
+
 async function font(): Promise<Uint8Array> {
+  patchTextEncoder();
   for (const path of FONT_PATHS) {
     try {
       return await Deno.readFile(path);
