@@ -32,6 +32,7 @@ import { luminanceTransfer, matchColors } from "./color.ts";
 import { noiseImage, randomSeed } from "./init.ts";
 import { lbfgs } from "./lbfgs.ts";
 import { adam } from "./adam.ts";
+import { valueAndGrad } from "../ops/tape.ts";
 import type { Objective, Optimizer } from "./optimizer.ts";
 
 /** What to stylize, with what, and how. */
@@ -161,20 +162,32 @@ async function computeTargets(
 ): Promise<Targets> {
   const contentLayers = Object.keys(setup.contentLayers);
   const styleLayers = Object.keys(setup.styleLayers);
-  const contentFeatures = tf.tidy(() =>
-    network.features(network.preprocess(content), contentLayers)
-  );
-  const perStyle = styles.map((style) =>
-    tf.tidy(() => network.features(network.preprocess(style), styleLayers))
-  );
-  const grams = blendGrams(perStyle, blend);
-  perStyle.forEach((features) => tf.dispose(Object.values(features)));
-  const targets = { content: contentFeatures, grams, contentScales: {}, styleScales: {} };
-  if (setup.normalize) {
-    targets.contentScales = await inverseMeanSquares(contentFeatures);
-    targets.styleScales = await inverseMeanSquares(grams);
+  // Whatever is made here is freed here if a later part throws.
+  const made: Record<string, tf.Tensor>[] = [];
+  try {
+    const contentFeatures = tf.tidy(() =>
+      network.features(network.preprocess(content), contentLayers)
+    );
+    made.push(contentFeatures);
+    const perStyle = styles.map((style) => {
+      const features = tf.tidy(() => network.features(network.preprocess(style), styleLayers));
+      made.push(features);
+      return features;
+    });
+    const grams = blendGrams(perStyle, blend);
+    perStyle.forEach((features) => tf.dispose(Object.values(features)));
+    made.splice(1);
+    made.push(grams);
+    const targets = { content: contentFeatures, grams, contentScales: {}, styleScales: {} };
+    if (setup.normalize) {
+      targets.contentScales = await inverseMeanSquares(contentFeatures);
+      targets.styleScales = await inverseMeanSquares(grams);
+    }
+    return targets;
+  } catch (error) {
+    made.forEach((tensors) => tf.dispose(Object.values(tensors)));
+    throw error;
   }
-  return targets;
 }
 
 function disposeTargets(targets: Targets | undefined) {
@@ -193,7 +206,7 @@ function styleObjective(network: FeatureNetwork, targets: Targets, setup: LossSe
   const zero = () => tf.scalar(0);
   return (x) => {
     let terms: tf.Tensor1D | undefined;
-    const { value, grad } = tf.valueAndGrad((x: tf.Tensor) => {
+    const evaluate = valueAndGrad((x: tf.Tensor) => {
       const image = x as tf.Tensor4D;
       const features = network.features(image, layers);
       const content = setup.contentWeight > 0
@@ -212,7 +225,14 @@ function styleObjective(network: FeatureNetwork, targets: Targets, setup: LossSe
       const total = tf.addN([content, style, tv]) as tf.Scalar;
       terms = tf.keep(tf.stack([total, content, style, tv]) as tf.Tensor1D);
       return total;
-    })(x);
+    });
+    let value: tf.Tensor, grad: tf.Tensor;
+    try {
+      ({ value, grad } = evaluate(x));
+    } catch (error) {
+      terms?.dispose(); // kept before a backward pass that threw
+      throw error;
+    }
     value.dispose();
     return { values: terms!, grad };
   };
