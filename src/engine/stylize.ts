@@ -33,6 +33,7 @@ import { noiseImage, randomSeed } from "./init.ts";
 import { lbfgs } from "./lbfgs.ts";
 import { adam } from "./adam.ts";
 import { valueAndGrad } from "../ops/tape.ts";
+import { checkRun, runImages } from "./guards.ts";
 import type { Objective, Optimizer } from "./optimizer.ts";
 
 /** What to stylize, with what, and how. */
@@ -293,6 +294,7 @@ export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep>
   const { signal } = input;
   signal?.throwIfAborted();
   const network = input.network ?? await getNetwork(options.network, { pooling: options.pooling });
+  checkRun(network, options, runImages(input.content, input.styles));
   const setup = lossSetup(network, options);
   const plan = stagePlan(options);
   const iterations = plan.reduce((n, stage) => n + stage.iterations, 0);
