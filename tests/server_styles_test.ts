@@ -121,19 +121,26 @@ Deno.test("an uploaded style gets 201, works in a job, survives a restart, and a
 Deno.test("image headers give format and size for PNG, JPEG, GIF, WebP and TIFF without decoding", async () => {
   const image = new Image(37, 21);
   image.fill(0x336699ff);
-  assert.deepEqual(readImageHeader(await image.encode()), { format: "png", width: 37, height: 21 });
+  assert.deepEqual(readImageHeader(await image.encode()), {
+    format: "png",
+    width: 37,
+    height: 21,
+    pixels: 777,
+  });
   assert.deepEqual(readImageHeader(await image.encodeJPEG(80)), {
     format: "jpeg",
     width: 37,
     height: 21,
+    pixels: 777,
   });
   assert.deepEqual(readImageHeader(await image.encodeWEBP(80)), {
     format: "webp",
     width: 37,
     height: 21,
+    pixels: 777,
   });
   const gif = await new GIF([Frame.from(image, 100)]).encode();
-  assert.deepEqual(readImageHeader(gif), { format: "gif", width: 37, height: 21 });
+  assert.deepEqual(readImageHeader(gif), { format: "gif", width: 37, height: 21, pixels: 777 });
   // Little-endian TIFF: header, then one IFD with ImageWidth (SHORT) and ImageLength (LONG).
   const tiff = new Uint8Array(8 + 2 + 2 * 12 + 4);
   const view = new DataView(tiff.buffer);
@@ -148,7 +155,12 @@ Deno.test("image headers give format and size for PNG, JPEG, GIF, WebP and TIFF 
     if (type === 3) view.setUint16(at + 8, value, true);
     else view.setUint32(at + 8, value, true);
   });
-  assert.deepEqual(readImageHeader(tiff), { format: "tiff", width: 4000, height: 70000 });
+  assert.deepEqual(readImageHeader(tiff), {
+    format: "tiff",
+    width: 4000,
+    height: 70000,
+    pixels: 4000 * 70000,
+  });
   assert.throws(() => readImageHeader(new Uint8Array([0x89, 0x50, 0x4e, 0x47])), /cut short|PNG/);
   assert.throws(() => readImageHeader(new TextEncoder().encode("hello world")), /not a PNG/);
 });

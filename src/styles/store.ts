@@ -119,6 +119,18 @@ export class StyleStore {
     return await Deno.readFile(await this.#path(id));
   }
 
+  /** The style's width and height without decoding it; 404 / 503 Problems as {@linkcode bytes}. */
+  async size(id: string): Promise<{ width: number; height: number }> {
+    const style = this.#catalogue.get(id);
+    if (style) {
+      await this.#path(id); // 503 when not fetched yet
+      return { width: style.width, height: style.height };
+    }
+    await this.#path(id);
+    const record = (await this.#userRecords()).find((r) => r.id === id)!;
+    return { width: record.width, height: record.height };
+  }
+
   /** The style decoded to RGBA. */
   async decoded(id: string): Promise<RgbaImage> {
     return await decodeImage(await this.bytes(id));
