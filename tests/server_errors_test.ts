@@ -148,6 +148,7 @@ Deno.test("bad inputs get the right problem status, naming the field, and the se
     await t.step("404: unknown style, job, image and route", async () => {
       const style = await problem(await post(jobForm(layerPng, tiny(), ["mona-lisa"])), 404);
       assert.match(style.detail, /mona-lisa.*starry-night/);
+      assert.equal(style.errors![0].field, "style[0]");
       await problem(await fetch(`${server.url}/v1/jobs/no-such-job`), 404);
       await problem(await fetch(`${server.url}/v1/jobs/no-such-job/events`), 404);
       await problem(await fetch(`${server.url}/v1/styles/mona-lisa/image`), 404);

@@ -248,7 +248,8 @@ export async function readJobForm(
         errors: [{ field: "style", message: "expected a style id, got a file" }],
       });
     }
-    styleSizes.push({ field: `style[${i}]`, ...await styles.size(id.trim()) });
+    const field = `style[${i}]`;
+    styleSizes.push({ field, ...await withField(styles.size(id.trim()), field) });
   }
   const styleUploads: CheckedUpload[] = [];
   for (const [i, file] of styleFiles.entries()) {
@@ -285,5 +286,19 @@ async function checkAgainstNetwork(options: StylizeOptionsInput, images: RunImag
     checkRun(network, parsed, images);
   } catch (error) {
     throw error instanceof ZodError ? fieldProblem(error) : error;
+  }
+}
+
+/** `promise`, with a Problem it rejects with naming `field` (the store's 404 / 503 do not). */
+async function withField<T>(promise: Promise<T>, field: string): Promise<T> {
+  try {
+    return await promise;
+  } catch (error) {
+    if (!(error instanceof Problem) || error.body.errors) throw error;
+    throw new Problem(error.status, error.message, {
+      type: error.body.type.replace(/^\/problems\//, ""),
+      errors: [{ field, message: error.message }],
+      headers: error.headers,
+    });
   }
 }
