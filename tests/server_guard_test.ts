@@ -4,7 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { startServer } from "../src/server/serve.ts";
-import { rawRequest, testServer } from "./_server.ts";
+import { StyleStore } from "../src/styles/store.ts";
+import { dataDirWithCatalogue, rawRequest, testServer } from "./_server.ts";
 
 function portOf(url: string): number {
   return Number(new URL(url).port);
@@ -33,19 +34,28 @@ Deno.test("a Host that is not a loopback name is refused with 403 (DNS rebinding
   }
 });
 
-Deno.test("cross-origin calls pass only from Photopea and configured origins, with CORS", async () => {
+Deno.test("cross-origin calls pass only from configured origins, with CORS; Photopea only on its plug-in page", async () => {
   const server = await testServer({ allowedOrigins: ["http://localhost:5173"] });
   try {
-    const from = (origin: string, init: RequestInit = {}) =>
-      fetch(`${server.url}/v1/styles`, {
+    const from = (origin: string, init: RequestInit = {}, path = "/v1/styles") =>
+      fetch(`${server.url}${path}`, {
         ...init,
         headers: { origin, ...(init.headers ?? {}) },
       });
 
-    const photopea = await from("https://www.photopea.com");
-    assert.equal(photopea.status, 200);
-    assert.equal(photopea.headers.get("access-control-allow-origin"), "https://www.photopea.com");
-    await photopea.body?.cancel();
+    // Photopea (which runs scripts any embedding page sends) gets the plug-in page, not the API.
+    const api = await from("https://www.photopea.com");
+    assert.equal(api.status, 403);
+    assert.equal(api.headers.get("access-control-allow-origin"), null);
+    await api.body?.cancel();
+    const page = await from("https://www.photopea.com", {}, "/plugin/photopea/");
+    assert.equal(page.status, 200);
+    assert.equal(page.headers.get("access-control-allow-origin"), "https://www.photopea.com");
+    await page.body?.cancel();
+    // Scripts and the GIMP plug-in send no Origin: allowed.
+    const script = await fetch(`${server.url}/v1/styles`);
+    assert.equal(script.status, 200);
+    await script.body?.cancel();
     const configured = await from("http://localhost:5173");
     assert.equal(configured.headers.get("access-control-allow-origin"), "http://localhost:5173");
     await configured.body?.cancel();
@@ -60,7 +70,7 @@ Deno.test("cross-origin calls pass only from Photopea and configured origins, wi
       assert.match((await refused.json()).detail, /not allowed/);
     }
 
-    const preflight = await from("https://photopea.com", {
+    const preflight = await from("http://localhost:5173", {
       method: "OPTIONS",
       headers: {
         "access-control-request-method": "POST",
@@ -69,7 +79,7 @@ Deno.test("cross-origin calls pass only from Photopea and configured origins, wi
       },
     });
     assert.equal(preflight.status, 204);
-    assert.equal(preflight.headers.get("access-control-allow-origin"), "https://photopea.com");
+    assert.equal(preflight.headers.get("access-control-allow-origin"), "http://localhost:5173");
     assert.match(preflight.headers.get("access-control-allow-methods")!, /POST/);
     assert.equal(preflight.headers.get("access-control-allow-private-network"), "true");
     await preflight.body?.cancel();
@@ -80,6 +90,72 @@ Deno.test("cross-origin calls pass only from Photopea and configured origins, wi
     assert.equal(badPreflight.status, 403);
     await badPreflight.body?.cancel();
   } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("allowPhotopea gives Photopea's origins the API (opt-in)", async () => {
+  const server = await testServer({ allowPhotopea: true });
+  try {
+    const response = await fetch(`${server.url}/v1/styles`, {
+      headers: { origin: "https://photopea.com" },
+    });
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get("access-control-allow-origin"), "https://photopea.com");
+    await response.body?.cancel();
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("pages may be framed only by our own origin; the Photopea plug-in page by Photopea too", async () => {
+  const server = await testServer();
+  try {
+    for (const path of ["/", "/docs", "/v1/health", "/no/such/route"]) {
+      const response = await fetch(`${server.url}${path}`);
+      await response.body?.cancel();
+      assert.equal(response.headers.get("content-security-policy"), "frame-ancestors 'self'", path);
+      assert.equal(response.headers.get("x-content-type-options"), "nosniff", path);
+    }
+    const plugin = await fetch(`${server.url}/plugin/photopea/`);
+    await plugin.body?.cancel();
+    assert.equal(
+      plugin.headers.get("content-security-policy"),
+      "frame-ancestors 'self' https://www.photopea.com https://photopea.com",
+    );
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("a malformed URL is a 400, and a 5xx body carries a request id, never the error's message", async () => {
+  const dir = await dataDirWithCatalogue();
+  const store = await StyleStore.open({ dir });
+  const broken = Object.create(store) as StyleStore;
+  broken.list = () => {
+    throw new Error(`${dir}/secret/records.json: wasm memory access out of bounds`);
+  };
+  const server = await testServer({ dir, styles: broken });
+  const logged: unknown[][] = [];
+  const error = console.error;
+  console.error = (...args: unknown[]) => logged.push(args);
+  try {
+    const bad = await rawRequest(portOf(server.url), ["GET /%zz HTTP/1.1", "Host: 127.0.0.1"]);
+    assert.equal(bad.status, 400, bad.body);
+    assert.equal(JSON.parse(bad.body).errors[0].field, "url");
+    const response = await fetch(`${server.url}/v1/styles`);
+    const text = await response.text();
+    assert.equal(response.status, 500);
+    assert.doesNotMatch(text, /secret|wasm|memory|records\.json/);
+    const body = JSON.parse(text);
+    assert.match(body.requestId, /^[0-9a-f-]{36}$/);
+    assert.equal(response.headers.get("x-request-id"), body.requestId);
+    assert.ok(
+      logged.some((args) => args.join(" ").includes(body.requestId)),
+      "the error is logged under its id",
+    );
+  } finally {
+    console.error = error;
     await server.shutdown();
   }
 });

@@ -7,8 +7,10 @@
  *   any port) or a configured one: a DNS-rebinding page arrives with its own
  *   host name and is refused with 403.
  * - **Origin**, when the browser sends one, must be this server itself or an
- *   allow-listed origin (Photopea by default); those get CORS headers
- *   (preflight included, and Chrome's Private Network Access answer). Others: 403.
+ *   allow-listed origin (Photopea's only for its plug-in page, unless opted in);
+ *   those get CORS headers (preflight included, and Chrome's Private Network
+ *   Access answer). Others: 403. Requests without an Origin (scripts, curl, the
+ *   GIMP plug-in) pass: browsers send one on every cross-site POST.
  * - **Bearer token**, when configured: `Authorization: Bearer <token>` (or
  *   `?access_token=` for `EventSource` and `<img>`, which cannot set headers). 401 otherwise.
  */
@@ -16,11 +18,27 @@ import type { MiddlewareHandler } from "hono";
 import { cors } from "hono/cors";
 import { Problem } from "./problem.ts";
 
-/** Origins allowed by default besides the server's own: Photopea, which hosts our plug-in page. */
-export const DEFAULT_ALLOWED_ORIGINS: readonly string[] = [
+/**
+ * Photopea's origins. Its plug-in panel is our own page in Photopea's iframe and
+ * calls the API from our origin, so Photopea itself needs access only to the
+ * plug-in page (`/plugin/photopea/`, e.g. a browser's Private Network Access
+ * preflight). Photopea runs script strings any embedding page sends it, so
+ * giving its origins the whole API would give it to every web site:
+ * that is opt-in (`allowPhotopea`, `--allow-photopea`).
+ */
+export const PHOTOPEA_ORIGINS: readonly string[] = [
   "https://www.photopea.com",
   "https://photopea.com",
 ];
+
+/** Where Photopea's origins are allowed without opting in: the plug-in page. */
+export const PHOTOPEA_PLUGIN_PATH = "/plugin/photopea";
+
+/** The `frame-ancestors` directive: our own pages, and the Photopea plug-in page inside Photopea. */
+export function frameAncestors(path: string): string {
+  const photopea = path === PHOTOPEA_PLUGIN_PATH || path.startsWith(`${PHOTOPEA_PLUGIN_PATH}/`);
+  return `frame-ancestors 'self'${photopea ? ` ${PHOTOPEA_ORIGINS.join(" ")}` : ""}`;
+}
 
 /** True for `localhost`, `*.localhost`, `127.0.0.0/8` and `::1` (bracketed or not). */
 export function isLoopbackHost(hostname: string): boolean {
@@ -68,10 +86,25 @@ export function hostGuard(allowedHosts: readonly string[] = []): MiddlewareHandl
  * A request whose `Origin` equals the server's own (scheme + Host) is same-origin
  * and always passes; a request without `Origin` (curl, scripts) passes too.
  */
-export function originGuard(allowedOrigins: readonly string[]): MiddlewareHandler {
-  const allowed = new Set(allowedOrigins.map((o) => o.replace(/\/$/, "").toLowerCase()));
+export function originGuard(
+  allowedOrigins: readonly string[],
+  /** Extra origins allowed under a path prefix (`{"/plugin/photopea": PHOTOPEA_ORIGINS}`). */
+  byPath: Readonly<Record<string, readonly string[]>> = {},
+): MiddlewareHandler {
+  const normal = (o: string) => o.replace(/\/$/, "").toLowerCase();
+  const everywhere = new Set(allowedOrigins.map(normal));
+  const prefixes = Object.entries(byPath).map(([prefix, origins]) =>
+    [prefix, new Set(origins.map(normal))] as const
+  );
+  const allowedFor = (path: string) => {
+    const set = new Set(everywhere);
+    for (const [prefix, origins] of prefixes) {
+      if (path === prefix || path.startsWith(`${prefix}/`)) origins.forEach((o) => set.add(o));
+    }
+    return set;
+  };
   const corsHeaders = cors({
-    origin: (origin) => allowed.has(origin.toLowerCase()) ? origin : null,
+    origin: (origin, c) => allowedFor(c.req.path).has(origin.toLowerCase()) ? origin : null,
     allowMethods: ["GET", "POST", "DELETE", "OPTIONS"],
     allowHeaders: ["Authorization", "Content-Type", "Accept", "Last-Event-ID"],
     exposeHeaders: ["Location", "Retry-After", "X-Job-Id"],
@@ -82,6 +115,7 @@ export function originGuard(allowedOrigins: readonly string[]): MiddlewareHandle
     if (!origin) return await next();
     const own = `${new URL(c.req.url).protocol}//${c.req.header("host") ?? ""}`.toLowerCase();
     if (origin.toLowerCase() === own) return await next();
+    const allowed = allowedFor(c.req.path);
     if (!allowed.has(origin.toLowerCase())) {
       throw new Problem(
         403,
