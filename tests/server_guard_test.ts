@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { startServer } from "../src/server/serve.ts";
+import { tokenFromFile } from "../src/server/guard.ts";
 import { StyleStore } from "../src/styles/store.ts";
 import { dataDirWithCatalogue, rawRequest, testServer } from "./_server.ts";
 
@@ -193,4 +194,37 @@ Deno.test("binding a non-loopback address without a token is refused", async () 
     () => startServer({ hostname: "0.0.0.0", port: 0 }),
     /without a token.*--token/,
   );
+});
+
+Deno.test("tokenFromFile() makes a 0600 token file once, reads it back, and refuses one others can read", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "restyle-token-" });
+  try {
+    const path = `${dir}/sub/token`;
+    const token = await tokenFromFile(path);
+    assert.match(token, /^[0-9a-f]{48}$/);
+    assert.equal((await Deno.stat(path)).mode! & 0o777, 0o600);
+    assert.equal((await Deno.stat(`${dir}/sub`)).mode! & 0o777, 0o700);
+    assert.equal(await tokenFromFile(path), token, "the same token on the next start");
+    await Deno.chmod(path, 0o644);
+    await assert.rejects(tokenFromFile(path), /can be read by other users.*chmod 600/);
+    await Deno.writeTextFile(`${dir}/short`, "abc", { mode: 0o600 });
+    await assert.rejects(tokenFromFile(`${dir}/short`), /fewer than 16/);
+    await assert.rejects(tokenFromFile(`${dir}/sub`), /not a regular file/);
+    // The server then requires it.
+    const server = await testServer({ token });
+    try {
+      const denied = await fetch(`${server.url}/v1/health`);
+      assert.equal(denied.status, 401);
+      await denied.body?.cancel();
+      const ok = await fetch(`${server.url}/v1/health`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      assert.equal(ok.status, 200);
+      await ok.body?.cancel();
+    } finally {
+      await server.shutdown();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -16,6 +16,7 @@
  */
 import type { MiddlewareHandler } from "hono";
 import { cors } from "hono/cors";
+import { dataDir } from "../config.ts";
 import { Problem } from "./problem.ts";
 
 /**
@@ -149,7 +150,7 @@ export function tokenGuard(token: string | undefined): MiddlewareHandler {
         given
           ? "the bearer token is wrong"
           : "this server requires a bearer token: send `Authorization: Bearer <token>` " +
-            "(the value of --token or RESTYLE_TOKEN)",
+            "(the value of --token, RESTYLE_TOKEN, or the --token-file's contents)",
         { type: "token-required", headers: { "WWW-Authenticate": 'Bearer realm="restyle"' } },
       );
     }
@@ -166,4 +167,47 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   let diff = a.length ^ b.length;
   for (let i = 0; i < Math.min(a.length, b.length); i++) diff |= a[i] ^ b[i];
   return diff === 0;
+}
+
+/** Where `--generate-token` keeps the token: `<data dir>/token` (mode 0600), for plug-ins to read. */
+export function defaultTokenFile(): string {
+  return `${dataDir()}/token`;
+}
+
+/**
+ * The bearer token kept in `path`, so it never appears on a command line
+ * (`ps` shows those to every user). A missing file is created (mode 0600, its
+ * directory 0700) holding a new random token. An existing one must be a
+ * regular file that only its owner can read, holding at least 16 characters.
+ *
+ * @example
+ * ```ts
+ * const token = await tokenFromFile(defaultTokenFile());
+ * ```
+ */
+export async function tokenFromFile(path: string): Promise<string> {
+  let info: Deno.FileInfo | undefined;
+  try {
+    info = await Deno.lstat(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  if (!info) {
+    const token = Array.from(crypto.getRandomValues(new Uint8Array(24)))
+      .map((b) => b.toString(16).padStart(2, "0")).join("");
+    const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : ".";
+    await Deno.mkdir(dir || "/", { recursive: true, mode: 0o700 });
+    await Deno.writeTextFile(path, `${token}\n`, { mode: 0o600, createNew: true });
+    return token;
+  }
+  if (!info.isFile) throw new Error(`token file ${path} is not a regular file`);
+  if (info.mode !== null && (info.mode & 0o077) !== 0) {
+    throw new Error(
+      `token file ${path} can be read by other users (mode ${(info.mode & 0o777).toString(8)}); ` +
+        `run: chmod 600 ${path}`,
+    );
+  }
+  const token = (await Deno.readTextFile(path)).trim();
+  if (token.length < 16) throw new Error(`token file ${path} holds fewer than 16 characters`);
+  return token;
 }
