@@ -228,3 +228,42 @@ Deno.test("tokenFromFile() makes a 0600 token file once, reads it back, and refu
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("--socket replaces only a stale socket: never a file, a directory or a live server's socket", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "restyle-socket-" });
+  try {
+    const file = `${dir}/notes.txt`;
+    await Deno.writeTextFile(file, "keep me");
+    await assert.rejects(startServer({ socket: file }), /refusing to replace .*a file/);
+    assert.equal(await Deno.readTextFile(file), "keep me");
+    await Deno.mkdir(`${dir}/folder`);
+    await assert.rejects(startServer({ socket: `${dir}/folder` }), /a directory/);
+
+    // A socket nothing listens on any more (a killed server's) is replaced.
+    const socket = `${dir}/restyle.sock`;
+    const killed = new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `Deno.listen({ transport: "unix", path: ${JSON.stringify(socket)} }); console.log("up");` +
+        "setTimeout(() => {}, 60000);",
+      ],
+      stdout: "piped",
+    }).spawn();
+    const reader = killed.stdout.getReader();
+    await reader.read(); // "up"
+    killed.kill("SIGKILL");
+    await killed.status;
+    reader.releaseLock();
+    await killed.stdout.cancel();
+    assert.ok((await Deno.lstat(socket)).isSocket, "a killed server leaves its socket behind");
+    const server = await testServer({ socket });
+    try {
+      // While it listens, a second server may not take its socket.
+      await assert.rejects(startServer({ socket }), /a server is listening on it/);
+    } finally {
+      await server.shutdown();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
