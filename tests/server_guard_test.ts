@@ -127,6 +127,19 @@ Deno.test("pages may be framed only by our own origin; the Photopea plug-in page
   } finally {
     await server.shutdown();
   }
+  // Origins allowed to call the API may also frame the plug-in page (and only it).
+  const configured = await testServer({ allowedOrigins: ["http://localhost:5173"] });
+  try {
+    const csp = async (path: string) => {
+      const response = await fetch(`${configured.url}${path}`);
+      await response.body?.cancel();
+      return response.headers.get("content-security-policy");
+    };
+    assert.match((await csp("/plugin/photopea/"))!, / http:\/\/localhost:5173$/);
+    assert.equal(await csp("/"), "frame-ancestors 'self'");
+  } finally {
+    await configured.shutdown();
+  }
 });
 
 Deno.test("a malformed URL is a 400, and a 5xx body carries a request id, never the error's message", async () => {

@@ -131,7 +131,7 @@ export async function createApp(options: AppOptions = {}): Promise<RestyleApp> {
   app.use("*", async (c, next) => {
     await next();
     // Framed only by our own pages (and Photopea, for its plug-in page); no MIME sniffing.
-    c.header("Content-Security-Policy", frameAncestors(c.req.path));
+    c.header("Content-Security-Policy", frameAncestors(c.req.path, config.allowedOrigins));
     c.header("X-Content-Type-Options", "nosniff");
   });
   app.use("*", hostGuard(config.allowedHosts));

@@ -35,10 +35,15 @@ export const PHOTOPEA_ORIGINS: readonly string[] = [
 /** Where Photopea's origins are allowed without opting in: the plug-in page. */
 export const PHOTOPEA_PLUGIN_PATH = "/plugin/photopea";
 
-/** The `frame-ancestors` directive: our own pages, and the Photopea plug-in page inside Photopea. */
-export function frameAncestors(path: string): string {
-  const photopea = path === PHOTOPEA_PLUGIN_PATH || path.startsWith(`${PHOTOPEA_PLUGIN_PATH}/`);
-  return `frame-ancestors 'self'${photopea ? ` ${PHOTOPEA_ORIGINS.join(" ")}` : ""}`;
+/**
+ * The `frame-ancestors` directive for `path`: our own pages only, except the
+ * Photopea plug-in page, which Photopea (and `pluginFramers`, the origins
+ * allowed to call the API) may frame: it runs in their iframe.
+ */
+export function frameAncestors(path: string, pluginFramers: readonly string[] = []): string {
+  const plugin = path === PHOTOPEA_PLUGIN_PATH || path.startsWith(`${PHOTOPEA_PLUGIN_PATH}/`);
+  const framers = plugin ? [...new Set([...PHOTOPEA_ORIGINS, ...pluginFramers])] : [];
+  return ["frame-ancestors 'self'", ...framers].join(" ");
 }
 
 /** True for `localhost`, `*.localhost`, `127.0.0.0/8` and `::1` (bracketed or not). */
