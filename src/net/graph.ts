@@ -183,7 +183,10 @@ export class GraphNetwork implements FeatureNetwork {
    * `[height, width]` of each of `layers` for an input of `input`, from the
    * layers' geometry alone; a side below 1 means the layer cannot run there.
    */
-  outputSizes(input: BlobSize, layers: readonly string[]): Record<string, BlobSize> {
+  outputSizes(
+    input: readonly [number, number],
+    layers: readonly string[],
+  ): Record<string, readonly [number, number]> {
     return blobSizes(this.#spec.graph, input, layers);
   }
 
