@@ -136,6 +136,7 @@ function oddValue(): unknown {
     [],
     {},
     [1, 2],
+    [0],
     -1,
     0,
     1e9,

@@ -104,6 +104,7 @@ Deno.test("empty layer sets, zero weights, unknown layers and presets are refuse
     issues({ contentWeight: 0, styleWeight: 0 }).map((i) => i.split(":")[0]),
     ["options.contentWeight", "options.styleWeight"],
   );
+  assert.match(issues({ styleWeights: [0] })[0], /^options\.styleWeights: at least one/);
   assert.match(issues({ styleLayers: { nope: 1 } })[0], /^options\.styleLayers: unknown layer/);
   assert.match(
     issues({ contentLayers: { constructor: 1 } })[0],

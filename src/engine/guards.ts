@@ -120,6 +120,12 @@ function layersOrIssues(
     }
     return weight > 0 ? layers : [];
   };
+  if (options.styleWeights && !options.styleWeights.some((w) => w > 0)) {
+    issues.push({
+      path: ["options", "styleWeights"],
+      message: "at least one weight must be greater than 0",
+    });
+  }
   const checked = {
     content: term("content", contentWeight, content),
     style: term("style", styleWeight, style),
