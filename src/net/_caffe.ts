@@ -77,11 +77,15 @@ export function conv(
 ): GraphLayer {
   const layer = w.conv(name, stride, pad);
   const [kh, kw] = layer.filter.shape;
+  // Reflect padding (when a layer has it) mirrors inside the blob: it needs more than `pad` pixels.
+  const reflect = (layer as { padMode?: string }).padMode === "reflect" && pad > 0;
+  const side = (n: number, k: number) =>
+    reflect && n <= pad ? 0 : convOutputSide(n, k, stride, pad);
   return {
     name,
     inputs: [input],
     run: ([x]) => convRelu(x, layer),
-    size: ([[h, w]]) => [convOutputSide(h, kh, stride, pad), convOutputSide(w, kw, stride, pad)],
+    size: ([[h, w]]) => [side(h, kh), side(w, kw)],
   };
 }
 
