@@ -114,3 +114,17 @@ Deno.test("adam() decreases a quadratic and leaks nothing", async () => {
   x0.dispose();
   assert.equal(tf.memory().numTensors, before);
 });
+
+Deno.test("adam() reports the loss of the point it holds after the step (the one a preview shows)", async () => {
+  const fx = (x: tf.Tensor): tf.Scalar => tf.tidy(() => tf.sum(tf.square(tf.sub(x, 3))));
+  const x0 = tf.tensor1d([0, 10]);
+  const opt = adam(objectiveOf(fx), x0, { learningRate: 0.5 });
+  for (let i = 0; i < 3; i++) {
+    const [reported] = await opt.step();
+    const atX = fx(opt.x);
+    assert.ok(Math.abs(reported - (await atX.data())[0]) < 1e-4, `step ${i + 1}`);
+    atX.dispose();
+  }
+  opt.dispose();
+  x0.dispose();
+});

@@ -58,8 +58,16 @@ export async function lbfgs(
   } = options;
 
   let x = tf.tidy(() => project(x0));
-  let evaluation: Evaluation = objective(x);
-  let values = Array.from(await evaluation.values.data());
+  let evaluation: Evaluation | undefined;
+  let values: number[];
+  try {
+    evaluation = objective(x);
+    values = Array.from(await evaluation.values.data());
+  } catch (error) {
+    tf.dispose([x, evaluation?.values, evaluation?.grad].filter((t) => t !== undefined));
+    throw error;
+  }
+  let current: Evaluation = evaluation;
   // The curvature pairs, newest last: sₖ = xₖ₊₁ - xₖ, yₖ = gₖ₊₁ - gₖ, ρₖ = 1/yₖᵀsₖ.
   const s: tf.Tensor[] = [];
   const y: tf.Tensor[] = [];
@@ -116,35 +124,40 @@ export async function lbfgs(
   async function step(): Promise<number[]> {
     if (stalled) return values;
     const f = values[0];
-    let d = direction(evaluation.grad);
+    let d = direction(current.grad);
     let t = 1;
     try {
       for (let trial = 0; trial < maxLineSearch; trial++) {
         const xt = tf.tidy(() => project(tf.add(x, tf.mul(d, t))));
-        let et: Evaluation;
+        // Everything this trial makes, freed here if the evaluation or the read-back throws.
+        const trialTensors: tf.Tensor[] = [xt];
+        let et: Evaluation, sk: tf.Tensor, yk: tf.Tensor, got: number[];
         try {
           et = objective(xt);
+          trialTensors.push(et.values, et.grad);
+          [sk, yk] = tf.tidy(() => [tf.sub(xt, x), tf.sub(et.grad, current.grad)]);
+          trialTensors.push(sk, yk);
+          // One read-back: the values, gᵀs (the Armijo test's slope term) and the pair's products.
+          const read = tf.tidy(() =>
+            tf.concat([
+              et.values,
+              tf.stack([dot(current.grad, sk), dot(yk, sk), dot(sk, sk), dot(yk, yk)]),
+            ])
+          );
+          trialTensors.push(read);
+          got = Array.from(await read.data());
+          read.dispose();
         } catch (error) {
-          xt.dispose();
+          tf.dispose(trialTensors);
           throw error;
         }
-        const [sk, yk] = tf.tidy(() => [tf.sub(xt, x), tf.sub(et.grad, evaluation.grad)]);
-        // One read-back: the values, gᵀs (the Armijo test's slope term) and the pair's products.
-        const read = tf.tidy(() =>
-          tf.concat([
-            et.values,
-            tf.stack([dot(evaluation.grad, sk), dot(yk, sk), dot(sk, sk), dot(yk, yk)]),
-          ])
-        );
-        const got = Array.from(await read.data());
-        read.dispose();
         const [decrease, ys, ss, yy] = got.slice(-4);
         const ft = got[0];
         if (Number.isFinite(ft) && decrease < 0 && ft <= f + c1 * decrease) {
           remember(sk, yk, ys, ss, yy);
-          tf.dispose([x, evaluation.values, evaluation.grad]);
+          tf.dispose([x, current.values, current.grad]);
           x = xt;
-          evaluation = et;
+          current = et;
           values = got.slice(0, -4);
           return values;
         }
@@ -153,7 +166,7 @@ export async function lbfgs(
           // Not a descent direction (stale curvature, or the projection undid it): start afresh.
           clearHistory();
           d.dispose();
-          d = direction(evaluation.grad);
+          d = direction(current.grad);
           t = 1;
           continue;
         }
@@ -179,7 +192,7 @@ export async function lbfgs(
     },
     dispose() {
       clearHistory();
-      tf.dispose([x, evaluation.values, evaluation.grad]);
+      tf.dispose([x, current.values, current.grad]);
     },
   };
 }
