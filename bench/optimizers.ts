@@ -287,9 +287,10 @@ export async function benchOptimizers(args: string[]): Promise<void> {
     );
     runs.push({ name: `Restyle Adam (lr ${learningRate})`, ...run });
 
-    const marks = [10, 25, 50, budget, 2 * budget].filter((n, i, all) =>
-      n <= budget * 2 && all.indexOf(n) === i
-    ).sort((a, b) => a - b);
+    const longest = Math.max(...runs.map((r) => r.losses.length));
+    const marks = [...new Set([10, 25, 50, budget, 2 * budget])]
+      .filter((n) => n <= longest)
+      .sort((a, b) => a - b);
     console.log(`${described}`);
     console.log(
       `backend ${info.backend} (${info.threads} threads), CPU: ${cpu}; ` +

@@ -168,8 +168,8 @@ export async function lbfgs(
   }
 
   /**
-   * d = -H·g by the two-loop recursion (plain steepest descent, sized by `firstStepRms`,
-   * without history), less the components the projection would hold at their bound.
+   * d = -H·g by the two-loop recursion (without history, -D·g sized by `firstStepRms`), less
+   * the components the projection would hold at their bound.
    */
   function direction(g: tf.Tensor): tf.Tensor {
     return tf.tidy(() => {
