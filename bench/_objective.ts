@@ -23,6 +23,8 @@ export interface Objective {
   style: tf.Tensor4D;
   /** The loss set-up (layers, weights) of the network's default preset. */
   setup: ReturnType<typeof lossSetup>;
+  /** The loss at any image of `x`'s shape (not freed: call it inside `tf.tidy` or a gradient). */
+  loss(image: tf.Tensor4D): tf.Scalar;
   evaluate(): { value: tf.Scalar; grad: tf.Tensor4D };
   dispose(): void;
 }
@@ -32,14 +34,28 @@ function randomRgb(size: number, seed: number): tf.Tensor4D {
   return tf.randomUniform([1, size, size, 3], 0, 255, "float32", seed) as tf.Tensor4D;
 }
 
-/** The engine's objective for `network`'s default preset at `size` px (square). */
-export async function makeObjective(network: FeatureNetwork, size: number): Promise<Objective> {
+/** Preprocessed images an objective is built from (taken over: `dispose()` frees them). */
+export interface ObjectiveImages {
+  content: tf.Tensor4D;
+  style: tf.Tensor4D;
+  x: tf.Tensor4D;
+}
+
+/**
+ * The engine's objective for `network`'s default preset: at `size` px (square) on fixed
+ * pseudo-random images, or on `images` when given.
+ */
+export async function makeObjective(
+  network: FeatureNetwork,
+  size: number,
+  images?: ObjectiveImages,
+): Promise<Objective> {
   const setup = lossSetup(network, stylizeOptionsSchema.parse({ network: network.id }));
   const contentLayers = Object.keys(setup.contentLayers);
   const styleLayers = Object.keys(setup.styleLayers);
   const layers = [...new Set([...contentLayers, ...styleLayers])];
-  const contentImage = tf.tidy(() => network.preprocess(randomRgb(size, 11)));
-  const styleImage = tf.tidy(() => network.preprocess(randomRgb(size, 12)));
+  const contentImage = images?.content ?? tf.tidy(() => network.preprocess(randomRgb(size, 11)));
+  const styleImage = images?.style ?? tf.tidy(() => network.preprocess(randomRgb(size, 12)));
   const content: Features = tf.tidy(() => network.features(contentImage, contentLayers));
   const grams: Grams = tf.tidy(() => {
     const style = network.features(styleImage, styleLayers);
@@ -60,7 +76,7 @@ export async function makeObjective(network: FeatureNetwork, size: number): Prom
   };
   const contentScales = await scales(content);
   const styleScales = await scales(grams);
-  const x = tf.tidy(() => network.preprocess(randomRgb(size, 13)));
+  const x = images?.x ?? tf.tidy(() => network.preprocess(randomRgb(size, 13)));
   const loss = (image: tf.Tensor4D): tf.Scalar => {
     const features = network.features(image, layers);
     return tf.addN([
@@ -78,6 +94,7 @@ export async function makeObjective(network: FeatureNetwork, size: number): Prom
     content: contentImage,
     style: styleImage,
     setup,
+    loss,
     evaluate: () => {
       const { value, grad } = valueAndGrad(x);
       return { value, grad: grad as tf.Tensor4D };
