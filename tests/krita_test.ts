@@ -353,6 +353,98 @@ for (const [krita, masks] of [[debian12, false], [debian13, true]] as const) {
   });
 }
 
+interface GuiFacts {
+  version: string;
+  actionRegistered: boolean;
+  dockers: number;
+  shownByAction: boolean;
+  activeLayer: string;
+  stylesError: string;
+  runningAfterClick: boolean;
+  status: string;
+  ticksWhileRunning: number;
+  topLevel: string[];
+  previews: [string, number[]][];
+  probeError?: string;
+}
+
+Deno.test({
+  name: "Krita 5.1 (Debian 12), the whole program under xvfb-run: loads the plug-in that " +
+    "install-krita installed and enabled, and the docker's Start restyles the active layer " +
+    "while Krita keeps running",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    assert.equal(Deno.uid(), 0, AS_ROOT);
+    await debian12.ready();
+    const xvfb = await run("sh", ["-c", "command -v xvfb-run"]);
+    assert.equal(xvfb.code, 0, "xvfb-run is missing: apt-get install xvfb xauth");
+    const server = await startServeCli();
+    const home = await Deno.makeTempDir({ prefix: "restyle-krita-gui-" });
+    try {
+      const resources = `${home}/.local/share/krita`;
+      const kritarc = `${home}/.config/kritarc`;
+      await installKritaPlugin(resources, kritarc);
+      // The probe: a second plug-in that acts as the user (see its header).
+      const probe = "krita_gui_probe";
+      await Deno.mkdir(`${resources}/pykrita/${probe}`);
+      await Deno.copyFile(
+        repoPath(`tests/fixtures/${probe}/__init__.py`),
+        `${resources}/pykrita/${probe}/__init__.py`,
+      );
+      await Deno.copyFile(
+        repoPath(`tests/fixtures/${probe}.desktop`),
+        `${resources}/pykrita/${probe}.desktop`,
+      );
+      await Deno.writeTextFile(kritarc, enablePlugin(await Deno.readTextFile(kritarc), probe));
+      const result = `${home}/result.json`;
+      const { code, text: log } = await run("timeout", [
+        "300",
+        "xvfb-run",
+        "-a",
+        "krita",
+        "--nosplash",
+      ], {
+        HOME: home,
+        PATH: "/usr/bin:/bin",
+        LANG: "C.UTF-8",
+        XDG_RUNTIME_DIR: home,
+        PYTHONUNBUFFERED: "1",
+        PROBE_RESULT: result,
+        PROBE_URL: server.url,
+        PROBE_CONTENT: `${MIRROR}/images/cat.png`,
+      });
+      let facts: GuiFacts;
+      try {
+        facts = JSON.parse(await Deno.readTextFile(result));
+      } catch {
+        throw new Error(`Krita exited ${code} and the probe wrote nothing:\n${log}`);
+      }
+      assert.equal(facts.probeError, undefined, `the probe failed:\n${facts.probeError}`);
+      assert.doesNotMatch(log, /Traceback/);
+      assert.match(facts.version, /^5\.1\./);
+      // Krita loaded the installed plug-in: its docker and its Tools > Scripts action.
+      assert.equal(facts.dockers, 1);
+      assert.ok(facts.actionRegistered && facts.shownByAction, "Tools > Scripts > Restyle");
+      assert.equal(facts.stylesError, "");
+      // Start used the active layer, returned at once, and Krita's event loop kept running.
+      assert.equal(facts.activeLayer, "cat");
+      assert.ok(facts.runningAfterClick, "Start blocked until the job ended");
+      assert.ok(facts.ticksWhileRunning > 0, "Krita's event loop stood still during the job");
+      assert.equal(facts.status, "Done: 2 preview layer(s) added.");
+      assert.deepEqual(facts.topLevel, ["Background", "cat", "Restyle: The Starry Night"]);
+      // The layer (64x48 at 30,20) cut to the selection (40x30 at 40,30), oldest at the bottom.
+      assert.deepEqual(facts.previews, [
+        ["The Starry Night — iteration 1", [40, 30, 40, 30]],
+        ["The Starry Night — iteration 2", [40, 30, 40, 30]],
+      ]);
+    } finally {
+      await server.close();
+      await Deno.remove(home, { recursive: true });
+    }
+  },
+});
+
 Deno.test("install-krita: enables the plug-in in kritarc's [python] group, keeping the rest", () => {
   assert.equal(enablePlugin(""), "[python]\nenable_restyle=true\n");
   assert.equal(
@@ -362,6 +454,10 @@ Deno.test("install-krita: enables the plug-in in kritarc's [python] group, keepi
   assert.equal(
     enablePlugin("[python]\nenable_restyle=false\nenable_scripter=true\n\n[Other]\nx=y\n"),
     "[python]\nenable_restyle=true\nenable_scripter=true\n\n[Other]\nx=y\n",
+  );
+  assert.equal(
+    enablePlugin("[python]\nenable_restyle=true\n", "probe"),
+    "[python]\nenable_probe=true\nenable_restyle=true\n",
   );
   // An enable_restyle in another group is not the plug-in switch: left alone.
   assert.equal(

@@ -47,8 +47,8 @@ export function kritarcPath(env: Env = processEnv, os: string = Deno.build.os): 
 }
 
 /**
- * `kritarc` text with `enable_restyle=true` in its `[python]` group (added or
- * replaced); every other line is kept as it was.
+ * `kritarc` text with `enable_<name>=true` (default: `enable_restyle=true`) in
+ * its `[python]` group, added or replaced; every other line is kept as it was.
  *
  * @example
  * ```ts
@@ -56,8 +56,8 @@ export function kritarcPath(env: Env = processEnv, os: string = Deno.build.os): 
  * // "[python]\nenable_restyle=true\nenable_scripter=true\n"
  * ```
  */
-export function enablePlugin(kritarc: string): string {
-  const key = `enable_${PLUGIN}`;
+export function enablePlugin(kritarc: string, name: string = PLUGIN): string {
+  const key = `enable_${name}`;
   const lines = kritarc.split(/\r?\n/);
   if (lines.at(-1) === "") lines.pop();
   const start = lines.findIndex((line) => line.trim() === "[python]");

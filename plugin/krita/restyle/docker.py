@@ -369,10 +369,15 @@ class ShowDockerExtension(Extension):
 
     def createActions(self, window):
         action = window.createAction("restyle_show_docker", "Restyle", "tools/scripts")
-        action.triggered.connect(lambda: self._show(window))
+        action.triggered.connect(self.show_docker)
 
     @staticmethod
-    def _show(window):
+    def show_docker():
+        # The active window, not the one createActions was given: Krita does not
+        # keep that wrapper alive.
+        window = Krita.instance().activeWindow()
+        if window is None:
+            return
         for dock in window.qwindow().findChildren(QDockWidget):
             if dock.objectName() == DOCKER_ID or isinstance(dock, RestyleDocker):
                 dock.show()

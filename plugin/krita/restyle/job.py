@@ -124,6 +124,9 @@ class RestyleRun(QObject):
         self._cancel = threading.Event()
         self._job_id = None
         self._previews_sent = 0  # counted on the worker thread
+        self._pending = []  # previews received, not yet added
+        self._inserting = False
+        self._ended = None  # (outcome, message) that arrived while adding layers
         self._client = Client(settings.url, settings.token)
         self._bridge = _Bridge()
         self._bridge.preview.connect(self._add_preview)
@@ -159,23 +162,34 @@ class RestyleRun(QObject):
                              daemon=True).start()
 
     def _add_preview(self, iteration, bgra):
+        # Krita's waitForDone() runs the event loop when a view is open, so the
+        # next preview (or the end) can arrive while a layer is being added:
+        # queue it, and let the outermost call add the layers in order.
+        self._pending.append((iteration, bgra))
+        if self._inserting:
+            return
+        self._inserting = True
         try:
-            self._insert_layer(iteration, bgra)
+            while self._pending and self.outcome is None:
+                self._insert_layer(*self._pending.pop(0))
         except Exception as error:  # a Krita call failed: stop, with a message
             traceback.print_exc(file=sys.stderr)
             self.cancel()
             self._end("failed", "Could not add the preview layer: %s" % error)
+        finally:
+            self._inserting = False
+        if self._ended is not None:
+            self._end(*self._ended)
 
     def _insert_layer(self, iteration, bgra):
-        if self.outcome is not None:
-            return  # ended already (a failed insert)
         doc, r = self.document, self.region
+        # With a view open, Krita applies layer changes asynchronously: each step
+        # waits for the last, and pixels are written before the layer is shown.
         if self.group is None:
             self.group = doc.createGroupLayer("Restyle: " + self.style_name)
             self.source.parentNode().addChildNode(self.group, self.source)
+            doc.waitForDone()
         layer = doc.createNode("%s — iteration %d" % (self.style_name, iteration), "paintlayer")
-        top = self.group.childNodes()
-        self.group.addChildNode(layer, top[-1] if top else None)
         layer.setPixelData(bgra, r.x(), r.y(), r.width(), r.height())
         if self.mask is not None and self.masks_supported:
             selection = Selection()
@@ -183,12 +197,18 @@ class RestyleRun(QObject):
             mask = doc.createTransparencyMask("Selection")
             mask.setSelection(selection)
             layer.addChildNode(mask, None)
+        top = self.group.childNodes()
+        self.group.addChildNode(layer, top[-1] if top else None)
+        doc.waitForDone()
         doc.refreshProjection()
         self.layers.append(layer)
         self.previewAdded.emit(layer, iteration)
 
     def _end(self, outcome, message):
         if self.outcome is not None:
+            return
+        if self._inserting:  # previews are still being added: end after them
+            self._ended = (outcome, message)
             return
         self.outcome, self.message = outcome, message
         self.finished.emit(outcome, message)
