@@ -311,6 +311,22 @@ async function restylesInKrita(krita: KritaHost, masks: boolean) {
     assert.equal(docker.progress, 100);
     assert.deepEqual(docker.added, ["Restyle: The Starry Night"]);
     assert.ok(docker.startEnabled);
+
+    // Cancel, once a preview is in: the job stops on the server, the previews stay.
+    const cancel = result.cancel;
+    assert.ok(
+      cancel.started && cancel.previewBeforeCancel && cancel.finished,
+      JSON.stringify(cancel),
+    );
+    assert.equal(cancel.outcome, "cancelled");
+    assert.equal(cancel.message, `Cancelled; ${cancel.layers} preview layer(s) kept.`);
+    assert.equal(cancel.status, cancel.message);
+    assert.ok(cancel.layers >= 1 && cancel.layers < 500, `${cancel.layers} layers`);
+    assert.equal(cancel.groupChildren, cancel.layers);
+    assert.ok(cancel.startEnabled);
+    const job = await (await fetch(`${server.url}/v1/jobs/${cancel.jobId}`)).json();
+    assert.equal(job.status, "cancelled");
+    assert.ok(job.iteration < 500, `the job ran to iteration ${job.iteration}`);
   } finally {
     await server.close();
   }

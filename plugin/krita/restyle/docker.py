@@ -71,6 +71,7 @@ class RestyleDocker(DockWidget):
         self._styles.loaded.connect(self._fill_styles)
         self._build()
         self._restore()
+        self._list_styles(FALLBACK_STYLES)  # usable at once; the server's list replaces it
         self.refresh_styles()
 
     # --- layout ------------------------------------------------------------
@@ -146,8 +147,7 @@ class RestyleDocker(DockWidget):
         server = QGroupBox("Server")
         server_form = QFormLayout(server)
         self.url = QLineEdit()
-        self.url.setPlaceholderText(server_url("") if server_url("") != DEFAULT_URL
-                                    else DEFAULT_URL)
+        self.url.setPlaceholderText(server_url(""))
         self.url.setToolTip("Empty: $RESTYLE_URL, else " + DEFAULT_URL)
         self.url.editingFinished.connect(self.refresh_styles)
         server_form.addRow("URL", self.url)
@@ -211,20 +211,22 @@ class RestyleDocker(DockWidget):
     def _fill_styles(self, styles, error, url):
         if url != self._styles_wanted:
             return  # an answer to an earlier URL
-        current = self.style.currentData() or self._saved("style", "starry-night")
-        self.style.blockSignals(True)
-        self.style.clear()
-        for value, label in styles or FALLBACK_STYLES:
-            self.style.addItem(label, value)
-        self.style.addItem("Style image file (below)", FROM_FILE)
-        self.style.addItem("Another open layer (below)", FROM_LAYER)
-        index = self.style.findData(current)
-        self.style.setCurrentIndex(max(0, index))
-        self.style.blockSignals(False)
-        self._style_changed()
+        self._list_styles(styles or FALLBACK_STYLES)
         self.styles_url, self.styles_error = url, error
         if self.run is None:
             self._say(error, error=bool(error))
+
+    def _list_styles(self, styles):
+        current = self.style.currentData() or self._saved("style", "starry-night")
+        self.style.blockSignals(True)
+        self.style.clear()
+        for value, label in styles:
+            self.style.addItem(label, value)
+        self.style.addItem("Style image file (below)", FROM_FILE)
+        self.style.addItem("Another open layer (below)", FROM_LAYER)
+        self.style.setCurrentIndex(max(0, self.style.findData(current)))
+        self.style.blockSignals(False)
+        self._style_changed()
 
     def refresh_layers(self):
         current = self.style_layer.currentText()
