@@ -351,6 +351,7 @@ class RestyleDocker(DockWidget):
                                                              len(self.run.layers)))
 
     def _finished(self, outcome, message):
+        self.run.deleteLater()  # the docker was its parent
         self.run = None
         self.start_button.setEnabled(True)
         self.cancel_button.setEnabled(False)

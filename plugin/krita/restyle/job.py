@@ -4,11 +4,10 @@
 is a selection), sends them with the style to the Restyle server on a worker
 thread, and adds every preview the server sends back as a new paint layer in a
 group directly above the source, at the same position and size, with the
-selection as a transparency mask (Krita 5.2 and later; Krita 5.1's scripting API
-cannot make one, so there the selection is applied to each preview's own
-transparency). Network work happens on the worker thread;
-layers are only ever touched on the thread that created the run (Krita's UI
-thread), through queued Qt signals, so Krita stays responsive.
+selection as a transparency mask. (Krita 5.1's scripting API cannot make masks:
+there the selection is applied to each preview's own transparency instead.)
+Layers are only touched on the thread that created the run (Krita's UI thread),
+through queued Qt signals, so Krita stays responsive while the server works.
 
 `restyle_layer()` is the blocking form for scripts (and the tests): it runs a
 local Qt event loop until the job ends.
@@ -122,7 +121,7 @@ class RestyleRun(QObject):
         self.outcome = None
         self.message = ""
         self._cancel = threading.Event()
-        self._job_id = None
+        self.job_id = None  # the server's job id, once submitted
         self._previews_sent = 0  # counted on the worker thread
         self._pending = []  # previews received, not yet added
         self._inserting = False
@@ -157,8 +156,8 @@ class RestyleRun(QObject):
     def cancel(self):
         """Asks the server to stop; `finished("cancelled", …)` follows. Previews stay."""
         self._cancel.set()
-        if self._job_id:
-            threading.Thread(target=self._client.cancel, args=(self._job_id,),
+        if self.job_id:
+            threading.Thread(target=self._client.cancel, args=(self.job_id,),
                              daemon=True).start()
 
     def _add_preview(self, iteration, bgra):
@@ -234,9 +233,9 @@ class RestyleRun(QObject):
 
     def _follow(self, job):
         """Sends each preview to the UI thread as the job reports it; returns how it ended."""
-        self._job_id = job["id"]
+        self.job_id = job["id"]
         if self._cancel.is_set():
-            self._client.cancel(self._job_id)
+            self._client.cancel(self.job_id)
         seen = set()
         stream = iter(self._client.events(job))
         while True:
@@ -256,7 +255,7 @@ class RestyleRun(QObject):
             elif event in ("done", "cancelled"):
                 return event
         while True:
-            state = self._client.job(self._job_id)
+            state = self._client.job(self.job_id)
             for image in state.get("images", []):
                 self._fetch(image["iteration"], image["url"], seen)
             status = state.get("status")
