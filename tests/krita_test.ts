@@ -139,8 +139,9 @@ globalThis.addEventListener("unload", () => {
 /** Installs the plug-in (afresh) into this Krita's $HOME and runs krita_restyle.py once. */
 async function runKrita(
   krita: KritaHost,
-  mode: "run" | "unreachable",
+  mode: "run" | "token" | "unreachable",
   url: string,
+  extraEnv: Record<string, string> = {},
 ): Promise<{ result: Result; log: string }> {
   assert.ok(MIRROR, "RESTYLE_MIRROR must name the mirror (it holds images/)");
   const work = await Deno.makeTempDir({ dir: `${krita.root}/tmp`, prefix: "restyle-krita-" });
@@ -177,6 +178,7 @@ async function runKrita(
       KRITA_CONTENT: inRoot(`${work}/cat.png`),
       KRITA_STYLE_FILE: inRoot(`${work}/composition-vii.jpg`),
       KRITA_RESULT: inRoot(`${work}/result.json`),
+      ...extraEnv,
     };
     const runner = ["kritarunner", "-s", "krita_restyle", "-f", "main"];
     const { code, text: log } = krita.root
@@ -368,6 +370,29 @@ for (const [krita, masks] of [[debian12, false], [debian13, true]] as const) {
     fn: () => serverDownInKrita(krita),
   });
 }
+
+Deno.test({
+  name: "Krita 5.1 (Debian 12): the plug-in sends $RESTYLE_TOKEN to a server that requires " +
+    "one, and a wrong token gets a message that says where to set it",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    assert.equal(Deno.uid(), 0, AS_ROOT);
+    await debian12.ready();
+    const server = await startServeCli(["--token", "s3cret"]);
+    try {
+      const { result, log } = await runKrita(debian12, "token", server.url, {
+        RESTYLE_TOKEN: "s3cret",
+      });
+      assert.doesNotMatch(log, /Traceback/);
+      assert.equal(result.envToken.outcome, "done", result.envToken.message);
+      assert.equal(result.wrongToken.outcome, "failed");
+      assert.match(result.wrongToken.message, /answered 401: .*set the token .*RESTYLE_TOKEN/);
+    } finally {
+      await server.close();
+    }
+  },
+});
 
 interface GuiFacts {
   version: string;
