@@ -153,7 +153,7 @@ async function wolfeAtEveryStep(options: LbfgsOptions, steps: number) {
 }
 
 Deno.test("lbfgs() accepts only steps that satisfy the strong Wolfe conditions", async () => {
-  const checks = await wolfeAtEveryStep({}, 100);
+  const checks = await wolfeAtEveryStep({ lineSearch: "strong-wolfe" }, 100);
   assert.ok(checks.length > 20, `${checks.length} steps`);
   checks.forEach((c, i) => assert.deepEqual(c, { armijo: true, curvature: true }, `step ${i}`));
   // The Armijo search checks only the first condition: the second then fails somewhere, so
@@ -167,7 +167,7 @@ Deno.test("lbfgs() with strong Wolfe lengthens a first step that is far too shor
   // Steepest descent's first step is 1 long (RMS), the minimum 100 away: Armijo backtracking
   // takes the unit step, the strong-Wolfe search extrapolates towards the minimum.
   const f = objectiveOf((x) => tf.tidy(() => tf.sum(tf.square(tf.sub(x, 100)))));
-  const wolfe = await minimise(f, [0, 0, 0, 0], 1, { firstStepRms: 1 });
+  const wolfe = await minimise(f, [0, 0, 0, 0], 1, { firstStepRms: 1, lineSearch: "strong-wolfe" });
   const armijo = await minimise(f, [0, 0, 0, 0], 1, { firstStepRms: 1, lineSearch: "armijo" });
   assert.deepEqual(armijo.x, [1, 1, 1, 1]);
   wolfe.x.forEach((xi) => assert.ok(xi >= 10, `x = ${wolfe.x}`));
@@ -220,6 +220,7 @@ Deno.test("lbfgs() measures the slope along the projected path, so bounds cost n
   const opt = await lbfgs(counted, x0, {
     project: (x) => tf.clipByValue(x, -1, 2),
     firstStepRms: 1,
+    lineSearch: "strong-wolfe",
   });
   await opt.step();
   assert.deepEqual(Array.from(await opt.x.data()), [2, 2, 2, 2]);
@@ -236,7 +237,7 @@ Deno.test("lbfgs() evens out badly scaled variables with its RMS preconditioner"
   const c = tf.tensor1d(Array.from({ length: n }, (_, i) => 1 + 0.5 * Math.sin(i)));
   const f = objectiveOf((x) => tf.tidy(() => tf.sum(tf.mul(a, tf.square(tf.sub(x, c))))));
   const start = Array.from({ length: n }, () => 0);
-  const rms = await minimise(f, start, 15, { historySize: 5 });
+  const rms = await minimise(f, start, 15, { historySize: 5, preconditioner: "rms" });
   const none = await minimise(f, start, 15, { historySize: 5, preconditioner: "none" });
   assert.ok(rms.value < none.value / 100, `rms ${rms.value}, none ${none.value}`);
   tf.dispose([a, c]);

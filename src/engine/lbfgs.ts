@@ -1,5 +1,5 @@
 /**
- * @module L-BFGS over tensors, with a strong-Wolfe (default) or Armijo line search.
+ * @module L-BFGS over tensors, with an Armijo (default) or strong-Wolfe line search.
  *
  * Nocedal & Wright, "Numerical Optimization", Algorithm 7.4 (two-loop
  * recursion); the line searches are in `line_search.ts`. Every vector stays on
@@ -17,7 +17,7 @@
  * closure), not L-BFGS-B's Cauchy point and subspace minimisation.
  *
  * The initial inverse Hessian is H₀ = γ·D: γ = sᵀy/yᵀDy from the newest pair
- * and, by default, a diagonal D from the running mean square of the gradient
+ * and, optionally, a diagonal D from the running mean square of the gradient
  * (RMSprop's and Adam's second moment), as in adaQN (Keskar & Berahas, ECML
  * PKDD 2016). Style losses weigh pixels very unevenly (a stride-2 first
  * convolution sees some pixels through four windows, others through one), and
@@ -34,24 +34,25 @@ export interface LbfgsOptions {
   /** Applied to every trial point; must clip componentwise (default: none). */
   project?: Projection;
   /**
-   * `"strong-wolfe"` (default; Nocedal & Wright Alg. 3.5/3.6, as PyTorch's and SciPy's
-   * L-BFGS) or `"armijo"` (backtracking on sufficient decrease alone: never lengthens a step).
+   * `"armijo"` (default: backtracking on sufficient decrease alone, never lengthens a step)
+   * or `"strong-wolfe"` (Nocedal & Wright Alg. 3.5/3.6, as PyTorch's and SciPy's L-BFGS).
+   * Why Armijo stays the default: see "Optimiser" in the README.
    */
   lineSearch?: "strong-wolfe" | "armijo";
   /** Sufficient-decrease constant c₁ (default 1e-4). */
   c1?: number;
   /** Strong-Wolfe curvature constant c₂ (default 0.9). */
   c2?: number;
-  /** Most objective evaluations in one line search (default 25). */
+  /** Most objective evaluations in one line search (default 10). */
   maxLineSearch?: number;
   /**
-   * Root-mean-square size of the very first step, before any curvature is known (default 10:
-   * for images in 0..255 units; the line search lengthens or shortens it).
+   * Root-mean-square size of the very first step, before any curvature is known (default 1,
+   * in the image's 0..255 units; 10 suits a noise start).
    */
   firstStepRms?: number;
   /**
-   * Diagonal of H₀: `"rms"` (default), 1/(√v + ε) with v the running mean of g² (decay 0.9),
-   * normalised to mean 1; `"none"`, the identity (textbook L-BFGS).
+   * Diagonal of H₀: `"none"` (default), the identity (textbook L-BFGS); `"rms"`, 1/(√v + ε)
+   * with v the running mean of g² (decay 0.9), normalised to mean 1.
    */
   preconditioner?: "rms" | "none";
 }
@@ -109,12 +110,12 @@ export async function lbfgs(
   const {
     historySize = 10,
     project = (x: tf.Tensor) => x.clone(),
-    lineSearch = "strong-wolfe",
+    lineSearch = "armijo",
     c1 = 1e-4,
     c2 = 0.9,
-    maxLineSearch = 25,
-    firstStepRms = 10,
-    preconditioner = "rms",
+    maxLineSearch = 10,
+    firstStepRms = 1,
+    preconditioner = "none",
   } = options;
   if (lineSearch !== "strong-wolfe" && lineSearch !== "armijo") {
     throw new RangeError(
