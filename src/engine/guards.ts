@@ -14,6 +14,7 @@
 import { ZodError } from "zod";
 import { fitToLongestSide } from "../image/image.ts";
 import type { FeatureNetwork, LayerWeights, Preset } from "../net/network.ts";
+import { presetNamed } from "../net/presets.ts";
 import { MAX_SIZE, type StylizeOptions } from "./options.ts";
 
 /** What the guards need of a network: its layers, presets and (optionally) its geometry. */
@@ -44,7 +45,8 @@ function fieldPath(field: string): string[] {
 
 /** The preset `options.preset` names, or an issue (own keys only: `constructor` is no preset). */
 function findPreset(network: GuardedNetwork, options: StylizeOptions, issues: Issue[]) {
-  if (Object.hasOwn(network.presets, options.preset)) return network.presets[options.preset];
+  const preset = presetNamed(network.presets, options.preset);
+  if (preset) return preset;
   issues.push({
     path: ["options", "preset"],
     message: `unknown preset "${options.preset}" for ${network.id}; presets are: ${

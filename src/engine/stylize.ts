@@ -18,7 +18,7 @@ import {
 } from "../image/tensor.ts";
 import { getNetwork } from "../net/load.ts";
 import type { FeatureNetwork, LayerWeights, Preset } from "../net/network.ts";
-import { PRESETS } from "../net/presets.ts";
+import { presetNamed, PRESETS } from "../net/presets.ts";
 import { type StylizeOptions, type StylizeOptionsInput, stylizeOptionsSchema } from "./options.ts";
 import {
   blendGrams,
@@ -97,14 +97,15 @@ function findPreset(
   presets: Readonly<Record<string, Preset>>,
   options: StylizeOptions,
 ): Preset {
-  if (!Object.hasOwn(presets, options.preset)) {
+  const preset = presetNamed(presets, options.preset);
+  if (!preset) {
     throw new RangeError(
       `options.preset: unknown preset "${options.preset}" for ${options.network}; presets are: ${
         Object.keys(presets).join(", ")
       }`,
     );
   }
-  return presets[options.preset];
+  return preset;
 }
 
 /** Options' layers and weights, falling back to the preset's; layers with weight 0 are dropped. */
@@ -319,7 +320,7 @@ export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep>
   signal?.throwIfAborted();
   // The preset names the network's pooling and padding; an unknown one is reported by checkRun.
   const presets = input.network?.presets ?? PRESETS[options.network];
-  const preset = Object.hasOwn(presets, options.preset) ? presets[options.preset] : undefined;
+  const preset = presetNamed(presets, options.preset);
   const network = input.network ?? await getNetwork(options.network, {
     pooling: options.pooling ?? preset?.pooling,
     padding: options.padding ?? preset?.padding,

@@ -116,3 +116,11 @@ export const PRESETS: Record<NetworkId, Record<string, Preset>> = {
   googlenet,
   vgg16: { default: vgg16.seed, ...vgg16 },
 };
+
+/** The preset called `name` in `presets`, own entries only (`constructor` is no preset). */
+export function presetNamed(
+  presets: Readonly<Record<string, Preset>>,
+  name: string,
+): Preset | undefined {
+  return Object.hasOwn(presets, name) ? presets[name] : undefined;
+}

@@ -14,7 +14,7 @@ import { ZodError } from "zod";
 import { checkRun, type RunImages, type SizedImage } from "../engine/guards.ts";
 import { type StylizeOptionsInput, stylizeOptionsSchema } from "../engine/options.ts";
 import { networkShape } from "../net/shape.ts";
-import { PRESETS } from "../net/presets.ts";
+import { presetNamed, PRESETS } from "../net/presets.ts";
 import { decodeImage, ImageDecodeError } from "../image/codec.ts";
 import { type ImageHeader, ImageHeaderError, readImageHeader } from "../image/header.ts";
 import type { RgbaImage } from "../image/image.ts";
@@ -281,8 +281,7 @@ export async function readJobForm(
  */
 async function checkAgainstNetwork(options: StylizeOptionsInput, images: RunImages) {
   const parsed = stylizeOptionsSchema.parse(options);
-  const presets = PRESETS[parsed.network];
-  const preset = Object.hasOwn(presets, parsed.preset) ? presets[parsed.preset] : undefined;
+  const preset = presetNamed(PRESETS[parsed.network], parsed.preset);
   const network = await networkShape(parsed.network, parsed.padding ?? preset?.padding);
   if (!network) return;
   try {
