@@ -33,6 +33,7 @@ import { noiseImage, randomSeed } from "./init.ts";
 import { lbfgs } from "./lbfgs.ts";
 import { adam } from "./adam.ts";
 import type { Objective, Optimizer } from "./optimizer.ts";
+import { onnxStage } from "../onnx/mod.ts";
 
 /** What to stylize, with what, and how. */
 export interface StylizeInput {
@@ -135,7 +136,7 @@ export function stagePlan(options: StylizeOptions): { size: number; iterations: 
 }
 
 /** What one stage optimises towards, computed once. */
-interface Targets {
+export interface Targets {
   content: Features;
   grams: Grams;
   contentScales: LayerScales;
@@ -161,13 +162,15 @@ async function computeTargets(
 ): Promise<Targets> {
   const contentLayers = Object.keys(setup.contentLayers);
   const styleLayers = Object.keys(setup.styleLayers);
-  const contentFeatures = tf.tidy(() =>
-    network.features(network.preprocess(content), contentLayers)
-  );
-  const perStyle = styles.map((style) =>
-    tf.tidy(() => network.features(network.preprocess(style), styleLayers))
-  );
-  const grams = blendGrams(perStyle, blend);
+  const native = onnxStage(network)?.targets(content, styles, blend, setup);
+  const contentFeatures = native?.content ??
+    tf.tidy(() => network.features(network.preprocess(content), contentLayers));
+  const perStyle = native
+    ? []
+    : styles.map((style) =>
+      tf.tidy(() => network.features(network.preprocess(style), styleLayers))
+    );
+  const grams = native?.grams ?? blendGrams(perStyle, blend);
   perStyle.forEach((features) => tf.dispose(Object.values(features)));
   const targets = { content: contentFeatures, grams, contentScales: {}, styleScales: {} };
   if (setup.normalize) {
@@ -186,7 +189,11 @@ function disposeTargets(targets: Targets | undefined) {
  * The objective of one stage: x -> [total, content, style, tv] and ∇ₓ total,
  * the terms already multiplied by their weights.
  */
-function styleObjective(network: FeatureNetwork, targets: Targets, setup: LossSetup): Objective {
+export function styleObjective(
+  network: FeatureNetwork,
+  targets: Targets,
+  setup: LossSetup,
+): Objective {
   const layers = [
     ...new Set([...Object.keys(setup.contentLayers), ...Object.keys(setup.styleLayers)]),
   ];
@@ -318,7 +325,8 @@ export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep>
       const x0 = held.add(startingPoint(network, options, input, content, x, seed, [h, w]));
       held.free(x);
       x = undefined;
-      const objective = styleObjective(network, targets, setup);
+      const objective = onnxStage(network)?.objective(targets, setup, [h, w]) ??
+        styleObjective(network, targets, setup);
       optimizer = options.optimizer === "lbfgs"
         ? await lbfgs(objective, x0, { historySize: options.historySize, project: clip })
         : adam(objective, x0, { learningRate: options.learningRate, project: clip });

@@ -76,12 +76,12 @@ export function conv(
   { stride = 1, pad = 0 } = {},
 ): GraphLayer {
   const layer = w.conv(name, stride, pad);
-  return { name, inputs: [input], run: ([x]) => convRelu(x, layer) };
+  return { name, inputs: [input], run: ([x]) => convRelu(x, layer), op: { type: "conv", layer } };
 }
 
 /** Ceil-mode pooling. */
 export function pool(name: string, input: string, spec: PoolSpec): GraphLayer {
-  return { name, inputs: [input], run: ([x]) => caffePool(x, spec) };
+  return { name, inputs: [input], run: ([x]) => caffePool(x, spec), op: { type: "pool", spec } };
 }
 
 /** A downsampling `kernel`x`kernel` stride-2 pool, max or average as chosen. */
@@ -91,7 +91,7 @@ export function downsample(name: string, input: string, pooling: Pooling, kernel
 
 /** Channel concatenation, inputs in the order given. */
 export function concat(name: string, inputs: string[]): GraphLayer {
-  return { name, inputs, run: (xs) => tf.concat(xs, 3) };
+  return { name, inputs, run: (xs) => tf.concat(xs, 3), op: { type: "concat" } };
 }
 
 /**
@@ -103,6 +103,7 @@ export function lrn(name: string, input: string): GraphLayer {
     name,
     inputs: [input],
     run: ([x]) => tf.localResponseNormalization(x, 2, 1, 1e-4 / 5, 0.75),
+    op: { type: "lrn", size: 5, alpha: 1e-4, beta: 0.75, bias: 1 },
   };
 }
 

@@ -7,14 +7,32 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { fromBgrMinusMean, type Pooling, toBgrMinusMean } from "./_caffe.ts";
+import type { ConvLayer } from "../ops/conv.ts";
+import type { PoolSpec } from "../ops/pool.ts";
 import type { FeatureNetwork, NetworkId, Preset } from "./network.ts";
 import { PRESETS } from "./presets.ts";
+
+/**
+ * What a layer computes, as data, for runtimes other than tfjs (`src/onnx/` builds
+ * its graph from it): `run` and `op` describe the same function.
+ */
+export type LayerOp =
+  /** Convolution + bias + ReLU. */
+  | { type: "conv"; layer: ConvLayer }
+  /** Caffe's ceil-mode pool ({@linkcode PoolSpec}); `floor` crops an odd last row/column first. */
+  | { type: "pool"; spec: PoolSpec; floor?: boolean }
+  /** Channel concatenation of the inputs, in order. */
+  | { type: "concat" }
+  /** Caffe LRN across channels: x / (bias + alpha/size · Σ x²)^beta over `size` channels. */
+  | { type: "lrn"; size: number; alpha: number; beta: number; bias: number };
 
 /** One layer: its output blob's name, the blobs it reads, and what it computes. */
 export interface GraphLayer {
   name: string;
   inputs: readonly string[];
   run(inputs: tf.Tensor4D[]): tf.Tensor4D;
+  /** The same computation as data, where the layer is one of the {@linkcode LayerOp} kinds. */
+  op?: LayerOp;
 }
 
 /** The input blob's name. */
@@ -111,6 +129,11 @@ export class GraphNetwork implements FeatureNetwork {
    */
   get weights(): tf.NamedTensorMap {
     return this.#spec.tensors;
+  }
+
+  /** The layer list, in forward order (for runtimes that build their own graph from it). */
+  get graph(): readonly GraphLayer[] {
+    return this.#spec.graph;
   }
 
   /** Side of the square input the classifier was trained at; `undefined` without a head. */

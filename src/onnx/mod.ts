@@ -1,0 +1,79 @@
+/**
+ * @module Restyle's native CPU path: the whole objective (forward pass, losses,
+ * image-gradient) as one ONNX Runtime graph per stage, built from the networks'
+ * layer lists.
+ *
+ * `stylize()` asks {@linkcode onnxStage} for its targets and objective; it
+ * answers only when the `onnx` backend is active (see `src/backend.ts`) and the
+ * network is a layer graph, so everything else stays on tfjs.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { onnxActive } from "../backend.ts";
+import type { Features, Grams } from "../engine/losses.ts";
+import type { Objective } from "../engine/optimizer.ts";
+import type { LossSetup } from "../engine/stylize.ts";
+import { GraphNetwork } from "../net/graph.ts";
+import type { FeatureNetwork } from "../net/network.ts";
+import { lossSpec } from "./loss.ts";
+import { onnxFeatures, onnxObjective, type OnnxTargets } from "./objective.ts";
+
+export {
+  featuresModel,
+  objectiveModel,
+  onnxFeatures,
+  onnxObjective,
+  releaseSessions,
+} from "./objective.ts";
+export type { OnnxTargets } from "./objective.ts";
+export { loadOrt, ortLoaded } from "./runtime.ts";
+
+/** One stage's targets and objective, computed by ONNX Runtime. */
+export interface OnnxStage {
+  /**
+   * Content activations of `content` and the blended style Grams of `styles`
+   * (RGB 0..255 `[1, h, w, 3]`), as tfjs tensors the caller owns.
+   */
+  targets(
+    content: tf.Tensor4D,
+    styles: readonly tf.Tensor4D[],
+    blend: readonly number[],
+    setup: LossSetup,
+  ): { content: Features; grams: Grams };
+  /** The objective of a stage at `h`×`w` (see {@linkcode onnxObjective}). */
+  objective(targets: OnnxTargets, setup: LossSetup, size: readonly [number, number]): Objective;
+}
+
+/** The ONNX Runtime stage of `network`, when the `onnx` backend is active and `network` is a layer graph. */
+export function onnxStage(network: FeatureNetwork): OnnxStage | undefined {
+  if (!onnxActive() || !(network instanceof GraphNetwork)) return undefined;
+  const graph = network.graph;
+  return {
+    targets(content, styles, blend, setup) {
+      const spec = lossSpec(setup);
+      const layers = (x: tf.Tensor4D, c: readonly string[], s: readonly string[]) => {
+        const input = network.preprocess(x);
+        try {
+          return onnxFeatures(graph, input, c, s);
+        } finally {
+          input.dispose();
+        }
+      };
+      const total = blend.reduce((a, b) => a + b, 0);
+      if (!(total > 0)) throw new Error("style blend weights must not all be zero");
+      const { features } = layers(content, spec.content, []);
+      const grams: Grams = {};
+      styles.forEach((style, i) => {
+        const { grams: own } = layers(style, [], spec.style);
+        for (const [layer, g] of Object.entries(own)) {
+          const weighted = tf.mul(g, blend[i] / total) as tf.Tensor2D;
+          g.dispose();
+          const sum = grams[layer];
+          grams[layer] = sum ? tf.add(sum, weighted) : weighted;
+          if (sum) tf.dispose([sum, weighted]);
+        }
+      });
+      return { content: features, grams };
+    },
+    objective: (targets, setup, size) => onnxObjective(graph, targets, setup, size),
+  };
+}
