@@ -77,3 +77,34 @@ export function onnxStage(network: FeatureNetwork): OnnxStage | undefined {
     objective: (targets, setup, size) => onnxObjective(graph, targets, setup, size),
   };
 }
+
+/**
+ * One evaluation of `network`'s objective for `setup` at `side`×`side` px on ONNX
+ * Runtime, from pseudo-random images: what `pickBackend` times for the `onnx`
+ * backend. Targets and the session are made on the first call.
+ */
+export function onnxProbe(network: FeatureNetwork, setup: LossSetup, side: number): () => void {
+  const stage = onnxStage(network);
+  if (!stage) {
+    throw new Error("the onnx backend is not active, or the network is not a layer graph");
+  }
+  let objective: Objective | undefined;
+  let x: tf.Tensor4D | undefined;
+  return () => {
+    if (!objective) {
+      const rgb = (seed: number) =>
+        tf.randomUniform([1, side, side, 3], 0, 255, "float32", seed) as tf.Tensor4D;
+      const [content, style] = [rgb(1), rgb(2)];
+      const targets = stage.targets(content, [style], [1], setup);
+      tf.dispose([content, style]);
+      objective = stage.objective({ ...targets, contentScales: {}, styleScales: {} }, setup, [
+        side,
+        side,
+      ]);
+      tf.dispose([...Object.values(targets.content), ...Object.values(targets.grams)]);
+      x = tf.tidy(() => network.preprocess(rgb(3)));
+    }
+    const { values, grad } = objective(x!);
+    tf.dispose([values, grad]);
+  };
+}
