@@ -13,6 +13,8 @@ import { gram } from "../src/ops/gram.ts";
 import { lossSetup } from "../src/engine/stylize.ts";
 import { stylizeOptionsSchema } from "../src/engine/options.ts";
 import type { FeatureNetwork } from "../src/net/network.ts";
+import { GraphNetwork } from "../src/net/graph.ts";
+import { onnxObjective } from "../src/onnx/mod.ts";
 
 /** A ready objective: `evaluate()` returns the loss and ∇ₓ loss; `dispose()` frees its targets. */
 export interface Objective {
@@ -32,8 +34,15 @@ function randomRgb(size: number, seed: number): tf.Tensor4D {
   return tf.randomUniform([1, size, size, 3], 0, 255, "float32", seed) as tf.Tensor4D;
 }
 
-/** The engine's objective for `network`'s default preset at `size` px (square). */
-export async function makeObjective(network: FeatureNetwork, size: number): Promise<Objective> {
+/**
+ * The engine's objective for `network`'s default preset at `size` px (square);
+ * with `native`, evaluated by ONNX Runtime (`src/onnx/`) from the same targets.
+ */
+export async function makeObjective(
+  network: FeatureNetwork,
+  size: number,
+  { native = false } = {},
+): Promise<Objective> {
   const setup = lossSetup(network, stylizeOptionsSchema.parse({ network: network.id }));
   const contentLayers = Object.keys(setup.contentLayers);
   const styleLayers = Object.keys(setup.styleLayers);
@@ -73,12 +82,27 @@ export async function makeObjective(network: FeatureNetwork, size: number): Prom
     ]) as tf.Scalar;
   };
   const valueAndGrad = tf.valueAndGrad((t: tf.Tensor) => loss(t as tf.Tensor4D));
+  if (native && !(network instanceof GraphNetwork)) throw new Error("native needs a layer graph");
+  const onnx = native
+    ? onnxObjective(
+      (network as GraphNetwork).graph,
+      { content, grams, contentScales, styleScales },
+      setup,
+      [size, size],
+    )
+    : undefined;
   return {
     x,
     content: contentImage,
     style: styleImage,
     setup,
     evaluate: () => {
+      if (onnx) {
+        const { values, grad } = onnx(x);
+        const value = tf.tidy(() => tf.squeeze(tf.slice(values, [0], [1]))) as tf.Scalar;
+        values.dispose();
+        return { value, grad: grad as tf.Tensor4D };
+      }
       const { value, grad } = valueAndGrad(x);
       return { value, grad: grad as tf.Tensor4D };
     },
