@@ -13,7 +13,7 @@ import { gram } from "../src/ops/gram.ts";
 import { lossSetup } from "../src/engine/stylize.ts";
 import { stylizeOptionsSchema } from "../src/engine/options.ts";
 import type { FeatureNetwork } from "../src/net/network.ts";
-import { GraphNetwork } from "../src/net/graph.ts";
+import { layersOf } from "../src/net/graph.ts";
 import { onnxObjective } from "../src/onnx/mod.ts";
 
 /** A ready objective: `evaluate()` returns the loss and ∇ₓ loss; `dispose()` frees its targets. */
@@ -82,10 +82,11 @@ export async function makeObjective(
     ]) as tf.Scalar;
   };
   const valueAndGrad = tf.valueAndGrad((t: tf.Tensor) => loss(t as tf.Tensor4D));
-  if (native && !(network instanceof GraphNetwork)) throw new Error("native needs a layer graph");
+  const graph = layersOf(network);
+  if (native && !graph) throw new Error("the native objective needs a layer graph");
   const onnx = native
     ? onnxObjective(
-      (network as GraphNetwork).graph,
+      graph!,
       { content, grams, contentScales, styleScales },
       setup,
       [size, size],

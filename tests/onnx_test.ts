@@ -10,7 +10,7 @@ import { initBackend, onnxActive, pickBackend } from "../src/backend.ts";
 import { stylizeOptionsSchema } from "../src/engine/options.ts";
 import { blendGrams, type Features, type Grams } from "../src/engine/losses.ts";
 import { lossSetup, styleObjective, stylize, type Targets } from "../src/engine/stylize.ts";
-import type { GraphNetwork } from "../src/net/graph.ts";
+import { type GraphNetwork, layersOf } from "../src/net/graph.ts";
 import { getNetwork } from "../src/net/load.ts";
 import type { NetworkId } from "../src/net/network.ts";
 import { createVgg16, randomVgg16Weights } from "../src/net/vgg16.ts";
@@ -61,7 +61,7 @@ function checkObjective(net: GraphNetwork, [h, w]: [number, number], x: tf.Tenso
   const targets = tfjsTargets(net, h, w);
   try {
     const expected = styleObjective(net, targets, setup)(x);
-    const actual = onnxObjective(net.graph, targets, setup, [h, w])(x);
+    const actual = onnxObjective(layersOf(net)!, targets, setup, [h, w])(x);
     const [e, a] = [expected.values.arraySync(), actual.values.arraySync()];
     e.forEach((value, i) =>
       assert.ok(

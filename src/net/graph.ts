@@ -101,6 +101,18 @@ export interface ClassifierHead {
   run(x: tf.Tensor4D): tf.Tensor2D;
 }
 
+const graphs = new WeakMap<object, readonly GraphLayer[]>();
+
+/**
+ * The layer list of `network` in forward order, for runtimes that build their own
+ * graph from it (`src/onnx/`); `undefined` for anything but a {@linkcode GraphNetwork}
+ * (a wrapper made with `Object.create` included). A free function, so the list stays
+ * out of the class's API.
+ */
+export function layersOf(network: FeatureNetwork): readonly GraphLayer[] | undefined {
+  return graphs.get(network);
+}
+
 /** A {@link FeatureNetwork} evaluated from a layer graph, optionally able to classify. */
 export class GraphNetwork implements FeatureNetwork {
   readonly id: NetworkId;
@@ -116,6 +128,7 @@ export class GraphNetwork implements FeatureNetwork {
   /** Wraps a built graph and its weights (the network modules' factories call this). */
   constructor(spec: GraphNetworkSpec) {
     this.#spec = spec;
+    graphs.set(this, spec.graph);
     this.id = spec.id;
     this.layers = layerNames(spec.graph);
     this.mean = spec.meanBgr;
@@ -129,11 +142,6 @@ export class GraphNetwork implements FeatureNetwork {
    */
   get weights(): tf.NamedTensorMap {
     return this.#spec.tensors;
-  }
-
-  /** The layer list, in forward order (for runtimes that build their own graph from it). */
-  get graph(): readonly GraphLayer[] {
-    return this.#spec.graph;
   }
 
   /** Side of the square input the classifier was trained at; `undefined` without a head. */

@@ -12,7 +12,7 @@ import { onnxActive } from "../backend.ts";
 import type { Features, Grams } from "../engine/losses.ts";
 import type { Objective } from "../engine/optimizer.ts";
 import type { LossSetup } from "../engine/stylize.ts";
-import { GraphNetwork } from "../net/graph.ts";
+import { layersOf } from "../net/graph.ts";
 import type { FeatureNetwork } from "../net/network.ts";
 import { lossSpec } from "./loss.ts";
 import { onnxFeatures, onnxObjective, type OnnxTargets } from "./objective.ts";
@@ -45,8 +45,8 @@ export interface OnnxStage {
 
 /** The ONNX Runtime stage of `network`, when the `onnx` backend is active and `network` is a layer graph. */
 export function onnxStage(network: FeatureNetwork): OnnxStage | undefined {
-  if (!onnxActive() || !(network instanceof GraphNetwork)) return undefined;
-  const graph = network.graph;
+  const graph = onnxActive() ? layersOf(network) : undefined;
+  if (!graph) return undefined;
   return {
     targets(content, styles, blend, setup) {
       const spec = lossSpec(setup);
