@@ -7,10 +7,18 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend, onnxActive, pickBackend } from "../src/backend.ts";
-import { stylizeOptionsSchema } from "../src/engine/options.ts";
+import { type StylizeOptionsInput, stylizeOptionsSchema } from "../src/engine/options.ts";
 import { blendGrams, type Features, type Grams } from "../src/engine/losses.ts";
-import { lossSetup, styleObjective, stylize, type Targets } from "../src/engine/stylize.ts";
-import { type GraphNetwork, layersOf } from "../src/net/graph.ts";
+import {
+  type LossSetup,
+  lossSetup,
+  styleObjective,
+  stylize,
+  type Targets,
+} from "../src/engine/stylize.ts";
+import { type GraphLayer, GraphNetwork, INPUT, layersOf } from "../src/net/graph.ts";
+import type { ConvLayer } from "../src/ops/conv.ts";
+import type { PoolSpec } from "../src/ops/pool.ts";
 import { getNetwork } from "../src/net/load.ts";
 import type { NetworkId } from "../src/net/network.ts";
 import { createVgg16, randomVgg16Weights } from "../src/net/vgg16.ts";
@@ -33,9 +41,8 @@ function rgb(h: number, w: number, seed: number): tf.Tensor4D {
   return tf.randomUniform([1, h, w, 3], 0, 255, "float32", seed) as tf.Tensor4D;
 }
 
-/** The tfjs path's targets of the default preset, with normalisation scales made up per layer. */
-function tfjsTargets(net: GraphNetwork, h: number, w: number): Targets {
-  const setup = lossSetup(net, stylizeOptionsSchema.parse({ network: net.id }));
+/** The tfjs path's targets for `setup`, with normalisation scales made up per layer. */
+function tfjsTargets(net: GraphNetwork, setup: LossSetup, h: number, w: number): Targets {
   const content: Features = tf.tidy(() =>
     net.features(net.preprocess(rgb(h, w, 1)), Object.keys(setup.contentLayers))
   );
@@ -56,9 +63,17 @@ function relative(a: tf.Tensor, b: tf.Tensor): number {
   );
 }
 
-function checkObjective(net: GraphNetwork, [h, w]: [number, number], x: tf.Tensor4D) {
-  const setup = lossSetup(net, stylizeOptionsSchema.parse({ network: net.id, tvWeight: 0.01 }));
-  const targets = tfjsTargets(net, h, w);
+function checkObjective(
+  net: GraphNetwork,
+  [h, w]: [number, number],
+  x: tf.Tensor4D,
+  options: StylizeOptionsInput = {},
+) {
+  const setup = lossSetup(
+    net,
+    stylizeOptionsSchema.parse({ network: net.id, tvWeight: 0.01, ...options }),
+  );
+  const targets = tfjsTargets(net, setup, h, w);
   try {
     const expected = styleObjective(net, targets, setup)(x);
     const actual = onnxObjective(layersOf(net)!, targets, setup, [h, w])(x);
@@ -93,6 +108,107 @@ for (const id of ["squeezenet", "googlenet", "vgg16"] as const) {
     }
   });
 }
+
+/** `x` padded by `p` with its reflection (edge not repeated), from slices: tfjs differentiates it exactly. */
+function reflect(x: tf.Tensor4D, p: number): tf.Tensor4D {
+  const along = (t: tf.Tensor4D, axis: 1 | 2) => {
+    const n = t.shape[axis];
+    const part = (start: number) => {
+      const begin = [0, 0, 0, 0], size = [-1, -1, -1, -1];
+      begin[axis] = start;
+      size[axis] = p;
+      return tf.reverse(tf.slice(t, begin, size), axis);
+    };
+    return tf.concat([part(1), t, part(n - 1 - p)], axis) as tf.Tensor4D;
+  };
+  return along(along(x, 1), 2);
+}
+
+/** A convolution layer on `input`, reflect- or zero-padded, described for ONNX and run by tfjs. */
+function convLayer(
+  name: string,
+  input: string,
+  layer: ConvLayer & { padMode?: "reflect" },
+): GraphLayer {
+  const run = ([x]: tf.Tensor4D[]) =>
+    tf.tidy(() => {
+      const padded = layer.padMode ? reflect(x, layer.pad) : x;
+      const pad = layer.padMode ? 0 : layer.pad;
+      const y = tf.conv2d(padded, layer.filter, layer.stride, [[0, 0], [pad, pad], [pad, pad], [
+        0,
+        0,
+      ]]);
+      return tf.relu(tf.add(y, layer.bias)) as tf.Tensor4D;
+    });
+  return { name, inputs: [input], run, op: { type: "conv", layer } };
+}
+
+/** Caffe's ceil-mode 3x3 stride-2 pool weighted [1,2,1]⊗[1,2,1]/16, overhanging windows divided by their weight inside. */
+function blurLayer(name: string, input: string): GraphLayer {
+  const run = ([x]: tf.Tensor4D[]) =>
+    tf.tidy(() => {
+      const [, h, w] = x.shape;
+      const out = (n: number) => Math.ceil((n - 3) / 2) + 1;
+      const [eh, ew] = [(out(h) - 1) * 2 + 3 - h, (out(w) - 1) * 2 + 3 - w];
+      const pad = (t: tf.Tensor4D) => tf.pad(t, [[0, 0], [0, eh], [0, ew], [0, 0]]);
+      // A 2x2 box at stride 1, then at stride 2: the binomial window.
+      const pool = (t: tf.Tensor4D) => tf.avgPool(tf.avgPool(pad(t), 2, 1, "valid"), 2, 2, "valid");
+      return tf.div(pool(x), pool(tf.ones([1, h, w, 1]))) as tf.Tensor4D;
+    });
+  const spec = { kernel: 3, stride: 2, pad: 0, kind: "blur" } as unknown as PoolSpec;
+  return { name, inputs: [input], run, op: { type: "pool", spec } };
+}
+
+Deno.test("reflect-padded convolutions (strided too) and blur pools: ONNX Runtime's gradient equals tfjs's", () => {
+  const filter = (kh: number, cin: number, cout: number, seed: number) =>
+    tf.randomNormal(
+      [kh, kh, cin, cout],
+      0,
+      Math.sqrt(2 / (kh * kh * cin)),
+      "float32",
+      seed,
+    ) as tf.Tensor4D;
+  const bias = (c: number) => tf.fill([c], 0.1) as tf.Tensor1D;
+  const graph = [
+    convLayer("c1", INPUT, {
+      filter: filter(3, 3, 6, 1),
+      bias: bias(6),
+      stride: 1,
+      pad: 1,
+      padMode: "reflect",
+    }),
+    convLayer("c2", "c1", {
+      filter: filter(3, 6, 8, 2),
+      bias: bias(8),
+      stride: 2,
+      pad: 1,
+      padMode: "reflect",
+    }),
+    blurLayer("p1", "c2"),
+    convLayer("c3", "p1", { filter: filter(3, 8, 8, 3), bias: bias(8), stride: 1, pad: 1 }),
+  ];
+  const tensors = Object.fromEntries(
+    graph.flatMap((l) =>
+      l.op?.type === "conv"
+        ? [[`${l.name}/kernel`, l.op.layer.filter], [`${l.name}/bias`, l.op.layer.bias]]
+        : []
+    ),
+  );
+  const net = new GraphNetwork({
+    id: "vgg16",
+    graph,
+    meanBgr: [100, 110, 120],
+    pooling: "avg",
+    tensors,
+  });
+  const options = { contentLayers: { c3: 1 }, styleLayers: { c1: 0.5, c2: 1, c3: 2 } };
+  for (const [h, w] of [[37, 41], [24, 30]] as [number, number][]) {
+    const x = tf.tidy(() => net.preprocess(rgb(h, w, 9)));
+    checkObjective(net, [h, w], x, options);
+    x.dispose();
+  }
+  net.dispose();
+});
 
 Deno.test("max-pool gradients go to the first maximum, as tfjs's, on a flat image full of ties", async () => {
   for (const id of ["squeezenet", "googlenet"] as const) {

@@ -22,6 +22,7 @@ import type { GraphLayer } from "../net/graph.ts";
 import { INPUT } from "../net/graph.ts";
 import { caffePooledSize, type PoolSpec } from "../ops/pool.ts";
 import type { GraphBuilder } from "./builder.ts";
+import type { ConvLayer } from "../ops/conv.ts";
 
 /** A value in the graph and its (static) NCHW shape. */
 export interface Blob {
@@ -46,6 +47,44 @@ export interface Forward {
 
 // Same finite value `caffePool` pads max pools with: activations are post-ReLU, so it never wins.
 const MAX_POOL_PAD = -1e4;
+
+/**
+ * A convolution's padding mode: `reflect` where the layer asks for it (the
+ * `padMode` of reflect-padded networks), else zeros.
+ */
+function padMode(layer: ConvLayer): "zero" | "reflect" {
+  return (layer as ConvLayer & { padMode?: "zero" | "reflect" }).padMode ?? "zero";
+}
+
+/**
+ * The gradient of reflect-padding `axis` (unpadded length `n`) by `p`: the centre,
+ * plus each band reversed onto the `p` pixels next to the edge it mirrors (the
+ * edge itself is not repeated, as ONNX's and tfjs's `reflect`).
+ */
+function foldReflection(g: GraphBuilder, d: string, axis: 2 | 3, n: number, p: number): string {
+  const axes = g.int64([axis]);
+  const part = (start: number, end: number) =>
+    g.node("Slice", [d, g.int64([start]), g.int64([end]), axes]);
+  // Reversed: a step of -1 from the band's last pixel to its first.
+  const reversed = (last: number, first: number) =>
+    g.node("Slice", [
+      d,
+      g.int64([last]),
+      g.int64([first - 1 < 0 ? -(2 ** 62) : first - 1]),
+      axes,
+      g.int64([-1]),
+    ]);
+  const placed = (band: string, before: number, after: number) => {
+    const pads = [0, 0, 0, 0, 0, 0, 0, 0];
+    pads[axis] = before;
+    pads[4 + axis] = after;
+    return g.node("Pad", [band, g.int64(pads)]);
+  };
+  // Padded pixel p-1-k mirrors input pixel k+1; padded pixel n+p+k mirrors input n-2-k.
+  const front = placed(reversed(p - 1, 0), 1, n - 1 - p);
+  const back = placed(reversed(n + 2 * p - 1, n + p), n - 1 - p, 1);
+  return g.node("Sum", [part(p, n + p), front, back]);
+}
 
 /** Kernels as ONNX wants them (OIHW), converted once per filter. */
 const oihwCache = new WeakMap<tf.Tensor, Float32Array>();
@@ -150,10 +189,16 @@ export function forward(
         const [kh, kw, , cout] = filter.shape;
         saved.weights = g.float(oihw(filter), [cout, c, kh, kw], `${layer.name}/kernel`);
         const b = g.float(bias.dataSync() as Float32Array, [cout], `${layer.name}/bias`);
-        const conv = g.node("Conv", [x.name, saved.weights, b], {
+        // Reflect padding: the image's mirror image instead of zeros around it.
+        const reflect = padMode(op.layer) === "reflect" && p > 0;
+        const input = reflect
+          ? g.node("Pad", [x.name, g.int64([0, 0, p, p, 0, 0, p, p])], { mode: "reflect" })
+          : x.name;
+        const q = reflect ? 0 : p;
+        const conv = g.node("Conv", [input, saved.weights, b], {
           kernel_shape: [kh, kw],
           strides: [s, s],
-          pads: [p, p, p, p],
+          pads: [q, q, q, q],
         }, `${layer.name}/conv`);
         output = {
           name: g.node("Relu", [conv], {}, layer.name),
@@ -201,7 +246,13 @@ export function forward(
             shape,
           };
         } else {
-          let y = g.node("AveragePool", [input], attrs, `${layer.name}/sum`);
+          const weights = poolWeights(op.spec);
+          let y = weights.uniform
+            ? g.node("AveragePool", [input], attrs, `${layer.name}/sum`)
+            : g.node("Conv", [input, g.float(tile(weights.values, c), [c, 1, k, k])], {
+              ...attrs,
+              group: c,
+            }, `${layer.name}/sum`);
           if (rows.extra + cols.extra > 0) {
             saved.inside = g.float(insideFraction(rows, cols, op.spec), [1, 1, rows.out, cols.out]);
             y = g.node("Div", [y, saved.inside]);
@@ -236,18 +287,50 @@ export function forward(
   return { blobs, steps };
 }
 
-/** Per output: the share of its window inside the (padded) input, as Caffe divides an overhanging window. */
+/**
+ * The weights of an averaging pool's window, row-major: a box (`avg`), or for
+ * `blur` at 3x3 stride 2 the binomial [1,2,1]⊗[1,2,1]/16 (any other geometry
+ * averages, as `caffePool` does).
+ */
+function poolWeights(
+  { kernel: k, stride: s, kind }: PoolSpec,
+): { values: Float32Array; uniform: boolean } {
+  if ((kind as string) === "blur" && k === 3 && s === 2) {
+    const b = [1, 2, 1];
+    return {
+      values: Float32Array.from({ length: 9 }, (_, i) => (b[Math.floor(i / 3)] * b[i % 3]) / 16),
+      uniform: false,
+    };
+  }
+  return { values: new Float32Array(k * k).fill(1 / (k * k)), uniform: true };
+}
+
+/** `values` repeated `times` times (one copy per channel of a depthwise kernel). */
+function tile(values: Float32Array, times: number): Float32Array {
+  const out = new Float32Array(values.length * times);
+  for (let i = 0; i < times; i++) out.set(values, i * values.length);
+  return out;
+}
+
+/** Per output: the weight of its window inside the (padded) input, as Caffe divides an overhanging window. */
 function insideFraction(
   rows: ReturnType<typeof poolAxis>,
   cols: ReturnType<typeof poolAxis>,
-  { kernel: k, stride: s, pad: p }: PoolSpec,
+  spec: PoolSpec,
 ): Float32Array {
-  const inside = (o: number, axis: ReturnType<typeof poolAxis>) =>
-    Math.min(o * s + k, axis.used + 2 * p) - o * s;
+  const { kernel: k, stride: s, pad: p } = spec;
+  const weights = poolWeights(spec).values;
   const out = new Float32Array(rows.out * cols.out);
   for (let i = 0; i < rows.out; i++) {
     for (let j = 0; j < cols.out; j++) {
-      out[i * cols.out + j] = (inside(i, rows) * inside(j, cols)) / (k * k);
+      let sum = 0;
+      for (let a = 0; a < k; a++) {
+        for (let b = 0; b < k; b++) {
+          const inside = i * s + a < rows.used + 2 * p && j * s + b < cols.used + 2 * p;
+          if (inside) sum += weights[a * k + b];
+        }
+      }
+      out[i * cols.out + j] = sum;
     }
   }
   return out;
@@ -386,6 +469,17 @@ export function backward(g: GraphBuilder, fwd: Forward, seeds: Map<string, strin
         const [, , oh, ow] = output.shape;
         const active = g.node("Greater", [output.name, g.scalar(0)]);
         const dz = g.node("Where", [active, dy, g.scalar(0)]);
+        if (padMode(op.layer) === "reflect" && p > 0) {
+          // The gradient at the padded input, each reflected band folded back onto its source.
+          const [ph, pw] = [h + 2 * p, w + 2 * p];
+          const dPadded = g.node("ConvTranspose", [dz, saved.weights], {
+            kernel_shape: [kh, kw],
+            strides: [s, s],
+            output_padding: [ph - ((oh - 1) * s + kh), pw - ((ow - 1) * s + kw)],
+          });
+          add(layer.inputs[0], foldReflection(g, foldReflection(g, dPadded, 3, w, p), 2, h, p));
+          break;
+        }
         add(
           layer.inputs[0],
           g.node("ConvTranspose", [dz, saved.weights], {
@@ -428,7 +522,7 @@ export function backward(g: GraphBuilder, fwd: Forward, seeds: Map<string, strin
           );
         } else {
           const dyc = saved.inside ? g.node("Div", [dy, saved.inside]) : dy;
-          const spread = g.float(new Float32Array(c * k * k).fill(1 / (k * k)), [c, 1, k, k]);
+          const spread = g.float(tile(poolWeights(op.spec).values, c), [c, 1, k, k]);
           padded = g.node("ConvTranspose", [dyc, spread], {
             kernel_shape: [k, k],
             strides: [s, s],
