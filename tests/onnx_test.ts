@@ -8,7 +8,14 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend, onnxActive, pickBackend } from "../src/backend.ts";
 import { type StylizeOptionsInput, stylizeOptionsSchema } from "../src/engine/options.ts";
-import { blendGrams, type Features, type Grams } from "../src/engine/losses.ts";
+import {
+  blendGrams,
+  contentLoss,
+  type Features,
+  type Grams,
+  styleLoss,
+  tvLoss,
+} from "../src/engine/losses.ts";
 import {
   type LossSetup,
   lossSetup,
@@ -208,6 +215,85 @@ Deno.test("reflect-padded convolutions (strided too) and blur pools: ONNX Runtim
     x.dispose();
   }
   net.dispose();
+});
+
+/** SWAG's smoothing as the tfjs path computes it: `n·softmax(F/τ)` over all activations or per position over channels. */
+function softmaxFeatures(
+  f: tf.Tensor4D,
+  temperature: number,
+  over: "all" | "channels",
+): tf.Tensor4D {
+  return tf.tidy(() => {
+    const n = over === "all" ? f.size : f.shape[3];
+    const flat = tf.reshape(tf.div(f, temperature), [-1, n]) as tf.Tensor2D;
+    return tf.reshape(tf.mul(tf.softmax(flat), n), f.shape) as tf.Tensor4D;
+  });
+}
+
+Deno.test("SWAG's softmax smoothing (all activations, per-position channels): targets, loss and gradient equal tfjs's", async () => {
+  const net = await network("squeezenet", "max");
+  const [h, w] = [37, 50];
+  for (const over of ["all", "channels"] as const) {
+    const setup = {
+      ...lossSetup(net, stylizeOptionsSchema.parse({ network: "squeezenet", tvWeight: 0.01 })),
+      softmax: { temperature: 2, over },
+    } as LossSetup;
+    const contentLayers = Object.keys(setup.contentLayers);
+    const styleLayers = Object.keys(setup.styleLayers);
+    const layers = [...new Set([...contentLayers, ...styleLayers])];
+    const [contentRgb, styleRgb] = [rgb(h, w, 1), rgb(w, h, 2)];
+    // τ per layer: the temperature times the RMS of the content image's activations there.
+    const temperatures = tf.tidy(() => {
+      const raw = net.features(net.preprocess(contentRgb), layers);
+      return Object.fromEntries(
+        layers.map((l) => [l, 2 * Math.sqrt(tf.mean(tf.square(raw[l])).dataSync()[0])]),
+      );
+    });
+    const smooth = (features: Features) =>
+      Object.fromEntries(
+        Object.entries(features).map(([l, f]) => [l, softmaxFeatures(f, temperatures[l], over)]),
+      );
+    const content = tf.tidy(() => smooth(net.features(net.preprocess(contentRgb), contentLayers)));
+    const styleFeatures = tf.tidy(() =>
+      smooth(net.features(net.preprocess(styleRgb), styleLayers))
+    );
+    const grams = blendGrams([styleFeatures], [1]);
+    const native = onnxStage(net)!.targets(contentRgb, [styleRgb], [1], setup, temperatures);
+    for (const l of contentLayers) assert.ok(relative(content[l], native.content[l]) < 1e-4, l);
+    for (const l of styleLayers) assert.ok(relative(grams[l], native.grams[l]) < 1e-4, l);
+
+    const x = tf.tidy(() => net.preprocess(rgb(h, w, 5)));
+    const expected = tf.valueAndGrad((image: tf.Tensor) => {
+      const f = smooth(net.features(image as tf.Tensor4D, layers));
+      return tf.addN([
+        tf.mul(contentLoss(f, content, setup.contentLayers), setup.contentWeight),
+        tf.mul(styleLoss(f, grams, setup.styleLayers), setup.styleWeight),
+        tf.mul(tvLoss(image as tf.Tensor4D), setup.tvWeight),
+      ]) as tf.Scalar;
+    })(x);
+    const targets = { content, grams, temperatures, contentScales: {}, styleScales: {} };
+    const actual = onnxObjective(layersOf(net)!, targets, setup, [h, w])(x);
+    const total = actual.values.arraySync()[0];
+    const want = expected.value.dataSync()[0];
+    assert.ok(Math.abs(total - want) <= 1e-4 * want, `${over}: loss ${total}, tfjs ${want}`);
+    const gradError = relative(expected.grad, actual.grad);
+    assert.ok(gradError <= 1e-4, `${over}: gradient off by ${gradError}`);
+    assert.ok(tf.max(tf.abs(expected.grad)).dataSync()[0] > 0, "the gradient is not all zero");
+    tf.dispose([
+      contentRgb,
+      styleRgb,
+      x,
+      expected.value,
+      expected.grad,
+      actual.values,
+      actual.grad,
+      ...Object.values(content),
+      ...Object.values(styleFeatures),
+      ...Object.values(grams),
+      ...Object.values(native.content),
+      ...Object.values(native.grams),
+    ]);
+  }
 });
 
 Deno.test("max-pool gradients go to the first maximum, as tfjs's, on a flat image full of ties", async () => {

@@ -24,8 +24,16 @@ export function gramInput(layer: string): string {
   return `gram:${layer}`;
 }
 
+/** Input: SWAG's temperature τ per layer of {@linkcode smoothedLayers}, when the softmax is on. */
+export const TEMPERATURES = "temperatures";
+
+/** SWAG's smoothing `N·softmax(F/τ)`: over all N activations of a layer, or over its channels at each position. */
+export type Softmax = "all" | "channels";
+
 /** Which terms the graph computes. */
 export interface LossSpec {
+  /** SWAG's softmax smoothing of the compared activations, when on. */
+  softmax?: Softmax;
   /** Content layers (empty: no content term). */
   content: readonly string[];
   /** Style layers (empty: no style term). */
@@ -36,7 +44,10 @@ export interface LossSpec {
 
 /** The terms a loss set-up switches on (a term with weight 0 is left out of the graph). */
 export function lossSpec(setup: LossSetup): LossSpec {
+  // `softmax` arrives with SWAG's smoothing in `LossSetup` ({ temperature, over? }).
+  const swag = (setup as LossSetup & { softmax?: { over?: Softmax } }).softmax;
   return {
+    ...(swag ? { softmax: swag.over ?? "all" } : {}),
     content: setup.contentWeight > 0 ? Object.keys(setup.contentLayers) : [],
     style: setup.styleWeight > 0 ? Object.keys(setup.styleLayers) : [],
     tv: setup.tvWeight > 0,
@@ -57,6 +68,44 @@ export function coefficients(
     ...spec.style.map((l) => setup.styleWeight * setup.styleLayers[l] * (styleScales[l] ?? 1)),
     setup.tvWeight,
   ]);
+}
+
+/** The layers the softmax smooths, in the order of the {@linkcode TEMPERATURES} input. */
+export function smoothedLayers(content: readonly string[], style: readonly string[]): string[] {
+  return [...new Set([...content, ...style])];
+}
+
+/**
+ * SWAG's `S = n·softmax(F/τ)` of a `[1, C, H, W]` blob (n = C·H·W over `all`, C over
+ * `channels`, per position), and its backward: given dL/dS, dL/dF =
+ * (n/τ)·s ⊙ (dS - Σ(dS ⊙ s)), the softmax's Jacobian-vector product (s = S/n).
+ */
+export function smoothing(
+  g: GraphBuilder,
+  f: Blob,
+  temperature: string,
+  over: Softmax,
+): { value: string; backward: (dS: string) => string } {
+  const [, c, h, w] = f.shape;
+  const n = over === "all" ? c * h * w : c;
+  const scaled = g.node("Div", [f.name, temperature]);
+  const s = over === "all"
+    ? g.node("Reshape", [
+      g.node("Softmax", [g.node("Reshape", [scaled, g.int64([1, n])])], { axis: 1 }),
+      g.int64([1, c, h, w]),
+    ])
+    : g.node("Softmax", [scaled], { axis: 1 });
+  return {
+    value: g.node("Mul", [s, g.scalar(n)]),
+    backward: (dS) => {
+      const weighted = g.node("Mul", [dS, s]);
+      const total = over === "all"
+        ? g.node("ReduceSum", [weighted], { keepdims: 1 })
+        : g.node("ReduceSum", [weighted, g.int64([1])], { keepdims: 1 });
+      const jvp = g.node("Mul", [s, g.node("Sub", [dS, total])]);
+      return g.node("Mul", [jvp, g.node("Div", [g.scalar(n), temperature])]);
+    },
+  };
 }
 
 /** The Gram matrix FFᵀ/(C·H·W) of a `[1, C, H, W]` blob, and F as `[C, H·W]`. */
@@ -91,16 +140,30 @@ export function buildLoss(
   const coefs = g.input(COEFFICIENTS, [count]);
   const coef = (i: number) =>
     g.node("Slice", [coefs, g.int64([i]), g.int64([i + 1]), g.int64([0])]);
-  const featureGrads = new Map<string, string[]>();
+  // The activations compared: the features, or their SWAG smoothing.
+  const compared = new Map(features);
+  const backwards = new Map<string, (dS: string) => string>();
+  if (spec.softmax) {
+    const layers = smoothedLayers(spec.content, spec.style);
+    const temps = g.input(TEMPERATURES, [layers.length]);
+    layers.forEach((layer, i) => {
+      const tau = g.node("Slice", [temps, g.int64([i]), g.int64([i + 1]), g.int64([0])]);
+      const f = features.get(layer)!;
+      const t = smoothing(g, f, tau, spec.softmax!);
+      compared.set(layer, { name: t.value, shape: f.shape });
+      backwards.set(layer, t.backward);
+    });
+  }
+  const comparedGrads = new Map<string, string[]>();
   const addGrad = (layer: string, grad: string) =>
-    featureGrads.set(layer, [...featureGrads.get(layer) ?? [], grad]);
+    comparedGrads.set(layer, [...comparedGrads.get(layer) ?? [], grad]);
   const zero = () => g.float([0], [1]);
   const sum = (terms: string[]) =>
     terms.length === 0 ? zero() : terms.length === 1 ? terms[0] : g.node("Sum", terms);
 
   // Content: s·mean((F - T)²), gradient 2s(F - T)/N.
   const content = spec.content.map((layer, i) => {
-    const f = features.get(layer)!;
+    const f = compared.get(layer)!;
     const [, c, h, w] = f.shape;
     const target = g.node("Transpose", [g.input(contentInput(layer), [1, h, w, c])], {
       perm: [0, 3, 1, 2],
@@ -113,7 +176,7 @@ export function buildLoss(
 
   // Style: s·mean((G - Gₜ)²) over the c×c Gram; dG = 2s(G - Gₜ)/c², dF = (dG + dGᵀ)F/k = 2·dG·F/k.
   const style = spec.style.map((layer, i) => {
-    const f = features.get(layer)!;
+    const f = compared.get(layer)!;
     const [, c, h, w] = f.shape;
     const { gram: gm, flat, k } = gram(g, f);
     const diff = g.node("Sub", [gm, g.input(gramInput(layer), [c, c])]);
@@ -137,6 +200,14 @@ export function buildLoss(
   const [contentTerm, styleTerm] = [sum(content), sum(style)];
   const total = g.node("Sum", [contentTerm, styleTerm, tv]);
   const values = g.node("Concat", [total, contentTerm, styleTerm, tv], { axis: 0 });
+  const featureGrads = new Map<string, string[]>();
+  for (const [layer, grads] of comparedGrads) {
+    const back = backwards.get(layer);
+    featureGrads.set(
+      layer,
+      back ? [back(grads.length === 1 ? grads[0] : g.node("Sum", grads))] : grads,
+    );
+  }
   return { values, featureGrads, imageGrad };
 }
 

@@ -9,7 +9,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { onnxActive } from "../backend.ts";
-import type { Features, Grams } from "../engine/losses.ts";
+import type { Features, Grams, LayerScales } from "../engine/losses.ts";
 import type { Objective } from "../engine/optimizer.ts";
 import type { LossSetup } from "../engine/stylize.ts";
 import { layersOf } from "../net/graph.ts";
@@ -31,13 +31,15 @@ export { loadOrt, ortLoaded } from "./runtime.ts";
 export interface OnnxStage {
   /**
    * Content activations of `content` and the blended style Grams of `styles`
-   * (RGB 0..255 `[1, h, w, 3]`), as tfjs tensors the caller owns.
+   * (RGB 0..255 `[1, h, w, 3]`), as tfjs tensors the caller owns; SWAG-smoothed
+   * with `temperatures` (one per layer) when the set-up's softmax is on.
    */
   targets(
     content: tf.Tensor4D,
     styles: readonly tf.Tensor4D[],
     blend: readonly number[],
     setup: LossSetup,
+    temperatures?: LayerScales,
   ): { content: Features; grams: Grams };
   /** The objective of a stage at `h`×`w` (see {@linkcode onnxObjective}). */
   objective(targets: OnnxTargets, setup: LossSetup, size: readonly [number, number]): Objective;
@@ -48,12 +50,13 @@ export function onnxStage(network: FeatureNetwork): OnnxStage | undefined {
   const graph = onnxActive() ? layersOf(network) : undefined;
   if (!graph) return undefined;
   return {
-    targets(content, styles, blend, setup) {
+    targets(content, styles, blend, setup, temperatures = {}) {
       const spec = lossSpec(setup);
+      const swag = spec.softmax ? { over: spec.softmax, temperatures } : undefined;
       const layers = (x: tf.Tensor4D, c: readonly string[], s: readonly string[]) => {
         const input = network.preprocess(x);
         try {
-          return onnxFeatures(graph, input, c, s);
+          return onnxFeatures(graph, input, c, s, swag);
         } finally {
           input.dispose();
         }

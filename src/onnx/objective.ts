@@ -22,6 +22,10 @@ import {
   gramInput,
   type LossSpec,
   lossSpec,
+  smoothedLayers,
+  smoothing,
+  type Softmax,
+  TEMPERATURES,
 } from "./loss.ts";
 import { backward, type Blob, forward } from "./network.ts";
 import { type Float32Value, OrtSession } from "./runtime.ts";
@@ -69,10 +73,21 @@ export function featuresModel(
   size: readonly [number, number],
   content: readonly string[],
   style: readonly string[],
+  softmax?: Softmax,
 ): Uint8Array {
   const g = new GraphBuilder();
   const { data } = imageInput(g, size);
-  const fwd = forward(g, graph, data, [...new Set([...content, ...style])], false);
+  const layers = smoothedLayers(content, style);
+  const fwd = forward(g, graph, data, layers, false);
+  if (softmax) {
+    // The targets of a smoothed loss are smoothed too (input `temperatures`, one per layer).
+    const temps = g.input(TEMPERATURES, [layers.length]);
+    layers.forEach((layer, i) => {
+      const tau = g.node("Slice", [temps, g.int64([i]), g.int64([i + 1]), g.int64([0])]);
+      const f = fwd.blobs.get(layer)!;
+      fwd.blobs.set(layer, { name: smoothing(g, f, tau, softmax).value, shape: f.shape });
+    });
+  }
   for (const layer of content) {
     const f = fwd.blobs.get(layer)!;
     const [, c, h, w] = f.shape;
@@ -135,12 +150,17 @@ export function onnxFeatures(
   x: tf.Tensor4D,
   content: readonly string[],
   style: readonly string[],
+  swag?: { over: Softmax; temperatures: LayerScales },
 ): { features: Features; grams: Grams } {
   const size = [x.shape[1], x.shape[2]] as const;
-  const key = `features ${size} | ${content} | ${style}`;
-  const out = session(graph, key, () => featuresModel(graph, size, content, style)).run({
-    [X]: value(x),
-  });
+  const key = `features ${size} | ${content} | ${style} | ${swag?.over}`;
+  const feeds: Record<string, Float32Value> = { [X]: value(x) };
+  if (swag) {
+    feeds[TEMPERATURES] = temperaturesInput(smoothedLayers(content, style), swag.temperatures);
+  }
+  const out = session(graph, key, () => featuresModel(graph, size, content, style, swag?.over)).run(
+    feeds,
+  );
   const features: Features = {};
   const grams: Grams = {};
   for (const layer of content) {
@@ -154,8 +174,21 @@ export function onnxFeatures(
   return { features, grams };
 }
 
+function temperaturesInput(layers: readonly string[], temperatures: LayerScales): Float32Value {
+  return {
+    data: Float32Array.from(layers.map((l) => {
+      const t = temperatures[l];
+      if (!(t > 0)) throw new Error(`SWAG softmax: no positive temperature for layer "${l}"`);
+      return t;
+    })),
+    dims: [layers.length],
+  };
+}
+
 /** What the objective optimises towards (as `stylize()` computes it per stage). */
 export interface OnnxTargets {
+  /** SWAG's temperature per layer, when the loss set-up smooths with a softmax. */
+  temperatures?: LayerScales;
   content: Features;
   grams: Grams;
   contentScales: LayerScales;
@@ -175,7 +208,7 @@ export function onnxObjective(
   size: readonly [number, number],
 ): Objective {
   const spec = lossSpec(setup);
-  const key = `objective ${size} | ${spec.content} | ${spec.style} | ${spec.tv}`;
+  const key = `objective ${size} | ${spec.content} | ${spec.style} | ${spec.tv} | ${spec.softmax}`;
   const model = () => objectiveModel(graph, size, spec);
   session(graph, key, model); // built now, not on the first evaluation
   const constants: Record<string, Float32Value> = {
@@ -186,6 +219,12 @@ export function onnxObjective(
   };
   for (const layer of spec.content) constants[contentInput(layer)] = value(targets.content[layer]);
   for (const layer of spec.style) constants[gramInput(layer)] = value(targets.grams[layer]);
+  if (spec.softmax) {
+    constants[TEMPERATURES] = temperaturesInput(
+      smoothedLayers(spec.content, spec.style),
+      targets.temperatures ?? {},
+    );
+  }
   return (x) => {
     if (x.shape[1] !== size[0] || x.shape[2] !== size[1]) {
       throw new Error(`onnxObjective: made for ${size.join("x")} images, got ${x.shape.join("x")}`);
