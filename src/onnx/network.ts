@@ -5,15 +5,17 @@
  * Tensors are NCHW. The backward follows the rules of `src/ops/` (the network is
  * frozen, so only image-gradients are needed):
  * - convolution + ReLU: the output gradient masked where the ReLU was active,
- *   then the convolution's input-gradient, which is exactly `ConvTranspose` with
- *   the same weights (strides, padding and the rows a strided convolution never
- *   read restored by `output_padding`);
- * - max pool: each output's gradient to the first maximum of its window
- *   (`MaxPool`'s `Indices`, scanned row-major with a strict `>`), summed with
- *   `ScatterElements` where windows overlap; Caffe's ceil mode is the far-edge
- *   padding `caffePool` adds;
- * - average pool: each output's gradient spread evenly over its window (a
- *   depthwise `ConvTranspose`), divided as Caffe divides an overhanging window;
+ *   then the convolution's input-gradient: at stride 1 a `Conv` with the kernel
+ *   flipped and transposed; strided, exactly `ConvTranspose` with the same
+ *   weights (the rows a strided convolution never read restored by
+ *   `output_padding`); reflect padding folds each mirrored band back;
+ * - max pool: each output's gradient to the first maximum of its window, as
+ *   `caffePool`'s fast path routes it: separably (window rows, then columns),
+ *   each offset taking the gradient still unrouted where it holds the max;
+ *   Caffe's ceil mode is the far-edge padding `caffePool` adds;
+ * - average (or binomial `blur`) pool: each output's gradient spread over its
+ *   window by its weights (a depthwise `ConvTranspose`), divided as Caffe
+ *   divides an overhanging window;
  * - concat: `Split`; LRN: its closed-form derivative; a blob read by several
  *   layers sums their gradients.
  */
@@ -105,6 +107,30 @@ function oihw(filter: tf.Tensor4D): Float32Array {
       }
     }
     oihwCache.set(filter, out);
+  }
+  return out;
+}
+
+const flippedCache = new WeakMap<tf.Tensor, Float32Array>();
+
+/** `filter` (HWIO) as the kernel of its input-gradient: flipped spatially, `[in, out, kh, kw]`. */
+function flippedOihw(filter: tf.Tensor4D): Float32Array {
+  let out = flippedCache.get(filter);
+  if (!out) {
+    const [kh, kw, cin, cout] = filter.shape;
+    const hwio = filter.dataSync() as Float32Array;
+    out = new Float32Array(hwio.length);
+    for (let y = 0; y < kh; y++) {
+      for (let x = 0; x < kw; x++) {
+        for (let i = 0; i < cin; i++) {
+          for (let o = 0; o < cout; o++) {
+            out[((i * cout + o) * kh + (kh - 1 - y)) * kw + (kw - 1 - x)] =
+              hwio[((y * kw + x) * cin + i) * cout + o];
+          }
+        }
+      }
+    }
+    flippedCache.set(filter, out);
   }
   return out;
 }
@@ -478,6 +504,23 @@ export function backward(g: GraphBuilder, fwd: Forward, seeds: Map<string, strin
             output_padding: [ph - ((oh - 1) * s + kh), pw - ((ow - 1) * s + kw)],
           });
           add(layer.inputs[0], foldReflection(g, foldReflection(g, dPadded, 3, w, p), 2, h, p));
+          break;
+        }
+        if (s === 1) {
+          // At stride 1, a correlation with the flipped, transposed kernel: a plain Conv,
+          // which runs on ONNX Runtime's blocked (NCHWc) kernels as ConvTranspose does not.
+          const q = [kh - 1 - p, kw - 1 - p];
+          const [cin, cout] = [c, output.shape[1]];
+          const kernel = g.float(flippedOihw(filter), [cin, cout, kh, kw], `${layer.name}/flipped`);
+          add(
+            layer.inputs[0],
+            g.node(
+              "Conv",
+              [dz, kernel],
+              { kernel_shape: [kh, kw], pads: [q[0], q[1], q[0], q[1]] },
+              `d:${layer.inputs[0]}`,
+            ),
+          );
           break;
         }
         add(
