@@ -88,49 +88,35 @@ function foldReflection(g: GraphBuilder, d: string, axis: 2 | 3, n: number, p: n
   return g.node("Sum", [part(p, n + p), front, back]);
 }
 
-/** Kernels as ONNX wants them (OIHW), converted once per filter. */
-const oihwCache = new WeakMap<tf.Tensor, Float32Array>();
+/** Kernels as ONNX wants them, converted once per filter and layout. */
+const kernelCache = new WeakMap<tf.Tensor, Map<string, Float32Array>>();
 
-function oihw(filter: tf.Tensor4D): Float32Array {
-  let out = oihwCache.get(filter);
+/**
+ * `filter` (HWIO) as ONNX's `[out, in, kh, kw]` (`forward`), or as the kernel of
+ * its input-gradient: flipped spatially, `[in, out, kh, kw]` (`backward`).
+ */
+function kernelData(filter: tf.Tensor4D, layout: "forward" | "backward"): Float32Array {
+  let kernels = kernelCache.get(filter);
+  if (!kernels) kernelCache.set(filter, kernels = new Map());
+  let out = kernels.get(layout);
   if (!out) {
     const [kh, kw, cin, cout] = filter.shape;
     const hwio = filter.dataSync() as Float32Array;
     out = new Float32Array(hwio.length);
+    const at = layout === "forward"
+      ? (y: number, x: number, i: number, o: number) => ((o * cin + i) * kh + y) * kw + x
+      : (y: number, x: number, i: number, o: number) =>
+        ((i * cout + o) * kh + (kh - 1 - y)) * kw + (kw - 1 - x);
     for (let y = 0; y < kh; y++) {
       for (let x = 0; x < kw; x++) {
         for (let i = 0; i < cin; i++) {
           for (let o = 0; o < cout; o++) {
-            out[((o * cin + i) * kh + y) * kw + x] = hwio[((y * kw + x) * cin + i) * cout + o];
+            out[at(y, x, i, o)] = hwio[((y * kw + x) * cin + i) * cout + o];
           }
         }
       }
     }
-    oihwCache.set(filter, out);
-  }
-  return out;
-}
-
-const flippedCache = new WeakMap<tf.Tensor, Float32Array>();
-
-/** `filter` (HWIO) as the kernel of its input-gradient: flipped spatially, `[in, out, kh, kw]`. */
-function flippedOihw(filter: tf.Tensor4D): Float32Array {
-  let out = flippedCache.get(filter);
-  if (!out) {
-    const [kh, kw, cin, cout] = filter.shape;
-    const hwio = filter.dataSync() as Float32Array;
-    out = new Float32Array(hwio.length);
-    for (let y = 0; y < kh; y++) {
-      for (let x = 0; x < kw; x++) {
-        for (let i = 0; i < cin; i++) {
-          for (let o = 0; o < cout; o++) {
-            out[((i * cout + o) * kh + (kh - 1 - y)) * kw + (kw - 1 - x)] =
-              hwio[((y * kw + x) * cin + i) * cout + o];
-          }
-        }
-      }
-    }
-    flippedCache.set(filter, out);
+    kernels.set(layout, out);
   }
   return out;
 }
@@ -213,7 +199,11 @@ export function forward(
       case "conv": {
         const { filter, bias, stride: s, pad: p } = op.layer;
         const [kh, kw, , cout] = filter.shape;
-        saved.weights = g.float(oihw(filter), [cout, c, kh, kw], `${layer.name}/kernel`);
+        saved.weights = g.float(
+          kernelData(filter, "forward"),
+          [cout, c, kh, kw],
+          `${layer.name}/kernel`,
+        );
         const b = g.float(bias.dataSync() as Float32Array, [cout], `${layer.name}/bias`);
         // Reflect padding: the image's mirror image instead of zeros around it.
         const reflect = padMode(op.layer) === "reflect" && p > 0;
@@ -511,7 +501,11 @@ export function backward(g: GraphBuilder, fwd: Forward, seeds: Map<string, strin
           // which runs on ONNX Runtime's blocked (NCHWc) kernels as ConvTranspose does not.
           const q = [kh - 1 - p, kw - 1 - p];
           const [cin, cout] = [c, output.shape[1]];
-          const kernel = g.float(flippedOihw(filter), [cin, cout, kh, kw], `${layer.name}/flipped`);
+          const kernel = g.float(
+            kernelData(filter, "backward"),
+            [cin, cout, kh, kw],
+            `${layer.name}/flipped`,
+          );
           add(
             layer.inputs[0],
             g.node(
