@@ -53,20 +53,24 @@ export function onnxStage(network: FeatureNetwork): OnnxStage | undefined {
     targets(content, styles, blend, setup, temperatures = {}) {
       const spec = lossSpec(setup);
       const swag = spec.softmax ? { over: spec.softmax, temperatures } : undefined;
-      const layers = (x: tf.Tensor4D, c: readonly string[], s: readonly string[]) => {
+      // One graph serves content and style images alike (content activations and Grams
+      // both): a style image of the content's size then needs no session of its own.
+      const layers = (x: tf.Tensor4D) => {
         const input = network.preprocess(x);
         try {
-          return onnxFeatures(graph, input, c, s, swag);
+          return onnxFeatures(graph, input, spec.content, spec.style, swag);
         } finally {
           input.dispose();
         }
       };
       const total = blend.reduce((a, b) => a + b, 0);
       if (!(total > 0)) throw new Error("style blend weights must not all be zero");
-      const { features } = layers(content, spec.content, []);
+      const { features, grams: unused } = layers(content);
+      tf.dispose(Object.values(unused));
       const grams: Grams = {};
       styles.forEach((style, i) => {
-        const { grams: own } = layers(style, [], spec.style);
+        const { features: unused, grams: own } = layers(style);
+        tf.dispose(Object.values(unused));
         for (const [layer, g] of Object.entries(own)) {
           const weighted = tf.mul(g, blend[i] / total) as tf.Tensor2D;
           g.dispose();
