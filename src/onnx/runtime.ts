@@ -76,7 +76,7 @@ export class OrtSession {
     this.#session = new binding.InferenceSession();
     this.#session.loadModel(model.buffer as ArrayBuffer, model.byteOffset, model.byteLength, {
       // "all" includes the NCHWc (blocked) layout for convolutions: ~20 % less CPU time for
-      // VGG16, no measurable difference for SqueezeNet and GoogLeNet (bench/, this machine).
+      // VGG16, no measurable difference for SqueezeNet and GoogLeNet (single-threaded CPU time).
       graphOptimizationLevel: "all",
       executionMode: "sequential",
       intraOpNumThreads: onnxThreads(),
