@@ -44,7 +44,7 @@ export interface MeasureOptions {
 
 /** One row of the bench: a network, backend and size. */
 export interface Row {
-  /** The CPU it ran on, with its SIMD extensions (see `bench/_cpu.ts`). */
+  /** The CPU it ran on, with its SIMD extensions (see `bench/cpu.ts`). */
   cpu?: string;
   network: NetworkId;
   backend: string;

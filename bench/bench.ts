@@ -27,7 +27,7 @@ import { parseArgs } from "node:util";
 import { NETWORK_IDS, type NetworkId } from "../src/net/network.ts";
 import { measure, type MeasureOptions, type Row } from "./_measure.ts";
 import { referenceAvailable, runReference } from "./_reference.ts";
-import { cpuDescription } from "./_cpu.ts";
+import { cpuModel } from "./cpu.ts";
 
 const USAGE = `usage: deno task bench [--networks a,b] [--backends a,b] [--sizes a,b] [--json]
   [--repeat N] [--iterations N] [--limit SECONDS] [--no-reference] [--no-server]`;
@@ -186,7 +186,7 @@ async function main() {
     await measure(JSON.parse(flags.child), (row) => console.log(`ROW ${JSON.stringify(row)}`));
     Deno.exit(0); // idle wasm pthread workers or sockets must not keep the child alive
   }
-  const cpu = await cpuDescription();
+  const cpu = await cpuModel();
   console.error(`bench: on ${cpu}`);
   const inputs = await Deno.makeTempDir({ prefix: "restyle-bench-inputs-" });
   const started = new Date();

@@ -9,6 +9,7 @@ import { decode, Image } from "imagescript";
 import { installGimpPlugin } from "../plugin/gimp/install.ts";
 import { repoPath } from "../src/config.ts";
 import { closedPort, startServeCli } from "./fixtures/serve_cli.ts";
+import { startRecordingProxy } from "./fixtures/recording_proxy.ts";
 
 const ROOT = Deno.env.get("RESTYLE_GIMP_ROOT") ?? repoPath(".gimp-root");
 const MIRROR = Deno.env.get("RESTYLE_MIRROR");
@@ -137,11 +138,17 @@ Deno.test({
   async fn() {
     assert.equal(Deno.uid(), 0, "this test runs GIMP in a chroot: run it as root (CI does)");
     const server = await startServeCli();
+    const proxy = startRecordingProxy(server.url);
     try {
-      const { facts, log, outDir } = await runGimpBatch("run", server.url);
+      const { facts, log, outDir } = await runGimpBatch("run", proxy.url);
       assert.equal(facts.registered, true, `plug-in-restyle is not registered:\n${log}`);
       assert.equal(facts.status, "success", `the plug-in failed: ${facts.error}\n${log}`);
       assert.doesNotMatch(log, /Traceback/);
+      // Strength goes to the server as it is (50 = the network's tuned balance), not as
+      // an absolute style weight that ignores the preset.
+      const [options] = await proxy.jobOptions();
+      assert.equal(options.strength, 80);
+      assert.equal(options.styleWeight, undefined);
 
       // A layer group directly above the source layer, named after the style.
       assert.deepEqual(facts.topLevelNames, ["Restyle: The Starry Night", "cat", "background"]);
@@ -187,6 +194,7 @@ Deno.test({
       assert.ok(changedInside > checkedInside / 2, `${changedInside}/${checkedInside} changed`);
       await Deno.remove(outDir, { recursive: true });
     } finally {
+      await proxy.close();
       await server.close();
     }
   },

@@ -1,7 +1,7 @@
 /**
  * The native CPU path (`RESTYLE_BACKEND=onnx`): the whole objective as one ONNX
  * Runtime graph must give the tfjs path's losses and image-gradient (to 1e-4
- * relative) on every network, at odd sizes, with both poolings; its targets
+ * relative) on every network, at odd sizes, with max, avg and blur pooling and reflect padding; its targets
  * must equal tfjs's; `stylize()`, the server and the CLI run on it unchanged.
  */
 import assert from "node:assert/strict";
@@ -26,6 +26,7 @@ import {
 import { type GraphLayer, GraphNetwork, INPUT, layersOf } from "../src/net/graph.ts";
 import type { ConvLayer } from "../src/ops/conv.ts";
 import type { PoolSpec } from "../src/ops/pool.ts";
+import type { PadMode, Pooling } from "../src/net/_caffe.ts";
 import { getNetwork } from "../src/net/load.ts";
 import type { NetworkId } from "../src/net/network.ts";
 import { createVgg16, randomVgg16Weights } from "../src/net/vgg16.ts";
@@ -38,10 +39,14 @@ await initBackend("onnx");
 
 const vgg16Weights = randomVgg16Weights(3, 0.25);
 
-async function network(id: NetworkId, pooling: "max" | "avg"): Promise<GraphNetwork> {
-  if (id === "vgg16") return createVgg16(vgg16Weights, { pooling, sharedTensors: true });
+async function network(
+  id: NetworkId,
+  pooling: Pooling,
+  padding: PadMode = "zero",
+): Promise<GraphNetwork> {
+  if (id === "vgg16") return createVgg16(vgg16Weights, { pooling, padding, sharedTensors: true });
   await installWeights(id);
-  return getNetwork(id, { pooling });
+  return getNetwork(id, { pooling, padding });
 }
 
 function rgb(h: number, w: number, seed: number): tf.Tensor4D {
@@ -104,9 +109,10 @@ function checkObjective(
 }
 
 for (const id of ["squeezenet", "googlenet", "vgg16"] as const) {
-  Deno.test(`${id}: ONNX Runtime's loss and image-gradient equal tfjs's at two sizes, both poolings`, async () => {
-    for (const pooling of ["max", "avg"] as const) {
-      const net = await network(id, pooling);
+  Deno.test(`${id}: ONNX Runtime's loss and image-gradient equal tfjs's at two sizes, every pooling, reflect padding`, async () => {
+    const variants = [["max", "zero"], ["avg", "zero"], ["blur", "reflect"]] as const;
+    for (const [pooling, padding] of variants) {
+      const net = await network(id, pooling, padding);
       for (const [h, w] of [[37, 50], [64, 45]] as [number, number][]) {
         const x = tf.tidy(() => net.preprocess(rgb(h, w, 5)));
         checkObjective(net, [h, w], x);
@@ -135,12 +141,12 @@ function reflect(x: tf.Tensor4D, p: number): tf.Tensor4D {
 function convLayer(
   name: string,
   input: string,
-  layer: ConvLayer & { padMode?: "reflect" },
+  layer: ConvLayer,
 ): GraphLayer {
   const run = ([x]: tf.Tensor4D[]) =>
     tf.tidy(() => {
-      const padded = layer.padMode ? reflect(x, layer.pad) : x;
-      const pad = layer.padMode ? 0 : layer.pad;
+      const padded = layer.padMode === "reflect" ? reflect(x, layer.pad) : x;
+      const pad = layer.padMode === "reflect" ? 0 : layer.pad;
       const y = tf.conv2d(padded, layer.filter, layer.stride, [[0, 0], [pad, pad], [pad, pad], [
         0,
         0,
@@ -162,7 +168,7 @@ function blurLayer(name: string, input: string): GraphLayer {
       const pool = (t: tf.Tensor4D) => tf.avgPool(tf.avgPool(pad(t), 2, 1, "valid"), 2, 2, "valid");
       return tf.div(pool(x), pool(tf.ones([1, h, w, 1]))) as tf.Tensor4D;
     });
-  const spec = { kernel: 3, stride: 2, pad: 0, kind: "blur" } as unknown as PoolSpec;
+  const spec: PoolSpec = { kernel: 3, stride: 2, pad: 0, kind: "blur" };
   return { name, inputs: [input], run, op: { type: "pool", spec } };
 }
 

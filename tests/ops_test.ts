@@ -10,6 +10,7 @@ import { initBackend } from "../src/backend.ts";
 import { convInputGradient, type ConvLayer, convRelu } from "../src/ops/conv.ts";
 import { setFastBackward } from "../src/ops/fast_backward.ts";
 import { gram } from "../src/ops/gram.ts";
+import { reflectPad } from "../src/ops/pad.ts";
 import { caffePool, caffePooledSize } from "../src/ops/pool.ts";
 import { releaseBackwardKernels } from "../src/ops/_flipped.ts";
 
@@ -300,4 +301,60 @@ Deno.test("the fast image-gradient runs no Conv2DBackpropInput and no transposed
   assert.equal(await transposedProducts(true), 0);
   tf.dispose(x);
   disposeConv(layer);
+});
+
+Deno.test("reflectPad() mirrors the edge (not repeating it) and its gradient folds the bands back", () => {
+  const x = tf.tensor4d([1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 3, 3, 1]);
+  assert.deepEqual(
+    Array.from(reflectPad(x, 1).dataSync()),
+    [5, 4, 5, 6, 5, 2, 1, 2, 3, 2, 5, 4, 5, 6, 5, 8, 7, 8, 9, 8, 5, 4, 5, 6, 5],
+  );
+  // The same padding from slices, reversals and concatenations, which tfjs
+  // differentiates exactly; tf.mirrorPad's own gradient drops the bands.
+  const byHand = (t: tf.Tensor4D, p: number) => {
+    const mirror = (u: tf.Tensor4D, axis: 1 | 2) => {
+      const n = u.shape[axis];
+      const take = (start: number) => {
+        const begin = [0, 0, 0, 0], size = [-1, -1, -1, -1];
+        begin[axis] = start;
+        size[axis] = p;
+        return tf.reverse(tf.slice(u, begin, size), axis);
+      };
+      return tf.concat([take(1), u, take(n - 1 - p)], axis) as tf.Tensor4D;
+    };
+    return mirror(mirror(t, 1), 2);
+  };
+  const input = tf.randomNormal([1, 9, 7, 3], 0, 1, "float32", 5) as tf.Tensor4D;
+  const weights = tf.randomNormal([1, 15, 13, 3], 0, 1, "float32", 6);
+  const loss = (pad: (t: tf.Tensor4D, p: number) => tf.Tensor4D) => (t: tf.Tensor4D) =>
+    tf.sum(tf.mul(tf.square(pad(t, 3)), weights)) as tf.Scalar;
+  assert.ok(relativeError(reflectPad(input, 3), byHand(input, 3)) === 0);
+  assert.ok(
+    relativeError(imageGrad(loss(reflectPad), input), imageGrad(loss(byHand), input)) < 1e-6,
+  );
+  assert.throws(() => reflectPad(input, 7), /at least 8x8/);
+  tf.dispose([x, input, weights]);
+});
+
+Deno.test("caffePool() blur covers every input equally, where a 3x3 stride-2 box doubles every other one", () => {
+  const x = tf.randomUniform([1, 17, 17, 2], 0, 1, "float32", 3) as tf.Tensor4D;
+  const coverage = (kind: "avg" | "blur") =>
+    tf.tidy(() => {
+      const g = imageGrad((t) => tf.sum(caffePool(t, { kernel: 3, stride: 2, pad: 0, kind })), x);
+      const interior = tf.slice(g, [0, 2, 2, 0], [1, 12, 12, 2]);
+      return tf.max(interior).dataSync()[0] / tf.min(interior).dataSync()[0];
+    });
+  assert.ok(Math.abs(coverage("blur") - 1) < 1e-5, `blur coverage ratio ${coverage("blur")}`);
+  assert.ok(coverage("avg") > 3.9, "the box window's lattice is the artefact blur removes");
+  // Same ceil-mode size as Caffe's pools; a constant stays that constant.
+  const ones = tf.ones([1, 16, 16, 1]) as tf.Tensor4D;
+  const pooled = caffePool(ones, { kernel: 3, stride: 2, pad: 0, kind: "blur" });
+  assert.deepEqual(pooled.shape, [
+    1,
+    caffePooledSize(16, { kernel: 3, stride: 2, pad: 0, kind: "blur" }),
+    8,
+    1,
+  ]);
+  assert.ok(relativeError(pooled, tf.onesLike(pooled)) < 1e-6);
+  tf.dispose([x, ones, pooled]);
 });

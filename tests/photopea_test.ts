@@ -108,7 +108,19 @@ Deno.test({
       await frame.fill("#previewEvery", "2");
       await frame.fill("#maxSize", "64");
       await frame.fill("#strength", "80");
+      const submitted = page.waitForRequest((r) =>
+        r.method() === "POST" && new URL(r.url()).pathname === "/v1/jobs"
+      );
       await frame.click("#run");
+      // Strength goes to the server as it is (50 = the network's tuned balance), not as
+      // an absolute style weight that ignores the preset.
+      const request = await submitted;
+      const form = await new Response(new Uint8Array(request.postDataBuffer()!), {
+        headers: { "content-type": request.headers()["content-type"] },
+      }).formData();
+      const options = JSON.parse(String(form.get("options")));
+      assert.equal(options.strength, 80);
+      assert.equal(options.styleWeight, undefined);
       await frame.waitForFunction(
         `/^Done/.test(document.querySelector("#status").textContent) ||
           document.querySelector("#status").classList.contains("error")`,

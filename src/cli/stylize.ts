@@ -28,13 +28,17 @@ const USAGE =
   --out <file.png>         where the result goes (required)
   --iterations <n>         optimiser iterations (default 100)
   --every <k>              preview every k iterations (default 10)
-  --size <px>              longest side the optimisation runs at (default 512)
+  --size <px>              longest side the optimisation runs at (default 512; from 256 up
+                           a half-size stage comes first)
   --scales <a,b,...>       coarse-to-fine sizes instead of --size, e.g. 256,512
   --network <name>         squeezenet | googlenet | vgg16 (default squeezenet)
   --preserve-colors        keep the content's colours (luminance-only transfer)
   --match-colors           recolour the style to the content's colours first
+  --strength <0..100>      style strength; 50 (default) is the network's tuned balance,
+                           each 25 more multiplies the style weight by 10
   --content-weight <w>     --style-weight <w>   --tv-weight <w>   --style-scale <s>
-  --init <noise|content>   starting image (default noise)
+  --pooling <max|avg|blur> --padding <zero|reflect>   (default: the network's preset)
+  --init <content|noise>   starting image (default content)
   --optimizer <lbfgs|adam>
   --seed <n>               seed for the noise start
   --frames <dir>           write every preview there as PNG
@@ -61,6 +65,9 @@ const FLAGS = {
   "style-weight": { type: "string" },
   "tv-weight": { type: "string" },
   "style-scale": { type: "string" },
+  strength: { type: "string" },
+  pooling: { type: "string" },
+  padding: { type: "string" },
   init: { type: "string" },
   optimizer: { type: "string" },
   seed: { type: "string" },
@@ -83,6 +90,9 @@ const FLAG_OF: Record<string, string> = {
   styleWeight: "--style-weight",
   tvWeight: "--tv-weight",
   styleScale: "--style-scale",
+  strength: "--strength",
+  pooling: "--pooling",
+  padding: "--padding",
   init: "--init",
   optimizer: "--optimizer",
   seed: "--seed",
@@ -156,6 +166,9 @@ function parseCommand(args: string[]): Command | null {
     styleWeight: number("style-weight", values["style-weight"]),
     tvWeight: number("tv-weight", values["tv-weight"]),
     styleScale: number("style-scale", values["style-scale"]),
+    strength: number("strength", values.strength),
+    pooling: values.pooling as StylizeOptionsInput["pooling"],
+    padding: values.padding as StylizeOptionsInput["padding"],
     init: values.init as StylizeOptionsInput["init"],
     optimizer: values.optimizer as StylizeOptionsInput["optimizer"],
     seed: number("seed", values.seed),

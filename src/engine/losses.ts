@@ -12,7 +12,7 @@ import type { LayerWeights } from "../net/network.ts";
 export type Features = Record<string, tf.Tensor4D>;
 /** Layer name -> Gram matrix `[c, c]`. */
 export type Grams = Record<string, tf.Tensor2D>;
-/** Layer name -> constant factor applied to that layer's loss (see `normalizers`). */
+/** Layer name -> constant factor applied to that layer's loss (1 / the target's mean square when normalising). */
 export type LayerScales = Record<string, number>;
 
 /** Mean squared error of two same-shaped tensors. */

@@ -48,14 +48,26 @@ export const stylizeOptionsSchema = z.object({
       "Keep the content's colours: luminance-only transfer (true or 'luminance'), " +
         "or 'match' the style's colour statistics to the content first.",
     ),
-  init: z.enum(["noise", "content", "image"]).default("noise")
-    .describe("Start from noise, the content image, or `initImage`."),
+  init: z.enum(["content", "noise", "image"]).default("content")
+    .describe(
+      "Start from the content image (keeps its structure; previews look like it from the " +
+        "start), noise (the paper's choice), or `initImage`.",
+    ),
   optimizer: z.enum(["lbfgs", "adam"]).default("lbfgs"),
   historySize: z.number().int().min(1).max(100).default(10)
     .describe("L-BFGS history size."),
   learningRate: z.number().positive().finite().default(5)
     .describe("Adam learning rate (in preprocessed pixel units)."),
-  pooling: z.enum(["max", "avg"]).default("max"),
+  pooling: z.enum(["max", "avg", "blur"]).optional()
+    .describe(
+      "Downsampling pools: max (as trained), avg, or blur (an average weighted 1-2-1, " +
+        "which paints no grid) (preset's when omitted).",
+    ),
+  padding: z.enum(["zero", "reflect"]).optional()
+    .describe(
+      "Convolution padding: zero (as trained) or reflect, which avoids bands along the " +
+        "borders (preset's when omitted).",
+    ),
   contentLayers: layerWeights.optional()
     .describe("Content layer -> weight (preset's when omitted)."),
   styleLayers: layerWeights.optional()
@@ -63,7 +75,10 @@ export const stylizeOptionsSchema = z.object({
   seed: z.number().int().min(0).optional()
     .describe("Seed for the noise initialisation; random when omitted."),
   scales: z.array(z.number().int().min(16).max(MAX_SIZE)).min(1).optional()
-    .describe("Coarse-to-fine sizes, e.g. [256, 512]; each stage starts from the last."),
+    .describe(
+      "Coarse-to-fine sizes, e.g. [256, 512]; each stage starts from the last " +
+        "(default: half of maxSize, then maxSize; maxSize alone below 256).",
+    ),
 }).strict();
 
 /** Options as a caller writes them: every field optional (the schema's input type). */

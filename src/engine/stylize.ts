@@ -18,6 +18,7 @@ import {
 } from "../image/tensor.ts";
 import { getNetwork } from "../net/load.ts";
 import type { FeatureNetwork, LayerWeights, Preset } from "../net/network.ts";
+import { PRESETS } from "../net/presets.ts";
 import { type StylizeOptions, type StylizeOptionsInput, stylizeOptionsSchema } from "./options.ts";
 import {
   blendGrams,
@@ -73,6 +74,8 @@ export interface StylizeStep {
   losses: Losses;
   /** Milliseconds since the run started. */
   elapsedMs: number;
+  /** Loss + gradient evaluations so far, over all scales (L-BFGS spends one or more per iteration). */
+  evaluations: number;
   /** Every `previewEvery`-th iteration and the last: at the content's size, its alpha re-applied. */
   image?: RgbaImage;
 }
@@ -88,16 +91,24 @@ export interface LossSetup {
   normalize: boolean;
 }
 
-/** Options' layers and weights, falling back to the preset's; layers with weight 0 are dropped. */
-export function lossSetup(network: FeatureNetwork, options: StylizeOptions): LossSetup {
-  const preset: Preset | undefined = network.presets[options.preset];
-  if (!preset) {
+/** The preset `options.preset` of `presets`, or a RangeError naming the presets there are. */
+function findPreset(
+  presets: Readonly<Record<string, Preset>>,
+  options: StylizeOptions,
+): Preset {
+  if (!Object.hasOwn(presets, options.preset)) {
     throw new RangeError(
-      `options.preset: unknown preset "${options.preset}" for ${network.id}; presets are: ${
-        Object.keys(network.presets).join(", ")
+      `options.preset: unknown preset "${options.preset}" for ${options.network}; presets are: ${
+        Object.keys(presets).join(", ")
       }`,
     );
   }
+  return presets[options.preset];
+}
+
+/** Options' layers and weights, falling back to the preset's; layers with weight 0 are dropped. */
+export function lossSetup(network: FeatureNetwork, options: StylizeOptions): LossSetup {
+  const preset = findPreset(network.presets, options);
   const nonZero = (weights: LayerWeights, field: string) => {
     for (const layer of Object.keys(weights)) {
       if (!network.layers.includes(layer)) {
@@ -125,9 +136,22 @@ export function strengthFactor(strength: number): number {
   return 10 ** ((strength - 50) / 25);
 }
 
+/** Below this `maxSize` a run has one stage; from it up, a half-size stage comes first. */
+export const COARSE_TO_FINE_FROM = 256;
+
+/**
+ * The stages when `options.scales` is not given: half of `maxSize`, then
+ * `maxSize` (one stage below {@linkcode COARSE_TO_FINE_FROM}). The layout and
+ * the big strokes form at the half size, where an iteration costs a quarter;
+ * the final stage adds detail at full size.
+ */
+export function defaultScales(maxSize: number): number[] {
+  return maxSize >= COARSE_TO_FINE_FROM ? [Math.round(maxSize / 2), maxSize] : [maxSize];
+}
+
 /** Sizes (longest side) and iterations of each coarse-to-fine stage; iterations are split evenly, the rest to the last. */
 export function stagePlan(options: StylizeOptions): { size: number; iterations: number }[] {
-  const sizes = options.scales ?? [options.maxSize];
+  const sizes = options.scales ?? defaultScales(options.maxSize);
   const each = Math.floor(options.iterations / sizes.length);
   const rest = options.iterations - each * sizes.length;
   return sizes
@@ -163,13 +187,10 @@ async function computeTargets(
   const contentLayers = Object.keys(setup.contentLayers);
   const styleLayers = Object.keys(setup.styleLayers);
   const native = onnxStage(network)?.targets(content, styles, blend, setup);
-  const contentFeatures = native?.content ??
-    tf.tidy(() => network.features(network.preprocess(content), contentLayers));
-  const perStyle = native
-    ? []
-    : styles.map((style) =>
-      tf.tidy(() => network.features(network.preprocess(style), styleLayers))
-    );
+  const featuresOf = (image: tf.Tensor4D, layers: string[]) =>
+    tf.tidy(() => network.features(network.preprocess(image), layers));
+  const contentFeatures = native?.content ?? featuresOf(content, contentLayers);
+  const perStyle = native ? [] : styles.map((style) => featuresOf(style, styleLayers));
   const grams = native?.grams ?? blendGrams(perStyle, blend);
   perStyle.forEach((features) => tf.dispose(Object.values(features)));
   const targets = { content: contentFeatures, grams, contentScales: {}, styleScales: {} };
@@ -279,7 +300,11 @@ export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep>
   checkInput(input, options);
   const { signal } = input;
   signal?.throwIfAborted();
-  const network = input.network ?? await getNetwork(options.network, { pooling: options.pooling });
+  const preset = findPreset(input.network?.presets ?? PRESETS[options.network], options);
+  const network = input.network ?? await getNetwork(options.network, {
+    pooling: options.pooling ?? preset.pooling,
+    padding: options.padding ?? preset.padding,
+  });
   const setup = lossSetup(network, options);
   const plan = stagePlan(options);
   const iterations = plan.reduce((n, stage) => n + stage.iterations, 0);
@@ -294,6 +319,7 @@ export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep>
   let targets: Targets | undefined;
   let x: tf.Tensor4D | undefined; // the image being optimised, preprocessed, carried across stages
   let iteration = 0;
+  let evaluations = 0;
   try {
     const contentFull = held.add(imageToTensor(input.content));
     // Valid pixels, in preprocessed space: the images of RGB 0 and RGB 255.
@@ -325,8 +351,12 @@ export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep>
       const x0 = held.add(startingPoint(network, options, input, content, x, seed, [h, w]));
       held.free(x);
       x = undefined;
-      const objective = onnxStage(network)?.objective(targets, setup, [h, w]) ??
+      const stageObjective = onnxStage(network)?.objective(targets, setup, [h, w]) ??
         styleObjective(network, targets, setup);
+      const objective: Objective = (x) => {
+        evaluations += 1;
+        return stageObjective(x);
+      };
       optimizer = options.optimizer === "lbfgs"
         ? await lbfgs(objective, x0, { historySize: options.historySize, project: clip })
         : adam(objective, x0, { learningRate: options.learningRate, project: clip });
@@ -341,6 +371,7 @@ export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep>
           iterations,
           losses: { total, content: contentTerm, style: styleTerm, tv },
           elapsedMs: performance.now() - started,
+          evaluations,
         };
         if (iteration % options.previewEvery === 0 || iteration === iterations) {
           step.image = await preview(

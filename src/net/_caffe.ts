@@ -6,17 +6,24 @@
  * GoogLeNet's inception module, each producing blobs named as in Caffe.
  */
 import * as tf from "@tensorflow/tfjs";
-import { type ConvLayer, convRelu } from "../ops/conv.ts";
+import { type ConvLayer, convRelu, type PadMode } from "../ops/conv.ts";
 import { caffePool, type PoolSpec } from "../ops/pool.ts";
 import type { GraphLayer } from "./graph.ts";
 
-/** Pooling used for the downsampling pools: the trained `max`, or Gatys's `avg`. */
-export type Pooling = "max" | "avg";
+/**
+ * Pooling used for the downsampling pools: the trained `max`, Gatys's `avg`, or
+ * `blur`, an average weighted [1,2,1] that covers every input equally (see `PoolSpec`).
+ */
+export type Pooling = "max" | "avg" | "blur";
+
+export type { PadMode } from "../ops/conv.ts";
 
 /** How a network is built from its weights. */
 export interface NetworkOptions {
   /** Downsampling pools; default `max`, as trained. */
   pooling?: Pooling;
+  /** Convolution padding; default `zero`, as trained. */
+  padding?: PadMode;
   /** Class labels, line i = class i. */
   labels?: readonly string[];
   /** The tensors are shared with another instance: `dispose()` leaves them alone. */
@@ -46,7 +53,11 @@ export function fromBgrMinusMean(
 
 /** Looks up a layer's canonical weights, naming the layer when one is absent. */
 export class LayerWeights {
-  constructor(readonly network: string, readonly tensors: tf.NamedTensorMap) {}
+  constructor(
+    readonly network: string,
+    readonly tensors: tf.NamedTensorMap,
+    readonly padding: PadMode = "zero",
+  ) {}
 
   /** Kernel (HWIO for convolutions) and bias of `layer`. */
   get(layer: string): { kernel: tf.Tensor; bias: tf.Tensor1D } {
@@ -64,7 +75,7 @@ export class LayerWeights {
     if (kernel.rank !== 4) {
       throw new Error(`${this.network} layer "${layer}": kernel has rank ${kernel.rank}, not 4`);
     }
-    return { filter: kernel as tf.Tensor4D, bias, stride, pad };
+    return { filter: kernel as tf.Tensor4D, bias, stride, pad, padMode: this.padding };
   }
 }
 

@@ -49,9 +49,9 @@ function googlenetGraph(w: LayerWeights, pooling: Pooling): GraphLayer[] {
  */
 export function createGooglenet(
   tensors: tf.NamedTensorMap,
-  { pooling = "max", labels, sharedTensors }: NetworkOptions = {},
+  { pooling = "max", padding = "zero", labels, sharedTensors }: NetworkOptions = {},
 ): GraphNetwork {
-  const w = new LayerWeights("googlenet", tensors);
+  const w = new LayerWeights("googlenet", tensors, padding);
   const classifier = w.get("loss3/classifier");
   return new GraphNetwork({
     id: "googlenet",

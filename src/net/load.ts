@@ -9,7 +9,7 @@ import type * as tf from "@tensorflow/tfjs";
 import { weightsDir } from "../config.ts";
 import { readStore, readStoreInfo, storePaths } from "../weights/store.ts";
 import { weightsCommand } from "../weights/install.ts";
-import type { NetworkOptions, Pooling } from "./_caffe.ts";
+import type { NetworkOptions, PadMode, Pooling } from "./_caffe.ts";
 import type { GraphNetwork } from "./graph.ts";
 import { createGooglenet } from "./googlenet.ts";
 import type { NetworkId } from "./network.ts";
@@ -17,7 +17,7 @@ import { NETWORK_IDS } from "./network.ts";
 import { createSqueezenet } from "./squeezenet.ts";
 import { createVgg16 } from "./vgg16.ts";
 
-export type { Pooling } from "./_caffe.ts";
+export type { PadMode, Pooling } from "./_caffe.ts";
 
 /** Where to load from and how to pool. */
 export interface LoadOptions {
@@ -25,6 +25,8 @@ export interface LoadOptions {
   dir?: string;
   /** Downsampling pools: `max` (as trained, default) or `avg` (Gatys et al.'s choice). */
   pooling?: Pooling;
+  /** Convolution padding: `zero` (as trained, default) or `reflect` (no border artefacts). */
+  padding?: PadMode;
 }
 
 type Factory = (tensors: tf.NamedTensorMap, options: NetworkOptions) => GraphNetwork;
@@ -51,7 +53,7 @@ export async function loadNetwork(id: NetworkId, options: LoadOptions = {}): Pro
   const dir = `${options.dir ?? weightsDir()}/${id}`;
   const { tensors, labels } = await readStore(dir, weightsCommand(id));
   try {
-    return FACTORIES[id](tensors, { pooling: options.pooling, labels });
+    return FACTORIES[id](tensors, { pooling: options.pooling, padding: options.padding, labels });
   } catch (error) {
     Object.values(tensors).forEach((t) => t.dispose());
     throw new Error(
@@ -65,20 +67,26 @@ export async function loadNetwork(id: NetworkId, options: LoadOptions = {}): Pro
 const cache = new Map<string, Promise<GraphNetwork>>();
 
 /**
- * The process-wide network `id` with `pooling`; weights are read once per
- * network and shared between pooling variants. Do not `dispose()` the result;
+ * The process-wide network `id` with `pooling` and `padding`; weights are read
+ * once per network and shared between the variants. Do not `dispose()` the result;
  * {@link releaseNetworks} frees everything.
  */
 export function getNetwork(id: NetworkId, options: LoadOptions = {}): Promise<GraphNetwork> {
   const dir = options.dir ?? weightsDir();
   const pooling = options.pooling ?? "max";
-  const key = `${dir}\n${id}\n${pooling}`;
+  const padding = options.padding ?? "zero";
+  const key = `${dir}\n${id}\n${pooling}\n${padding}`;
   let network = cache.get(key);
   if (!network) {
-    network = pooling === "max"
+    network = pooling === "max" && padding === "zero"
       ? loadNetwork(id, { dir, pooling })
-      : getNetwork(id, { dir, pooling: "max" }).then((owner) =>
-        FACTORIES[id](owner.weights, { pooling, labels: owner.labels, sharedTensors: true })
+      : getNetwork(id, { dir }).then((owner) =>
+        FACTORIES[id](owner.weights, {
+          pooling,
+          padding,
+          labels: owner.labels,
+          sharedTensors: true,
+        })
       );
     // A failed load is not cached: fixing the weights and retrying works.
     network.catch(() => cache.delete(key));

@@ -33,6 +33,10 @@ export interface Preset {
    * peaky activations). Off (absent) for the reference VGG16 presets.
    */
   normalize?: boolean;
+  /** Convolution padding during stylization (`reflect` avoids border bands); default `zero`. */
+  padding?: "zero" | "reflect";
+  /** Downsampling pools during stylization; default `max`. */
+  pooling?: "max" | "avg" | "blur";
 }
 
 /** A pre-trained CNN used as a fixed feature extractor. */

@@ -38,19 +38,36 @@ const vgg16: Record<string, Preset> = {
 
 // SqueezeNet and GoogLeNet have peaky activations: the Gram entries of their
 // layers span orders of magnitude, so with the reference's plain MSE one layer
-// (and the content term) swamps the rest and the result is grey noise with a
-// faint cat. `normalize` divides every layer's loss by its target's mean
-// square, so each starts near 1 and the weights below mean what they say.
-// Chosen by looking at cat.png + starry-night.jpg and coffee.png +
-// great-wave.jpg at 128 and 256 px (100 L-BFGS iterations from noise):
-// - style on the shallow layers carries the palette and brush strokes;
-//   shifting weight to fire7/fire9 turned the result grey;
-// - content at fire3/concat keeps the cat's eyes, nose and fur direction;
-//   fire5/concat (1/8 resolution) lost them at 128 px;
-// - content:style 1:10 keeps the cat recognisable while the swirls and the
-//   blue/yellow palette dominate; 2:10 looked more photo than painting;
-// - TV 0.003 (TV is a mean over pixels) removes SqueezeNet's stride-2 conv1
-//   checkerboard without visibly blurring strokes.
+// (and the content term) swamps the rest. `normalize` divides every layer's
+// loss by its target's mean square, so each starts near 1 and the weights
+// below mean what they say.
+//
+// The levers of issue 8, measured on golden-gate.jpg + starry-night.jpg with
+// the gallery's judge (r: Gram distance to the painting relative to the
+// photo's, judged by the *other* network; lower is more style) and edge
+// score (structure kept; higher is more), 60 iterations at 256 px unless said:
+//
+//                                             squeezenet (judge: googlenet)
+//   old defaults (noise start, max, zero pad)   r 1.23  edge 0.22  dot field
+//   content start, style x10 (strength 75)      r 0.84  edge 0.70  painterly
+//   + avg pooling                               r 0.76  edge 0.46  swirls, grid
+//   + reflect padding                           r 0.76  edge 0.53  no border band
+//   + blur pooling instead of avg               r 0.76  edge 0.54  grid fainter
+//   same at 512 px, 256 -> 512 coarse-to-fine   r 0.65  edge 0.55  (100 it)
+//   SWAG softmax over the layer, noise start    r 0.96-1.23         grey, no style
+//   SWAG softmax over channels, content start   r 1.00
+//
+// - Start from the content (see `init`): the photo's structure is there from
+//   the first iteration, so the style weight can be ten times higher.
+// - Downsampling pools: 3x3 windows at stride 2 cover every other pixel twice,
+//   so max or box pooling paints a lattice; `blur` weights them 1-2-1 (equal
+//   coverage, Zhang 2019), as close to Gatys's average pooling as the
+//   geometry allows.
+// - Reflect padding: zero padding made the optimiser paint a band along the
+//   borders (GoogLeNet's 7x7 stride-2 conv1 worst).
+// - SWAG's softmax (Wang et al. 2021) made SqueezeNet's results grey in both
+//   forms tried (all activations of a layer, or the channels at each
+//   position, temperature 1-16 x the layer's RMS): not used.
 const squeezenet: Record<string, Preset> = {
   default: {
     contentLayers: { "fire3/concat": 1 },
@@ -62,18 +79,19 @@ const squeezenet: Record<string, Preset> = {
       "fire7/concat": 0.2,
     },
     contentWeight: 1,
-    styleWeight: 10,
+    styleWeight: 100,
     tvWeight: 0.003,
     normalize: true,
+    pooling: "blur",
+    padding: "reflect",
   },
 };
 
-// Same normalisation as SqueezeNet. With style on inception_4a/4c (the first
-// guess) the result was grey swirls over a faint cat: the deep layers' Gram
-// errors stay large and drown the palette. Weighting the stem (conv1, conv2)
-// and inception_3a/3b instead gave the painting's blue/yellow palette and
-// brush strokes; content at inception_3a/output with content:style 2:10 keeps
-// the cat (conv2/3x3 as content looked more like a filtered photo).
+// Same normalisation and levers as SqueezeNet (judge: squeezenet):
+//   old defaults                                r 0.94  edge 0.22  grey, mushy, band
+//   content start, style x10, avg, reflect      r 0.88  edge 0.52  Van Gogh strokes
+// Style on the stem (conv1, conv2) and inception_3a/3b carries the palette and
+// the strokes; deeper style layers (4a/4c) greyed the result.
 const googlenet: Record<string, Preset> = {
   default: {
     contentLayers: { "inception_3a/output": 1 },
@@ -84,9 +102,11 @@ const googlenet: Record<string, Preset> = {
       "inception_3b/output": 0.1,
     },
     contentWeight: 2,
-    styleWeight: 10,
+    styleWeight: 100,
     tvWeight: 0.003,
     normalize: true,
+    pooling: "blur",
+    padding: "reflect",
   },
 };
 

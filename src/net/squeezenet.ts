@@ -42,9 +42,9 @@ function squeezenetGraph(w: LayerWeights, pooling: Pooling): GraphLayer[] {
  */
 export function createSqueezenet(
   tensors: tf.NamedTensorMap,
-  { pooling = "max", labels, sharedTensors }: NetworkOptions = {},
+  { pooling = "max", padding = "zero", labels, sharedTensors }: NetworkOptions = {},
 ): GraphNetwork {
-  const w = new LayerWeights("squeezenet", tensors);
+  const w = new LayerWeights("squeezenet", tensors, padding);
   return new GraphNetwork({
     id: "squeezenet",
     graph: squeezenetGraph(w, pooling),

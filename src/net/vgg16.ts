@@ -64,9 +64,9 @@ function vgg16Graph(w: LayerWeights, pooling: Pooling): GraphLayer[] {
  */
 export function createVgg16(
   tensors: tf.NamedTensorMap,
-  { pooling = "max", sharedTensors }: NetworkOptions = {},
+  { pooling = "max", padding = "zero", sharedTensors }: NetworkOptions = {},
 ): GraphNetwork {
-  const w = new LayerWeights("vgg16", tensors);
+  const w = new LayerWeights("vgg16", tensors, padding);
   return new GraphNetwork({
     id: "vgg16",
     graph: vgg16Graph(w, pooling),

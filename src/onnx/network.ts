@@ -51,14 +51,6 @@ export interface Forward {
 const MAX_POOL_PAD = -1e4;
 
 /**
- * A convolution's padding mode: `reflect` where the layer asks for it (the
- * `padMode` of reflect-padded networks), else zeros.
- */
-function padMode(layer: ConvLayer): "zero" | "reflect" {
-  return (layer as ConvLayer & { padMode?: "zero" | "reflect" }).padMode ?? "zero";
-}
-
-/**
  * The gradient of reflect-padding `axis` (unpadded length `n`) by `p`: the centre,
  * plus each band reversed onto the `p` pixels next to the edge it mirrors (the
  * edge itself is not repeated, as ONNX's and tfjs's `reflect`).
@@ -206,7 +198,7 @@ export function forward(
         );
         const b = g.float(bias.dataSync() as Float32Array, [cout], `${layer.name}/bias`);
         // Reflect padding: the image's mirror image instead of zeros around it.
-        const reflect = padMode(op.layer) === "reflect" && p > 0;
+        const reflect = op.layer.padMode === "reflect" && p > 0;
         const input = reflect
           ? g.node("Pad", [x.name, g.int64([0, 0, p, p, 0, 0, p, p])], { mode: "reflect" })
           : x.name;
@@ -311,7 +303,7 @@ export function forward(
 function poolWeights(
   { kernel: k, stride: s, kind }: PoolSpec,
 ): { values: Float32Array; uniform: boolean } {
-  if ((kind as string) === "blur" && k === 3 && s === 2) {
+  if (kind === "blur" && k === 3 && s === 2) {
     const b = [1, 2, 1];
     return {
       values: Float32Array.from({ length: 9 }, (_, i) => (b[Math.floor(i / 3)] * b[i % 3]) / 16),
@@ -485,7 +477,7 @@ export function backward(g: GraphBuilder, fwd: Forward, seeds: Map<string, strin
         const [, , oh, ow] = output.shape;
         const active = g.node("Greater", [output.name, g.scalar(0)]);
         const dz = g.node("Where", [active, dy, g.scalar(0)]);
-        if (padMode(op.layer) === "reflect" && p > 0) {
+        if (op.layer.padMode === "reflect" && p > 0) {
           // The gradient at the padded input, each reflected band folded back onto its source.
           const [ph, pw] = [h + 2 * p, w + 2 * p];
           const dPadded = g.node("ConvTranspose", [dz, saved.weights], {

@@ -14,18 +14,27 @@
 import * as tf from "@tensorflow/tfjs";
 import { fastBackward } from "./fast_backward.ts";
 import { backwardKernel, phaseGeometry, polyphaseKernel } from "./_flipped.ts";
+import { reflectPad } from "./pad.ts";
 
 /** A frozen convolution layer: filter `[kh, kw, in, out]` and bias `[out]`. */
 export interface ConvLayer {
   filter: tf.Tensor4D;
   bias: tf.Tensor1D;
   stride: number;
-  /** Symmetric zero padding on each spatial side. */
+  /** Symmetric padding on each spatial side. */
   pad: number;
+  /** What the padding holds: zeros (as trained, the default) or the image's reflection. */
+  padMode?: PadMode;
 }
+
+/** Padding of a convolution: `zero` as the networks were trained, or `reflect`. */
+export type PadMode = "zero" | "reflect";
 
 /** `relu(conv(x, filter) + bias)`, Caffe's Convolution + in-place ReLU. */
 export function convRelu(x: tf.Tensor4D, layer: ConvLayer): tf.Tensor4D {
+  if (layer.padMode === "reflect" && layer.pad > 0) {
+    return tf.tidy(() => convRelu(reflectPad(x, layer.pad), { ...layer, pad: 0, padMode: "zero" }));
+  }
   return fastBackward() ? fastConvRelu(x, layer) : defaultConvRelu(x, layer);
 }
 

@@ -13,7 +13,14 @@ export interface PoolSpec {
   kernel: number;
   stride: number;
   pad: number;
-  kind: "max" | "avg";
+  /**
+   * `max`, `avg` (a box window), or `blur`: a 3x3 stride-2 window weighted by
+   * [1,2,1]⊗[1,2,1]/16 (Zhang 2019's anti-aliased pooling). With overlapping
+   * 3-wide windows at stride 2 a box covers every other input twice, so the
+   * image-gradient is stronger on a lattice and the optimiser paints a grid;
+   * the binomial weights cover every input equally. Other geometries: `avg`.
+   */
+  kind: "max" | "avg" | "blur";
 }
 
 /** Caffe's pooled size: ceil((H + 2p - k) / s) + 1, minus one if the last window starts in the padding. */
@@ -43,13 +50,21 @@ export function caffePool(x: tf.Tensor4D, spec: PoolSpec): tf.Tensor4D {
     if (spec.kind === "max") {
       return fastBackward() ? fastMaxPool(padded, k, s) : tf.maxPool(padded, k, s, "valid");
     }
-    const pooled = tf.avgPool(padded, k, s, "valid");
+    const pool = spec.kind === "blur" && k === 3 && s === 2
+      ? binomialPool
+      : (t: tf.Tensor4D) => tf.avgPool(t, k, s, "valid");
+    const pooled = pool(padded);
     if (extraH + extraW === 0) return pooled;
     // Caffe divides a window that overhangs the padded input by the part that fits.
     const ones = tf.ones([1, h + 2 * p, w + 2 * p, 1]) as tf.Tensor4D;
     const inside = tf.pad(ones, [[0, 0], [0, extraH], [0, extraW], [0, 0]]);
-    return tf.div(pooled, tf.avgPool(inside, k, s, "valid"));
+    return tf.div(pooled, pool(inside));
   });
+}
+
+/** Valid 3x3 stride-2 pooling weighted [1,2,1]⊗[1,2,1]/16: a 2x2 box at stride 1, then at stride 2. */
+function binomialPool(x: tf.Tensor4D): tf.Tensor4D {
+  return tf.avgPool(tf.avgPool(x, 2, 1, "valid"), 2, 2, "valid");
 }
 
 /**
