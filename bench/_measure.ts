@@ -301,7 +301,7 @@ export async function measure(options: MeasureOptions, emit: (row: Row) => void)
           continue;
         }
         const native = options.backend === "onnx";
-        const objective = await makeObjective(network, size, { native });
+        const objective = await makeObjective(network, size, undefined, { native });
         try {
           const warm = await timeOnce(objective, true);
           row.loss = warm.loss;

@@ -25,6 +25,8 @@ export interface Objective {
   style: tf.Tensor4D;
   /** The loss set-up (layers, weights) of the network's default preset. */
   setup: ReturnType<typeof lossSetup>;
+  /** The loss at any image of `x`'s shape (not freed: call it inside `tf.tidy` or a gradient). */
+  loss(image: tf.Tensor4D): tf.Scalar;
   evaluate(): { value: tf.Scalar; grad: tf.Tensor4D };
   dispose(): void;
 }
@@ -34,21 +36,30 @@ function randomRgb(size: number, seed: number): tf.Tensor4D {
   return tf.randomUniform([1, size, size, 3], 0, 255, "float32", seed) as tf.Tensor4D;
 }
 
+/** Preprocessed images an objective is built from (taken over: `dispose()` frees them). */
+export interface ObjectiveImages {
+  content: tf.Tensor4D;
+  style: tf.Tensor4D;
+  x: tf.Tensor4D;
+}
+
 /**
- * The engine's objective for `network`'s default preset at `size` px (square);
- * with `native`, evaluated by ONNX Runtime (`src/onnx/`) from the same targets.
+ * The engine's objective for `network`'s default preset: at `size` px (square) on fixed
+ * pseudo-random images, or on `images` when given; with `native`, evaluated by ONNX
+ * Runtime (`src/onnx/`) from the same targets.
  */
 export async function makeObjective(
   network: FeatureNetwork,
   size: number,
+  images?: ObjectiveImages,
   { native = false } = {},
 ): Promise<Objective> {
   const setup = lossSetup(network, stylizeOptionsSchema.parse({ network: network.id }));
   const contentLayers = Object.keys(setup.contentLayers);
   const styleLayers = Object.keys(setup.styleLayers);
   const layers = [...new Set([...contentLayers, ...styleLayers])];
-  const contentImage = tf.tidy(() => network.preprocess(randomRgb(size, 11)));
-  const styleImage = tf.tidy(() => network.preprocess(randomRgb(size, 12)));
+  const contentImage = images?.content ?? tf.tidy(() => network.preprocess(randomRgb(size, 11)));
+  const styleImage = images?.style ?? tf.tidy(() => network.preprocess(randomRgb(size, 12)));
   const content: Features = tf.tidy(() => network.features(contentImage, contentLayers));
   const grams: Grams = tf.tidy(() => {
     const style = network.features(styleImage, styleLayers);
@@ -69,7 +80,7 @@ export async function makeObjective(
   };
   const contentScales = await scales(content);
   const styleScales = await scales(grams);
-  const x = tf.tidy(() => network.preprocess(randomRgb(size, 13)));
+  const x = images?.x ?? tf.tidy(() => network.preprocess(randomRgb(size, 13)));
   const loss = (image: tf.Tensor4D): tf.Scalar => {
     const features = network.features(image, layers);
     return tf.addN([
@@ -97,6 +108,7 @@ export async function makeObjective(
     content: contentImage,
     style: styleImage,
     setup,
+    loss,
     evaluate: () => {
       if (onnx) {
         const { values, grad } = onnx(x);

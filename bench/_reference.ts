@@ -22,6 +22,10 @@ export interface ReferenceSpec {
   styleWeight: number;
   tvWeight: number;
   normalize: boolean;
+  /** `[height, width]` of each image, when not `size` × `size`. */
+  shapes?: { x: [number, number]; content: [number, number]; style: [number, number] };
+  /** Minimise with SciPy's L-BFGS-B instead of timing (see the script's docstring). */
+  optimize?: { maxfun: number; m: number; lower: number[]; upper: number[] };
 }
 
 /** The reference's answer. */
@@ -48,11 +52,20 @@ export async function referenceAvailable(): Promise<{ torch: string } | { missin
   }
 }
 
+/** What the reference prints with `optimize`: the loss at every evaluation, in order. */
+export interface ReferenceOptimizeResult {
+  losses: number[];
+  nit: number;
+  nfev: number;
+  message: string;
+  scipy: string;
+  torch: string;
+}
+
 /** Runs the reference on `spec` (written to `specPath`). */
-export async function runReference(
-  spec: ReferenceSpec,
-  specPath: string,
-): Promise<ReferenceResult> {
+export async function runReference<
+  R = ReferenceResult,
+>(spec: ReferenceSpec, specPath: string): Promise<R> {
   await Deno.writeTextFile(specPath, JSON.stringify(spec));
   const { success, stdout, stderr } = await new Deno.Command(PYTHON, {
     args: [SCRIPT, specPath],

@@ -15,6 +15,7 @@
  * deno task bench                                   # every network, wasm and onnx, 128/256/512
  * deno task bench --networks squeezenet --backends wasm,wasm:1,webgpu --sizes 256
  * deno task bench --json                            # one JSON object per row
+ * deno task bench --optimizers                      # loss against evaluations (bench/optimizers.ts)
  * ```
  *
  * Backends: `wasm`, `webgpu`, `cpu`, `onnx` (the native CPU path through ONNX
@@ -28,9 +29,11 @@ import { NETWORK_IDS, type NetworkId } from "../src/net/network.ts";
 import { measure, type MeasureOptions, type Row } from "./_measure.ts";
 import { referenceAvailable, runReference } from "./_reference.ts";
 import { cpuModel } from "./cpu.ts";
+import { benchOptimizers } from "./optimizers.ts";
 
 const USAGE = `usage: deno task bench [--networks a,b] [--backends a,b] [--sizes a,b] [--json]
-  [--repeat N] [--iterations N] [--limit SECONDS] [--no-reference] [--no-server]`;
+  [--repeat N] [--iterations N] [--limit SECONDS] [--no-reference] [--no-server]
+       deno task bench --optimizers [--help]`;
 
 function list(value: string, flag: string): string[] {
   const items = value.split(",").map((s) => s.trim()).filter(Boolean);
@@ -177,6 +180,10 @@ function table(rows: Row[]): string {
 }
 
 async function main() {
+  if (Deno.args.includes("--optimizers")) {
+    await benchOptimizers(Deno.args.filter((arg) => arg !== "--optimizers"));
+    Deno.exit(0); // idle wasm pthread workers must not keep the process alive
+  }
   const flags = parseFlags(Deno.args);
   if (flags.help) {
     console.log(USAGE);

@@ -10,8 +10,14 @@ import type { RgbaImage } from "../src/image/image.ts";
 
 const MEAN: [number, number, number] = [104, 117, 123];
 
-/** Builds the network; `failOnCall` makes the n-th `features()` call throw (to test clean-up). */
-export function tinyNetwork(options: { failOnCall?: number; preset?: Partial<Preset> } = {}) {
+/**
+ * Builds the network; `failOnCall` makes the n-th `features()` call throw (to test clean-up),
+ * before any op (`failAt: "start"`, the default) or half-way, after the first convolution has
+ * run and saved what its gradient needs (`failAt: "middle"`).
+ */
+export function tinyNetwork(
+  options: { failOnCall?: number; failAt?: "start" | "middle"; preset?: Partial<Preset> } = {},
+) {
   const layer = (inC: number, outC: number, seed: number) => ({
     filter: tf.randomNormal([3, 3, inC, outC], 0, 0.1, "float32", seed) as tf.Tensor4D,
     bias: tf.fill([outC], 0.1) as tf.Tensor1D,
@@ -41,10 +47,12 @@ export function tinyNetwork(options: { failOnCall?: number; preset?: Partial<Pre
       tf.tidy(() => tf.clipByValue(tf.reverse(tf.add(x, tf.tensor1d(MEAN)), -1), 0, 255)),
     features(x, layers) {
       calls += 1;
-      if (calls === options.failOnCall) throw new Error("tiny network failed on purpose");
+      const fail = calls === options.failOnCall;
+      if (fail && options.failAt !== "middle") throw new Error("tiny network failed on purpose");
       return tf.tidy(() => {
         const out: Record<string, tf.Tensor4D> = {};
         const a = convRelu(x, c1);
+        if (fail) throw new Error("tiny network failed on purpose, half-way");
         const p = caffePool(a, { kernel: 2, stride: 2, pad: 0, kind: "max" });
         const b = convRelu(p, c2);
         for (const name of layers) out[name] = { c1: a, p1: p, c2: b }[name as "c1"];

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { lbfgs } from "../src/engine/lbfgs.ts";
+import { lbfgs, type LbfgsOptions } from "../src/engine/lbfgs.ts";
 import { adam } from "../src/engine/adam.ts";
 import type { Objective } from "../src/engine/optimizer.ts";
 
@@ -30,11 +30,16 @@ function rosenbrock(x: tf.Tensor): tf.Scalar {
 }
 
 /** Runs `steps` L-BFGS steps; `evaluations` counts the objective's calls after the one at the start. */
-async function minimise(f: Objective, start: number[], steps: number, historySize = 10) {
+async function minimise(
+  f: Objective,
+  start: number[],
+  steps: number,
+  options: LbfgsOptions = {},
+) {
   let calls = 0;
   const counted: Objective = (x) => (calls++, f(x));
   const x0 = tf.tensor1d(start);
-  const opt = await lbfgs(counted, x0, { historySize });
+  const opt = await lbfgs(counted, x0, options);
   const atStart = calls;
   let values = [NaN];
   for (let i = 0; i < steps; i++) values = await opt.step();
@@ -101,6 +106,178 @@ Deno.test("lbfgs() keeps its step size when the first curvature pair is negative
   assert.ok(evaluations / 30 <= 1.5, `${evaluations} evaluations in 30 steps`);
 });
 
+/** Every point `objective` is evaluated at, with f and ∇f, read synchronously (cpu backend). */
+function recorded(objective: Objective) {
+  const points: { x: number[]; f: number; g: number[] }[] = [];
+  const wrapped: Objective = (x) => {
+    const e = objective(x);
+    points.push({
+      x: Array.from(x.dataSync()),
+      f: e.values.dataSync()[0],
+      g: Array.from(e.grad.dataSync()),
+    });
+    return e;
+  };
+  return { wrapped, points };
+}
+
+const dotOf = (a: number[], b: number[]) => a.reduce((sum, ai, i) => sum + ai * b[i], 0);
+
+/**
+ * For every step that moved x: does it satisfy sufficient decrease and the strong curvature
+ * condition? Unconstrained, s = xₖ₊₁ - xₖ = t·d, so both read in terms of s: f₊ ≤ f + c₁·gᵀs and
+ * |g₊ᵀs| ≤ c₂·|gᵀs|.
+ */
+async function wolfeAtEveryStep(options: LbfgsOptions, steps: number) {
+  const { wrapped, points } = recorded(objectiveOf(rosenbrock));
+  const x0 = tf.tensor1d([-1.2, 1]);
+  const opt = await lbfgs(wrapped, x0, options);
+  let current = points[0];
+  const checks: { armijo: boolean; curvature: boolean }[] = [];
+  for (let i = 0; i < steps && current.f > 1e-6; i++) {
+    await opt.step();
+    const x = Array.from(await opt.x.data());
+    const next = points.findLast((p) => p.x.every((xi, j) => xi === x[j]))!;
+    if (next === current) continue;
+    const s = x.map((xi, j) => xi - current.x[j]);
+    const slope = dotOf(current.g, s);
+    checks.push({
+      armijo: next.f <= current.f + 1e-4 * slope,
+      curvature: Math.abs(dotOf(next.g, s)) <= 0.9 * Math.abs(slope),
+    });
+    current = next;
+  }
+  opt.dispose();
+  x0.dispose();
+  return checks;
+}
+
+Deno.test("lbfgs() accepts only steps that satisfy the strong Wolfe conditions", async () => {
+  const checks = await wolfeAtEveryStep({}, 100);
+  assert.ok(checks.length > 20, `${checks.length} steps`);
+  checks.forEach((c, i) => assert.deepEqual(c, { armijo: true, curvature: true }, `step ${i}`));
+  // The Armijo search checks only the first condition: the second then fails somewhere, so
+  // the assertion above is not one that holds by itself on this function.
+  const armijo = await wolfeAtEveryStep({ lineSearch: "armijo" }, 100);
+  assert.ok(armijo.every((c) => c.armijo));
+  assert.ok(armijo.some((c) => !c.curvature));
+});
+
+Deno.test("lbfgs() with strong Wolfe lengthens a first step that is far too short", async () => {
+  // Steepest descent's first step is 1 long (RMS), the minimum 100 away: Armijo backtracking
+  // takes the unit step, the strong-Wolfe search extrapolates towards the minimum.
+  const f = objectiveOf((x) => tf.tidy(() => tf.sum(tf.square(tf.sub(x, 100)))));
+  const wolfe = await minimise(f, [0, 0, 0, 0], 1, { firstStepRms: 1 });
+  const armijo = await minimise(f, [0, 0, 0, 0], 1, { firstStepRms: 1, lineSearch: "armijo" });
+  assert.deepEqual(armijo.x, [1, 1, 1, 1]);
+  wolfe.x.forEach((xi) => assert.ok(xi >= 10, `x = ${wolfe.x}`));
+});
+
+Deno.test("lbfgs() evaluates only points inside the box and finds the bound-constrained minimum", async () => {
+  // f = ½(x - c)ᵀA(x - c), A coupled, c outside the box [-1, 2] in two coordinates: the
+  // minimum has x₀ on the upper bound, x₂ on the lower and x₁ free, and is not the clip of c.
+  const A = tf.tensor2d([[2, 0.5, 0.3], [0.5, 1, 0.4], [0.3, 0.4, 3]]);
+  const c = tf.tensor1d([5, 0.5, -3]);
+  const gradient = (x: tf.Tensor) =>
+    tf.tidy(() => tf.squeeze(tf.matMul(A, tf.reshape(tf.sub(x, c), [3, 1]))));
+  const f = objectiveOf((x) =>
+    tf.tidy(() => tf.mul(0.5, tf.sum(tf.mul(tf.sub(x, c), gradient(x)))))
+  );
+  for (const lineSearch of ["strong-wolfe", "armijo"] as const) {
+    const before = tf.memory().numTensors;
+    const { wrapped, points } = recorded(f);
+    const x0 = tf.tensor1d([0, 0, 0]);
+    const opt = await lbfgs(wrapped, x0, {
+      lineSearch,
+      project: (x) => tf.clipByValue(x, -1, 2),
+    });
+    for (let i = 0; i < 30; i++) await opt.step();
+    for (const p of points) p.x.forEach((xi) => assert.ok(xi >= -1 && xi <= 2, `x = ${p.x}`));
+    const x = Array.from(await opt.x.data());
+    const gx = gradient(opt.x);
+    const g = Array.from(await gx.data());
+    gx.dispose();
+    // KKT: at the upper bound the gradient points down (≤ 0), at the lower up (≥ 0), free: 0
+    // (to float32's resolution of f; at the clip of c it would be -0.7).
+    assert.equal(x[0], 2, `${lineSearch}: x = ${x}`);
+    assert.equal(x[2], -1, `${lineSearch}: x = ${x}`);
+    assert.ok(g[0] < 0 && g[2] > 0 && Math.abs(g[1]) < 1e-3, `${lineSearch}: ∇f = ${g}`);
+    opt.dispose();
+    x0.dispose();
+    assert.equal(tf.memory().numTensors, before, `${lineSearch} leaked`);
+  }
+  tf.dispose([A, c]);
+});
+
+Deno.test("lbfgs() measures the slope along the projected path, so bounds cost no evaluations", async () => {
+  // The minimum, 100 away, lies outside the box [-1, 2]: along the clipped path f stops falling
+  // where x reaches the bound, and the slope there is 0 (the clipped components do not move).
+  // Taking ∇fᵀd instead, steep all the way, the search would keep stretching the step.
+  const f = objectiveOf((x) => tf.tidy(() => tf.sum(tf.square(tf.sub(x, 100)))));
+  let calls = 0;
+  const counted: Objective = (x) => (calls++, f(x));
+  const x0 = tf.tensor1d([0, 0.2, 0.4, 0.6]);
+  const opt = await lbfgs(counted, x0, {
+    project: (x) => tf.clipByValue(x, -1, 2),
+    firstStepRms: 1,
+  });
+  await opt.step();
+  assert.deepEqual(Array.from(await opt.x.data()), [2, 2, 2, 2]);
+  assert.ok(calls <= 3, `${calls} evaluations`); // x0, the unit step, one ten times longer
+  opt.dispose();
+  x0.dispose();
+});
+
+Deno.test("lbfgs() evens out badly scaled variables with its RMS preconditioner", async () => {
+  // f = Σ aᵢ(xᵢ - cᵢ)², curvatures aᵢ over four orders of magnitude (as a style loss weighs
+  // pixels unevenly), from a start where the gradient's size follows aᵢ.
+  const n = 200;
+  const a = tf.tensor1d(Array.from({ length: n }, (_, i) => 10 ** (4 * ((i * 37) % n) / n)));
+  const c = tf.tensor1d(Array.from({ length: n }, (_, i) => 1 + 0.5 * Math.sin(i)));
+  const f = objectiveOf((x) => tf.tidy(() => tf.sum(tf.mul(a, tf.square(tf.sub(x, c))))));
+  const start = Array.from({ length: n }, () => 0);
+  const rms = await minimise(f, start, 15, { historySize: 5 });
+  const none = await minimise(f, start, 15, { historySize: 5, preconditioner: "none" });
+  assert.ok(rms.value < none.value / 100, `rms ${rms.value}, none ${none.value}`);
+  tf.dispose([a, c]);
+});
+
+Deno.test("lbfgs() frees every trial when an evaluation in a line search throws", async () => {
+  for (const lineSearch of ["strong-wolfe", "armijo"] as const) {
+    const before = tf.memory().numTensors;
+    let calls = 0;
+    const f = objectiveOf(rosenbrock);
+    const failing: Objective = (x) => {
+      if (++calls === 12) throw new Error("backend lost");
+      return f(x);
+    };
+    const x0 = tf.tensor1d([-1.2, 1]);
+    const opt = await lbfgs(failing, x0, { lineSearch });
+    await assert.rejects(async () => {
+      for (let i = 0; i < 20; i++) await opt.step();
+    }, /backend lost/);
+    opt.dispose();
+    x0.dispose();
+    assert.equal(tf.memory().numTensors, before, `${lineSearch} leaked`);
+  }
+});
+
+Deno.test("lbfgs() rejects an unknown line search or preconditioner by name", async () => {
+  const x0 = tf.tensor1d([0]);
+  const f = objectiveOf((x) => tf.sum(x));
+  await assert.rejects(
+    // deno-lint-ignore no-explicit-any
+    lbfgs(f, x0, { lineSearch: "wolfe" as any }),
+    /options\.lineSearch: unknown line search "wolfe"; use "strong-wolfe" or "armijo"/,
+  );
+  await assert.rejects(
+    // deno-lint-ignore no-explicit-any
+    lbfgs(f, x0, { preconditioner: "adam" as any }),
+    /options\.preconditioner: unknown preconditioner "adam"; use "rms" or "none"/,
+  );
+  x0.dispose();
+});
+
 Deno.test("adam() decreases a quadratic and leaks nothing", async () => {
   const before = tf.memory().numTensors;
   const f = objectiveOf((x) => tf.tidy(() => tf.sum(tf.square(tf.sub(x, 3)))));
@@ -113,4 +290,18 @@ Deno.test("adam() decreases a quadratic and leaks nothing", async () => {
   opt.dispose();
   x0.dispose();
   assert.equal(tf.memory().numTensors, before);
+});
+
+Deno.test("adam() reports the loss of the point it holds after the step (the one a preview shows)", async () => {
+  const fx = (x: tf.Tensor): tf.Scalar => tf.tidy(() => tf.sum(tf.square(tf.sub(x, 3))));
+  const x0 = tf.tensor1d([0, 10]);
+  const opt = adam(objectiveOf(fx), x0, { learningRate: 0.5 });
+  for (let i = 0; i < 3; i++) {
+    const [reported] = await opt.step();
+    const atX = fx(opt.x);
+    assert.ok(Math.abs(reported - (await atX.data())[0]) < 1e-4, `step ${i + 1}`);
+    atX.dispose();
+  }
+  opt.dispose();
+  x0.dispose();
 });

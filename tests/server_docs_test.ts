@@ -15,6 +15,7 @@ Deno.test("/openapi.json documents every v1 route, the multipart job form and pr
       .sort();
     assert.deepEqual(routes, [
       "DELETE /v1/jobs/{id}",
+      "DELETE /v1/styles/{id}",
       "GET /v1/health",
       "GET /v1/jobs/{id}",
       "GET /v1/jobs/{id}/events",

@@ -121,9 +121,34 @@ Deno.test("bad inputs get the right problem status, naming the field, and the se
       typo.append("styles", "great-wave");
       assert.equal((await problem(await post(typo), 422)).errors![0].field, "styles");
     });
+    await t.step(
+      "422 before queuing: what the engine's guards refuse, naming the field",
+      async () => {
+        const thin = await encodePng(gradientWithAlpha(1200, 24));
+        const cases: [Uint8Array, Record<string, unknown>, string, RegExp][] = [
+          [thin, tiny({ maxSize: 512 }), "options.maxSize", /512x10.*use 825 or more/],
+          [layerPng, tiny({ maxSize: 16 }), "options.maxSize", /use 2[0-9] or more/],
+          [await encodePng(gradientWithAlpha(1000, 1)), tiny(), "content", /too thin/],
+          [layerPng, tiny({ contentLayers: {} }), "options.contentLayers", /no layer/],
+          [layerPng, tiny({ contentWeight: 0, styleWeight: 0 }), "options.contentWeight", /off/],
+          [layerPng, tiny({ styleLayers: { pool9: 1 } }), "options.styleLayers", /unknown layer/],
+          [layerPng, tiny({ preset: "constructor" }), "options.preset", /unknown preset/],
+          [layerPng, tiny({ scales: [32, 48, 64, 96, 128] }), "options.scales", /4/],
+        ];
+        for (const [content, options, field, message] of cases) {
+          const body = await problem(await post(contentForm(content, options)), 422);
+          const error = body.errors!.find((e) => e.field === field);
+          assert.ok(error, `${JSON.stringify(options)}: ${JSON.stringify(body.errors)}`);
+          assert.match(error.message, message);
+        }
+        const health = await (await fetch(`${server.url}/v1/health`)).json();
+        assert.deepEqual(health.queue, { running: 0, waiting: 0 }, "nothing was queued");
+      },
+    );
     await t.step("404: unknown style, job, image and route", async () => {
       const style = await problem(await post(jobForm(layerPng, tiny(), ["mona-lisa"])), 404);
       assert.match(style.detail, /mona-lisa.*starry-night/);
+      assert.equal(style.errors![0].field, "style[0]");
       await problem(await fetch(`${server.url}/v1/jobs/no-such-job`), 404);
       await problem(await fetch(`${server.url}/v1/jobs/no-such-job/events`), 404);
       await problem(await fetch(`${server.url}/v1/styles/mona-lisa/image`), 404);

@@ -6,7 +6,9 @@ import assert from "node:assert/strict";
 import { Frame, GIF, Image } from "imagescript";
 import { readImageHeader } from "../src/image/header.ts";
 import { fetchCatalogue, missingStyles, readCatalogue } from "../src/styles/catalogue.ts";
+import { StyleStore } from "../src/styles/store.ts";
 import {
+  dataDirWithCatalogue,
   encodePng,
   gradientWithAlpha,
   jobForm,
@@ -121,19 +123,26 @@ Deno.test("an uploaded style gets 201, works in a job, survives a restart, and a
 Deno.test("image headers give format and size for PNG, JPEG, GIF, WebP and TIFF without decoding", async () => {
   const image = new Image(37, 21);
   image.fill(0x336699ff);
-  assert.deepEqual(readImageHeader(await image.encode()), { format: "png", width: 37, height: 21 });
+  assert.deepEqual(readImageHeader(await image.encode()), {
+    format: "png",
+    width: 37,
+    height: 21,
+    pixels: 777,
+  });
   assert.deepEqual(readImageHeader(await image.encodeJPEG(80)), {
     format: "jpeg",
     width: 37,
     height: 21,
+    pixels: 777,
   });
   assert.deepEqual(readImageHeader(await image.encodeWEBP(80)), {
     format: "webp",
     width: 37,
     height: 21,
+    pixels: 777,
   });
   const gif = await new GIF([Frame.from(image, 100)]).encode();
-  assert.deepEqual(readImageHeader(gif), { format: "gif", width: 37, height: 21 });
+  assert.deepEqual(readImageHeader(gif), { format: "gif", width: 37, height: 21, pixels: 777 });
   // Little-endian TIFF: header, then one IFD with ImageWidth (SHORT) and ImageLength (LONG).
   const tiff = new Uint8Array(8 + 2 + 2 * 12 + 4);
   const view = new DataView(tiff.buffer);
@@ -148,7 +157,80 @@ Deno.test("image headers give format and size for PNG, JPEG, GIF, WebP and TIFF 
     if (type === 3) view.setUint16(at + 8, value, true);
     else view.setUint32(at + 8, value, true);
   });
-  assert.deepEqual(readImageHeader(tiff), { format: "tiff", width: 4000, height: 70000 });
+  assert.deepEqual(readImageHeader(tiff), {
+    format: "tiff",
+    width: 4000,
+    height: 70000,
+    pixels: 4000 * 70000,
+  });
   assert.throws(() => readImageHeader(new Uint8Array([0x89, 0x50, 0x4e, 0x47])), /cut short|PNG/);
   assert.throws(() => readImageHeader(new TextEncoder().encode("hello world")), /not a PNG/);
+});
+
+Deno.test("uploads: one per image whatever its title, owner-only files, a quota in count and bytes, DELETE frees a place", async () => {
+  const dir = await dataDirWithCatalogue();
+  const styles = await StyleStore.open({ dir, maxUserStyles: 2, maxUserBytes: 60_000 });
+  const server = await testServer({ dir, styles });
+  const upload = async (image: Uint8Array, title: string) => {
+    const form = new FormData();
+    form.append("image", new Blob([image as Uint8Array<ArrayBuffer>]), "style.png");
+    form.append("title", title);
+    const response = await fetch(`${server.url}/v1/styles`, { method: "POST", body: form });
+    return { status: response.status, body: await response.json() };
+  };
+  try {
+    const a = await encodePng(gradientWithAlpha(30, 20));
+    const first = await upload(a, "First");
+    assert.equal(first.status, 201);
+    // The same bytes under another title: the existing style, not a copy.
+    const copy = await upload(a, "Another title");
+    assert.equal(copy.status, 409);
+    assert.equal(copy.body.id, first.body.id);
+    assert.equal(copy.body.errors[0].field, "image");
+    for (const name of await Array.fromAsync(Deno.readDir(`${dir}/user`))) {
+      assert.equal((await Deno.stat(`${dir}/user/${name.name}`)).mode! & 0o777, 0o600, name.name);
+    }
+    assert.equal((await Deno.stat(`${dir}/user`)).mode! & 0o777, 0o700);
+
+    // Bytes: a noisy 200x100 PNG is ~80 KB, over the 60 000-byte quota.
+    const noisy = gradientWithAlpha(200, 100);
+    crypto.getRandomValues(noisy.data.subarray(0, 60_000));
+    const big = await upload(await encodePng(noisy), "Big");
+    assert.equal(big.status, 409);
+    assert.match(big.body.detail, /full.*bytes.*DELETE/);
+    // Count: a second fits, a third does not.
+    const second = await upload(await encodePng(gradientWithAlpha(31, 20)), "Second");
+    assert.equal(second.status, 201);
+    const third = await upload(await encodePng(gradientWithAlpha(32, 20)), "Third");
+    assert.equal(third.status, 409);
+    assert.match(third.body.detail, /2 uploaded styles/);
+
+    // DELETE: uploaded ones only; it frees a place.
+    const remove = (id: string) => fetch(`${server.url}/v1/styles/${id}`, { method: "DELETE" });
+    const builtIn = await remove("starry-night");
+    assert.equal(builtIn.status, 403);
+    await builtIn.body?.cancel();
+    const unknown = await remove("no-such-style");
+    assert.equal(unknown.status, 404);
+    await unknown.body?.cancel();
+    const gone = await remove(first.body.id);
+    assert.equal(gone.status, 204);
+    assert.equal((await fetch(`${server.url}/v1/styles/${first.body.id}/image`)).status, 404);
+    assert.equal((await upload(await encodePng(gradientWithAlpha(32, 20)), "Third")).status, 201);
+
+    // Records without createdAt (older or hand-written) still list.
+    for (const id of ["old-one", "old-two"]) {
+      await Deno.writeFile(`${dir}/user/${id}.png`, a);
+      await Deno.writeTextFile(
+        `${dir}/user/${id}.json`,
+        JSON.stringify({ id, title: id, file: `${id}.png`, width: 30, height: 20, sha256: id }),
+      );
+    }
+    const list = await fetch(`${server.url}/v1/styles`);
+    assert.equal(list.status, 200);
+    const ids = (await list.json()).styles.map((s: { id: string }) => s.id);
+    assert.ok(ids.includes("old-one") && ids.includes("old-two"), ids.join());
+  } finally {
+    await server.shutdown();
+  }
 });

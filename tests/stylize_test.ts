@@ -127,11 +127,17 @@ Deno.test("stylize() rejects invalid options naming the field", async () => {
   await assert.rejects(run({ styleWeights: [1, 2] }), /styleWeights.*one weight per style image/s);
   await assert.rejects(run({ init: "image" }), /initImage/);
   await assert.rejects(run({}, []), /at least one style image/);
+  const issue = (path: string, message: RegExp) => (e: ZodError) => {
+    assert.ok(e instanceof ZodError);
+    assert.deepEqual(e.issues[0].path, path.split("."));
+    assert.match(e.issues[0].message, message);
+    return true;
+  };
   await assert.rejects(
     run({ styleLayers: { nope: 1 } }),
-    /options\.styleLayers: unknown layer "nope"/,
+    issue("options.styleLayers", /unknown layer "nope"/),
   );
-  await assert.rejects(run({ preset: "nope" }), /options\.preset: unknown preset "nope"/);
+  await assert.rejects(run({ preset: "nope" }), issue("options.preset", /unknown preset "nope"/));
   network.dispose();
 });
 

@@ -10,8 +10,19 @@ equal Restyle's. Usage (the bench calls it):
 
 SPEC.json: {"network", "weights": DIR, "size", "repeat", "inputs": {"x", "content",
 "style"} (raw little-endian float32 NHWC files), "contentLayers", "styleLayers",
-"contentWeight", "styleWeight", "tvWeight", "normalize"}. Prints one JSON line:
-{"ms": median milliseconds, "loss": value, "threads", "torch"}.
+"contentWeight", "styleWeight", "tvWeight", "normalize"}, and optionally "shapes":
+{"x", "content", "style"} ([height, width] each; default size x size). Prints one
+JSON line: {"ms": median milliseconds, "loss": value, "threads", "torch"}.
+
+With "optimize": {"maxfun", "m", "lower", "upper"} (the bounds per channel, in
+the preprocessed space) it instead minimises the loss from "x" with SciPy's
+L-BFGS-B (`scipy.optimize.minimize`, jac=True, the bounds on every pixel,
+ftol = gtol = 0 so that only maxfun stops it), in float64: L-BFGS-B's first
+step on a boxed problem is x - ∇f, which for Restyle's normalised losses
+(|∇f| ~ 1e-3) changes f by less than float32 resolves, and in float32 its
+line search never leaves the start. It prints one JSON line:
+{"losses": the loss at every evaluation in order, "nit", "nfev", "message",
+"scipy", "torch"}.
 """
 import json
 import statistics
@@ -140,9 +151,10 @@ def vgg16(w):
 NETWORKS = {"squeezenet": squeezenet, "googlenet": googlenet, "vgg16": vgg16}
 
 
-def read_image(path, size):
-    """NHWC float32 file -> NCHW tensor."""
-    return torch.from_numpy(np.fromfile(path, dtype="<f4").reshape(1, size, size, 3)).permute(0, 3, 1, 2).contiguous()
+def read_image(path, shape):
+    """NHWC float32 file of [height, width] -> NCHW tensor."""
+    h, w = shape
+    return torch.from_numpy(np.fromfile(path, dtype="<f4").reshape(1, h, w, 3)).permute(0, 3, 1, 2).contiguous()
 
 
 def gram(f):
@@ -159,21 +171,59 @@ def tv(x):
     return torch.mean((x[:, :, 1:, :] - x[:, :, :-1, :]) ** 2) + torch.mean((x[:, :, :, 1:] - x[:, :, :, :-1]) ** 2)
 
 
+def minimize_lbfgsb(evaluate, x, settings):
+    """SciPy's L-BFGS-B on `evaluate` from `x`; the loss at every evaluation, in order."""
+    import scipy
+    from scipy.optimize import Bounds, minimize
+
+    losses = []
+    shape = x.shape
+
+    def fun(flat):
+        with torch.no_grad():
+            x.copy_(torch.from_numpy(flat).reshape(shape))
+        loss = evaluate()
+        losses.append(loss)
+        return loss, x.grad.detach().numpy().ravel().copy()
+
+    # Bounds per channel (NCHW), broadcast to every pixel.
+    lower = np.broadcast_to(np.array(settings["lower"], dtype=np.float64).reshape(1, 3, 1, 1), shape).ravel()
+    upper = np.broadcast_to(np.array(settings["upper"], dtype=np.float64).reshape(1, 3, 1, 1), shape).ravel()
+    result = minimize(
+        fun,
+        x.detach().numpy().astype(np.float64).ravel(),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=Bounds(lower, upper),
+        options={"maxfun": settings["maxfun"], "maxcor": settings["m"], "maxiter": 10**6, "ftol": 0, "gtol": 0},
+    )
+    return {
+        "losses": losses,
+        "nit": int(result.nit),
+        "nfev": int(result.nfev),
+        "message": str(result.message),
+        "scipy": scipy.__version__,
+        "torch": torch.__version__,
+    }
+
+
 def main():
     with open(sys.argv[1]) as f:
         spec = json.load(f)
     size = spec["size"]
-    net = NETWORKS[spec["network"]](load_weights(spec["weights"]))
+    shapes = {name: spec.get("shapes", {}).get(name, [size, size]) for name in ("x", "content", "style")}
+    dtype = torch.float64 if "optimize" in spec else torch.float32
+    net = NETWORKS[spec["network"]]({k: v.to(dtype) for k, v in load_weights(spec["weights"]).items()})
     content_layers, style_layers = spec["contentLayers"], spec["styleLayers"]
     layers = list(dict.fromkeys([*content_layers, *style_layers]))
     with torch.no_grad():
-        content = net.features(read_image(spec["inputs"]["content"], size), list(content_layers))
-        style = net.features(read_image(spec["inputs"]["style"], size), list(style_layers))
+        content = net.features(read_image(spec["inputs"]["content"], shapes["content"]).to(dtype), list(content_layers))
+        style = net.features(read_image(spec["inputs"]["style"], shapes["style"]).to(dtype), list(style_layers))
         grams = {name: gram(style[name]) for name in style_layers}
         scale = (lambda t: 1 / max(torch.mean(t * t).item(), 1e-12)) if spec["normalize"] else (lambda t: 1.0)
         content_scales = {name: scale(t) for name, t in content.items()}
         style_scales = {name: scale(t) for name, t in grams.items()}
-    x = read_image(spec["inputs"]["x"], size).requires_grad_(True)
+    x = read_image(spec["inputs"]["x"], shapes["x"]).to(dtype).requires_grad_(True)
 
     def evaluate():
         x.grad = None
@@ -183,6 +233,10 @@ def main():
         total = spec["contentWeight"] * c + spec["styleWeight"] * s + spec["tvWeight"] * tv(x)
         total.backward()
         return total.item()
+
+    if "optimize" in spec:
+        print(json.dumps(minimize_lbfgsb(evaluate, x, spec["optimize"])))
+        return
 
     loss = evaluate()  # warm-up
     times = []

@@ -2,8 +2,9 @@
  * @module `deno task serve`: the HTTP API, the web page and the Photopea plug-in page.
  *
  * ```sh
- * deno task serve [--port 8787] [--host 127.0.0.1] [--socket PATH] [--token T]
- *                 [--allow-origin URL]... [--allow-host NAME]...
+ * deno task serve [--port 8787] [--host 127.0.0.1] [--socket PATH]
+ *                 [--token T | --token-file PATH | --generate-token]
+ *                 [--allow-origin URL]... [--allow-host NAME]... [--allow-photopea]
  * ```
  *
  * Fetches missing catalogue styles first (from `RESTYLE_MIRROR/images` when
@@ -17,18 +18,24 @@ import { stylizeOptionsSchema } from "../engine/options.ts";
 import { mirrorDir } from "../config.ts";
 import { networkReady } from "../net/load.ts";
 import { NETWORK_IDS } from "../net/network.ts";
+import { defaultTokenFile, tokenFromFile } from "../server/guard.ts";
 import { startServer } from "../server/serve.ts";
 import { fetchCatalogue, missingStyles } from "../styles/catalogue.ts";
 import { weightsCommand } from "../weights/install.ts";
 
-const USAGE = `usage: deno task serve [--port N] [--host H] [--socket PATH] [--token T]
-                       [--allow-origin URL]... [--allow-host NAME]...
+const USAGE = `usage: deno task serve [--port N] [--host H] [--socket PATH]
+                       [--token T | --token-file PATH | --generate-token]
+                       [--allow-origin URL]... [--allow-host NAME]... [--allow-photopea]
 
   --port N          TCP port (default 8787; 0 picks a free one)
   --host H          address to bind (default 127.0.0.1; off loopback a token is required)
   --socket PATH     serve on a Unix socket (mode 0600) instead of TCP
-  --token T         require "Authorization: Bearer T" on /v1 (default: $RESTYLE_TOKEN)
-  --allow-origin U  let web pages from origin U call the API (Photopea is always allowed)
+  --token T         require "Authorization: Bearer T" on /v1 (default: $RESTYLE_TOKEN;
+                    visible to other users in ps: prefer --token-file)
+  --token-file P    require the token kept in file P (made, mode 0600, when missing)
+  --generate-token  --token-file ${defaultTokenFile()}, where plug-ins look
+  --allow-origin U  let web pages from origin U call the API
+  --allow-photopea  let Photopea's origins call the API (its plug-in page needs no opt-in)
   --allow-host N    accept Host header N besides loopback names`;
 
 /** Parses the command line; exits with the usage on errors. */
@@ -41,6 +48,9 @@ function options(args: string[]) {
         host: { type: "string", default: "127.0.0.1" },
         socket: { type: "string" },
         token: { type: "string" },
+        "token-file": { type: "string" },
+        "generate-token": { type: "boolean" },
+        "allow-photopea": { type: "boolean" },
         "allow-origin": { type: "string", multiple: true, default: [] },
         "allow-host": { type: "string", multiple: true, default: [] },
         help: { type: "boolean", short: "h" },
@@ -62,6 +72,15 @@ function options(args: string[]) {
 }
 
 const args = options(Deno.args);
+const tokenFile = args["token-file"] ?? (args["generate-token"] ? defaultTokenFile() : undefined);
+if (tokenFile) {
+  try {
+    args.token = await tokenFromFile(tokenFile);
+  } catch (error) {
+    console.error(`restyle serve: ${(error as Error).message}`);
+    Deno.exit(1);
+  }
+}
 
 const missing = await missingStyles();
 if (missing.length) {
@@ -80,6 +99,7 @@ try {
     socket: args.socket,
     token: args.token || undefined,
     allowedOrigins: args["allow-origin"],
+    allowPhotopea: args["allow-photopea"],
     allowedHosts: args["allow-host"].length ? args["allow-host"] : undefined,
   });
 } catch (error) {
@@ -90,7 +110,10 @@ try {
 // Unforced, the backend is the fastest one measured on the default network (when it is ready).
 const network = stylizeOptionsSchema.parse({}).network;
 const backend = await networkReady(network) ? await chooseBackend(network) : await initBackend();
-console.log(`Restyle listening on ${running.url}${args.token ? " (bearer token required)" : ""}`);
+const tokenNote = tokenFile
+  ? ` (bearer token required: it is in ${tokenFile})`
+  : " (bearer token required)";
+console.log(`Restyle listening on ${running.url}${args.token ? tokenNote : ""}`);
 console.log(`  backend: ${backend.backend} on ${backend.adapter}`);
 for (const id of NETWORK_IDS) {
   const ready = await networkReady(id);

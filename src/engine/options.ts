@@ -74,7 +74,7 @@ export const stylizeOptionsSchema = z.object({
     .describe("Style layer -> weight (preset's when omitted)."),
   seed: z.number().int().min(0).optional()
     .describe("Seed for the noise initialisation; random when omitted."),
-  scales: z.array(z.number().int().min(16).max(MAX_SIZE)).min(1).optional()
+  scales: z.array(z.number().int().min(16).max(MAX_SIZE)).min(1).max(4).optional()
     .describe(
       "Coarse-to-fine sizes, e.g. [256, 512]; each stage starts from the last " +
         "(default: half of maxSize, then maxSize; maxSize alone below 256).",

@@ -33,6 +33,8 @@ import { luminanceTransfer, matchColors } from "./color.ts";
 import { noiseImage, randomSeed } from "./init.ts";
 import { lbfgs } from "./lbfgs.ts";
 import { adam } from "./adam.ts";
+import { valueAndGrad } from "../ops/tape.ts";
+import { checkRun, runImages } from "./guards.ts";
 import type { Objective, Optimizer } from "./optimizer.ts";
 import { onnxStage } from "../onnx/mod.ts";
 
@@ -186,19 +188,33 @@ async function computeTargets(
 ): Promise<Targets> {
   const contentLayers = Object.keys(setup.contentLayers);
   const styleLayers = Object.keys(setup.styleLayers);
-  const native = onnxStage(network)?.targets(content, styles, blend, setup);
-  const featuresOf = (image: tf.Tensor4D, layers: string[]) =>
-    tf.tidy(() => network.features(network.preprocess(image), layers));
-  const contentFeatures = native?.content ?? featuresOf(content, contentLayers);
-  const perStyle = native ? [] : styles.map((style) => featuresOf(style, styleLayers));
-  const grams = native?.grams ?? blendGrams(perStyle, blend);
-  perStyle.forEach((features) => tf.dispose(Object.values(features)));
-  const targets = { content: contentFeatures, grams, contentScales: {}, styleScales: {} };
-  if (setup.normalize) {
-    targets.contentScales = await inverseMeanSquares(contentFeatures);
-    targets.styleScales = await inverseMeanSquares(grams);
+  // Whatever is made here is freed here if a later part throws.
+  const made: Record<string, tf.Tensor>[] = [];
+  try {
+    const native = onnxStage(network)?.targets(content, styles, blend, setup);
+    if (native) made.push(native.content, native.grams);
+    const contentFeatures = native?.content ??
+      tf.tidy(() => network.features(network.preprocess(content), contentLayers));
+    if (!native) made.push(contentFeatures);
+    const perStyle = native ? [] : styles.map((style) => {
+      const features = tf.tidy(() => network.features(network.preprocess(style), styleLayers));
+      made.push(features);
+      return features;
+    });
+    const grams = native?.grams ?? blendGrams(perStyle, blend);
+    perStyle.forEach((features) => tf.dispose(Object.values(features)));
+    made.splice(1);
+    made.push(grams);
+    const targets = { content: contentFeatures, grams, contentScales: {}, styleScales: {} };
+    if (setup.normalize) {
+      targets.contentScales = await inverseMeanSquares(contentFeatures);
+      targets.styleScales = await inverseMeanSquares(grams);
+    }
+    return targets;
+  } catch (error) {
+    made.forEach((tensors) => tf.dispose(Object.values(tensors)));
+    throw error;
   }
-  return targets;
 }
 
 function disposeTargets(targets: Targets | undefined) {
@@ -221,7 +237,7 @@ export function styleObjective(
   const zero = () => tf.scalar(0);
   return (x) => {
     let terms: tf.Tensor1D | undefined;
-    const { value, grad } = tf.valueAndGrad((x: tf.Tensor) => {
+    const evaluate = valueAndGrad((x: tf.Tensor) => {
       const image = x as tf.Tensor4D;
       const features = network.features(image, layers);
       const content = setup.contentWeight > 0
@@ -240,7 +256,14 @@ export function styleObjective(
       const total = tf.addN([content, style, tv]) as tf.Scalar;
       terms = tf.keep(tf.stack([total, content, style, tv]) as tf.Tensor1D);
       return total;
-    })(x);
+    });
+    let value: tf.Tensor, grad: tf.Tensor;
+    try {
+      ({ value, grad } = evaluate(x));
+    } catch (error) {
+      terms?.dispose(); // kept before a backward pass that threw
+      throw error;
+    }
     value.dispose();
     return { values: terms!, grad };
   };
@@ -300,11 +323,14 @@ export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep>
   checkInput(input, options);
   const { signal } = input;
   signal?.throwIfAborted();
-  const preset = findPreset(input.network?.presets ?? PRESETS[options.network], options);
+  // The preset names the network's pooling and padding; an unknown one is reported by checkRun.
+  const presets = input.network?.presets ?? PRESETS[options.network];
+  const preset = Object.hasOwn(presets, options.preset) ? presets[options.preset] : undefined;
   const network = input.network ?? await getNetwork(options.network, {
-    pooling: options.pooling ?? preset.pooling,
-    padding: options.padding ?? preset.padding,
+    pooling: options.pooling ?? preset?.pooling,
+    padding: options.padding ?? preset?.padding,
   });
+  checkRun(network, options, runImages(input.content, input.styles));
   const setup = lossSetup(network, options);
   const plan = stagePlan(options);
   const iterations = plan.reduce((n, stage) => n + stage.iterations, 0);

@@ -2,10 +2,13 @@
  * @module Decoding and encoding image files (imagescript) to and from {@linkcode RgbaImage}.
  *
  * PNG, JPEG, TIFF and GIF (first frame) decode; WebP is recognised and refused
- * with a clear error, since imagescript has no WebP decoder.
+ * with a clear error, since imagescript has no WebP decoder. A JPEG's EXIF
+ * orientation is applied. Sizes come from `header.ts`, read before decoding.
  */
 import { Frame, GIF, Image, ImageType } from "imagescript";
+import { readImageHeader } from "./header.ts";
 import type { RgbaImage } from "./image.ts";
+import { applyOrientation } from "./orient.ts";
 
 /** Formats {@linkcode decodeImage} reads. */
 export type ImageFormat = "png" | "jpeg" | "tiff" | "gif";
@@ -56,7 +59,17 @@ export async function decodeImage(bytes: Uint8Array): Promise<RgbaImage> {
   if (!image || image.width < 1 || image.height < 1) {
     throw new ImageDecodeError(`the ${format.toUpperCase()} image is empty`);
   }
-  return { width: image.width, height: image.height, data: new Uint8Array(image.bitmap) };
+  const decoded = { width: image.width, height: image.height, data: new Uint8Array(image.bitmap) };
+  return format === "jpeg" ? applyOrientation(decoded, jpegOrientation(bytes)) : decoded;
+}
+
+/** The EXIF orientation a JPEG's header states (1 when none, or when the header is unreadable). */
+function jpegOrientation(bytes: Uint8Array): number {
+  try {
+    return readImageHeader(bytes).orientation ?? 1;
+  } catch {
+    return 1; // the decoder read it, so the pixels stand as stored
+  }
 }
 
 function toImagescript(image: RgbaImage): Image {
@@ -81,30 +94,4 @@ export function encodeGif(frames: readonly RgbaImage[], frameMs = 200): Promise<
     Frame.from(toImagescript(frame), i === frames.length - 1 ? frameMs * 3 : frameMs)
   );
   return new GIF(gifFrames, -1).encode(95);
-}
-
-/** Width and height read from a PNG, GIF or JPEG header without decoding; `null` when unknown. */
-export function imageDimensions(bytes: Uint8Array): { width: number; height: number } | null {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const format = imageFormat(bytes);
-  if (format === "png" && bytes.length >= 24) {
-    return { width: view.getUint32(16), height: view.getUint32(20) };
-  }
-  if (format === "gif" && bytes.length >= 10) {
-    return { width: view.getUint16(6, true), height: view.getUint16(8, true) };
-  }
-  if (format === "jpeg") {
-    let i = 2;
-    while (i + 9 < bytes.length) {
-      if (bytes[i] !== 0xff) return null;
-      const marker = bytes[i + 1];
-      const length = view.getUint16(i + 2);
-      // SOF0..SOF15 carry the frame size, except DHT (C4), JPG (C8) and DAC (CC).
-      if (marker >= 0xc0 && marker <= 0xcf && ![0xc4, 0xc8, 0xcc].includes(marker)) {
-        return { height: view.getUint16(i + 5), width: view.getUint16(i + 7) };
-      }
-      i += 2 + length;
-    }
-  }
-  return null;
 }

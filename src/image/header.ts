@@ -4,7 +4,9 @@
  * The server refuses an image whose pixel count is over its limit without
  * decoding it: a 60 KB PNG can claim 100000x100000 pixels and would need 40 GB
  * once decoded. These readers look only at the first bytes (TIFF: its first
- * directory) of PNG, JPEG, GIF, WebP and TIFF files.
+ * directory; JPEG: the segments before the frame, for the EXIF orientation) of
+ * PNG, JPEG, GIF, WebP and TIFF files; GIF's blocks are walked to the end, since
+ * each frame states its own size and a 1x1 canvas can hold a 20000x20000 frame.
  */
 
 /** Image formats Restyle accepts. */
@@ -13,8 +15,17 @@ export type ImageFormat = "png" | "jpeg" | "gif" | "webp" | "tiff";
 /** What the header says. */
 export interface ImageHeader {
   format: ImageFormat;
+  /** Width of the image as decoded and shown (after any EXIF orientation). */
   width: number;
+  /** Height of the image as decoded and shown (after any EXIF orientation). */
   height: number;
+  /**
+   * The most pixels decoding allocates at once: `width * height`, or more when a
+   * GIF frame is larger than its canvas. Limits apply to this, not to the canvas.
+   */
+  pixels: number;
+  /** JPEG EXIF orientation (2..8) when it is not the stored one; `decodeImage` applies it. */
+  orientation?: number;
 }
 
 /** MIME type of each accepted format. */
@@ -72,10 +83,24 @@ export function readImageHeader(bytes: Uint8Array): ImageHeader {
   if (!(size.width > 0 && size.height > 0)) {
     throw new ImageHeaderError("invalid", `${format} header gives ${size.width}x${size.height}`);
   }
-  return { format, ...size };
+  const { width, height, largest = width * height, orientation = 1 } = size;
+  const turned = orientation >= 5; // 5..8 swap width and height
+  return {
+    format,
+    width: turned ? height : width,
+    height: turned ? width : height,
+    pixels: Math.max(largest, width * height),
+    ...(orientation !== 1 ? { orientation } : {}),
+  };
 }
 
-type Size = { width: number; height: number } | undefined;
+type Size = {
+  width: number;
+  height: number;
+  /** Largest frame, in pixels, when larger than the canvas. */
+  largest?: number;
+  orientation?: number;
+} | undefined;
 
 const READERS: Record<ImageFormat, (bytes: Uint8Array, view: DataView) => Size> = {
   png(bytes, view) {
@@ -83,11 +108,10 @@ const READERS: Record<ImageFormat, (bytes: Uint8Array, view: DataView) => Size> 
     if (ascii(bytes, 12, 4) !== "IHDR") return undefined;
     return { width: view.getUint32(16), height: view.getUint32(20) };
   },
-  gif(_bytes, view) {
-    return { width: view.getUint16(6, true), height: view.getUint16(8, true) };
-  },
+  gif: readGif,
   jpeg(bytes, view) {
     let at = 2;
+    let orientation: number | undefined;
     while (at + 4 <= bytes.length) {
       if (bytes[at] !== 0xff) return undefined;
       const marker = bytes[at + 1];
@@ -101,10 +125,14 @@ const READERS: Record<ImageFormat, (bytes: Uint8Array, view: DataView) => Size> 
       }
       // SOF0..SOF15 carry the frame size; C4 (DHT), C8 (JPG) and CC (DAC) do not.
       if (marker >= 0xc0 && marker <= 0xcf && ![0xc4, 0xc8, 0xcc].includes(marker)) {
-        return { height: view.getUint16(at + 5), width: view.getUint16(at + 7) };
+        return { height: view.getUint16(at + 5), width: view.getUint16(at + 7), orientation };
       }
       if (marker === 0xd9 || marker === 0xda) return undefined; // end / scan before any frame
-      at += 2 + view.getUint16(at + 2);
+      const length = view.getUint16(at + 2);
+      if (marker === 0xe1 && orientation === undefined) {
+        orientation = exifOrientation(bytes.subarray(at + 4, at + 2 + length));
+      }
+      at += 2 + length;
     }
     return undefined;
   },
@@ -155,4 +183,75 @@ const READERS: Record<ImageFormat, (bytes: Uint8Array, view: DataView) => Size> 
 
 function ascii(bytes: Uint8Array, at: number, length: number): string {
   return String.fromCharCode(...bytes.subarray(at, at + length));
+}
+
+/**
+ * The Orientation tag (0x0112) of an APP1 Exif segment's first directory, or
+ * `undefined` when the segment is not Exif or has none. Values outside 1..8 are ignored.
+ */
+function exifOrientation(segment: Uint8Array): number | undefined {
+  if (ascii(segment, 0, 6) !== "Exif\0\0") return undefined;
+  const tiff = segment.subarray(6);
+  const view = new DataView(tiff.buffer, tiff.byteOffset, tiff.byteLength);
+  try {
+    const little = tiff[0] === 0x49;
+    if (view.getUint16(2, little) !== 42) return undefined;
+    const ifd = view.getUint32(4, little);
+    const count = view.getUint16(ifd, little);
+    for (let i = 0; i < count; i++) {
+      const entry = ifd + 2 + i * 12;
+      if (view.getUint16(entry, little) !== 0x0112) continue;
+      const value = view.getUint16(entry + 8, little);
+      return value >= 1 && value <= 8 ? value : undefined;
+    }
+  } catch (error) {
+    if (!(error instanceof RangeError)) throw error; // a cut-short segment: no orientation
+  }
+  return undefined;
+}
+
+/**
+ * A GIF's canvas, after walking every block: each frame (image descriptor) must
+ * lie inside the canvas, and the largest frame is reported, since the decoder
+ * allocates each frame at its own size. Cut short before the first frame: `undefined`.
+ */
+function readGif(bytes: Uint8Array, view: DataView): Size {
+  const width = view.getUint16(6, true);
+  const height = view.getUint16(8, true);
+  const packed = view.getUint8(10);
+  let at = 13 + (packed & 0x80 ? 3 * 2 ** ((packed & 7) + 1) : 0);
+  let largest = 0;
+  let frames = 0;
+  /** Skips data sub-blocks (length byte, data) up to the 0 terminator. */
+  const skipSubBlocks = () => {
+    while (at < bytes.length && bytes[at] !== 0) at += 1 + bytes[at];
+    at += 1;
+  };
+  while (at < bytes.length) {
+    const block = bytes[at];
+    if (block === 0x3b) break; // trailer
+    if (block === 0x21) { // extension: label, then sub-blocks
+      at += 2;
+      skipSubBlocks();
+    } else if (block === 0x2c) { // image descriptor
+      if (at + 10 > bytes.length) break;
+      const [x, y] = [view.getUint16(at + 1, true), view.getUint16(at + 3, true)];
+      const [w, h] = [view.getUint16(at + 5, true), view.getUint16(at + 7, true)];
+      frames += 1;
+      if (x + w > width || y + h > height) {
+        throw new ImageHeaderError(
+          "invalid",
+          `gif frame ${frames} (${w}x${h} at ${x},${y}) lies outside its ${width}x${height} canvas`,
+        );
+      }
+      largest = Math.max(largest, w * h);
+      const local = view.getUint8(at + 9);
+      at += 10 + (local & 0x80 ? 3 * 2 ** ((local & 7) + 1) : 0) + 1; // + LZW code size
+      skipSubBlocks();
+    } else {
+      throw new ImageHeaderError("invalid", `gif block 0x${block.toString(16)} at byte ${at}`);
+    }
+  }
+  if (frames === 0) return undefined;
+  return { width, height, largest };
 }

@@ -7,17 +7,9 @@
 import * as tf from "@tensorflow/tfjs";
 import type { RgbaImage } from "./image.ts";
 
-/** `[height, width]` scaled so the longest side is `maxSide` (never upscaled when `allowUpscale` is false). */
-export function fitToLongestSide(
-  height: number,
-  width: number,
-  maxSide: number,
-  allowUpscale = true,
-): [number, number] {
-  const scale = maxSide / Math.max(height, width);
-  if (scale >= 1 && !allowUpscale) return [height, width];
-  return [Math.max(1, Math.round(height * scale)), Math.max(1, Math.round(width * scale))];
-}
+import { fitToLongestSide } from "./image.ts";
+
+export { fitToLongestSide };
 
 /** RGB of `image` as a float `[1, h, w, 3]` tensor in 0..255; alpha is dropped. */
 export function imageToTensor(image: RgbaImage): tf.Tensor4D {

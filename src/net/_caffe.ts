@@ -7,7 +7,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { type ConvLayer, convRelu, type PadMode } from "../ops/conv.ts";
-import { caffePool, type PoolSpec } from "../ops/pool.ts";
+import { caffePool, caffePooledSize, type PoolSpec } from "../ops/pool.ts";
 import type { GraphLayer } from "./graph.ts";
 
 /**
@@ -87,12 +87,35 @@ export function conv(
   { stride = 1, pad = 0 } = {},
 ): GraphLayer {
   const layer = w.conv(name, stride, pad);
-  return { name, inputs: [input], run: ([x]) => convRelu(x, layer), op: { type: "conv", layer } };
+  const [kh, kw] = layer.filter.shape;
+  // Reflect padding (when a layer has it) mirrors inside the blob: it needs more than `pad` pixels.
+  const reflect = (layer as { padMode?: string }).padMode === "reflect" && pad > 0;
+  const side = (n: number, k: number) =>
+    reflect && n <= pad ? 0 : convOutputSide(n, k, stride, pad);
+  return {
+    name,
+    inputs: [input],
+    run: ([x]) => convRelu(x, layer),
+    op: { type: "conv", layer },
+    size: ([[h, w]]) => [side(h, kh), side(w, kw)],
+  };
+}
+
+/** A convolution's output side: floor((n + 2p - k) / s) + 1 (0 when the kernel does not fit). */
+export function convOutputSide(n: number, kernel: number, stride: number, pad: number): number {
+  const span = n + 2 * pad - kernel;
+  return span < 0 ? 0 : Math.floor(span / stride) + 1;
 }
 
 /** Ceil-mode pooling. */
 export function pool(name: string, input: string, spec: PoolSpec): GraphLayer {
-  return { name, inputs: [input], run: ([x]) => caffePool(x, spec), op: { type: "pool", spec } };
+  return {
+    name,
+    inputs: [input],
+    run: ([x]) => caffePool(x, spec),
+    op: { type: "pool", spec },
+    size: ([[h, w]]) => [caffePooledSize(h, spec), caffePooledSize(w, spec)],
+  };
 }
 
 /** A downsampling `kernel`x`kernel` stride-2 pool, max or average as chosen. */
@@ -102,7 +125,15 @@ export function downsample(name: string, input: string, pooling: Pooling, kernel
 
 /** Channel concatenation, inputs in the order given. */
 export function concat(name: string, inputs: string[]): GraphLayer {
-  return { name, inputs, run: (xs) => tf.concat(xs, 3), op: { type: "concat" } };
+  return {
+    name,
+    inputs,
+    run: (xs) => tf.concat(xs, 3),
+    op: { type: "concat" },
+    // Branches of different sizes cannot be concatenated: the concat then cannot run.
+    size: (sizes) =>
+      sizes.every(([h, w]) => h === sizes[0][0] && w === sizes[0][1]) ? sizes[0] : [0, 0],
+  };
 }
 
 /**

@@ -26,6 +26,9 @@ export type LayerOp =
   /** Caffe LRN across channels: x / (bias + alpha/size · Σ x²)^beta over `size` channels. */
   | { type: "lrn"; size: number; alpha: number; beta: number; bias: number };
 
+/** `[height, width]` of a blob. */
+export type BlobSize = readonly [number, number];
+
 /** One layer: its output blob's name, the blobs it reads, and what it computes. */
 export interface GraphLayer {
   name: string;
@@ -33,6 +36,12 @@ export interface GraphLayer {
   run(inputs: tf.Tensor4D[]): tf.Tensor4D;
   /** The same computation as data, where the layer is one of the {@linkcode LayerOp} kinds. */
   op?: LayerOp;
+  /**
+   * The output's `[height, width]` for inputs of these sizes, without running
+   * anything; a side of 0 or less means the layer cannot run at that size.
+   * Absent: the first input's size (element-wise layers).
+   */
+  size?(inputs: BlobSize[]): BlobSize;
 }
 
 /** The input blob's name. */
@@ -73,6 +82,37 @@ export function runGraph(
     for (const name of wanted) out[name] = blobs.get(name)!;
     return out;
   });
+}
+
+/**
+ * The `[height, width]` of each of `wanted` for an input of `input`, walking the
+ * graph's sizes only (no tensor is made). A side below 1 means that blob cannot
+ * be computed at this input size.
+ */
+export function blobSizes(
+  graph: readonly GraphLayer[],
+  input: BlobSize,
+  wanted: readonly string[],
+): Record<string, BlobSize> {
+  const sizes = new Map<string, BlobSize>([[INPUT, input]]);
+  const left = new Set(wanted);
+  for (const layer of graph) {
+    if (left.size === 0) break;
+    const inputs = layer.inputs.map((name) => sizes.get(name)!);
+    const size = layer.size ? layer.size(inputs) : inputs[0];
+    // Once a side is gone, everything after it is gone too.
+    sizes.set(layer.name, inputs.some(([h, w]) => h < 1 || w < 1) ? [0, 0] : size);
+    left.delete(layer.name);
+  }
+  const out: Record<string, BlobSize> = {};
+  for (const name of wanted) {
+    const size = sizes.get(name);
+    if (!size) {
+      throw new Error(`unknown layer "${name}"; layers are: ${layerNames(graph).join(", ")}`);
+    }
+    out[name] = size;
+  }
+  return out;
 }
 
 /** What a graph network is made of. */
@@ -168,6 +208,17 @@ export class GraphNetwork implements FeatureNetwork {
    */
   features(x: tf.Tensor4D, layers: readonly string[]): Record<string, tf.Tensor4D> {
     return runGraph(this.#spec.graph, x, layers);
+  }
+
+  /**
+   * `[height, width]` of each of `layers` for an input of `input`, from the
+   * layers' geometry alone; a side below 1 means the layer cannot run there.
+   */
+  outputSizes(
+    input: readonly [number, number],
+    layers: readonly string[],
+  ): Record<string, readonly [number, number]> {
+    return blobSizes(this.#spec.graph, input, layers);
   }
 
   /**

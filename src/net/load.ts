@@ -31,7 +31,8 @@ export interface LoadOptions {
 
 type Factory = (tensors: tf.NamedTensorMap, options: NetworkOptions) => GraphNetwork;
 
-const FACTORIES: Record<NetworkId, Factory> = {
+/** Each network's builder, from canonical weights. */
+export const FACTORIES: Record<NetworkId, Factory> = {
   squeezenet: createSqueezenet,
   googlenet: createGooglenet,
   vgg16: createVgg16,

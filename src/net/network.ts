@@ -61,6 +61,15 @@ export interface FeatureNetwork {
    * Runs the network as far as the deepest layer asked for; returns those activations.
    */
   features(x: tf.Tensor4D, layers: readonly string[]): Record<string, tf.Tensor4D>;
+  /**
+   * `[height, width]` of each of `layers` for an input of `[height, width]`, from
+   * the layers' geometry alone (no tensor made); a side below 1 means the layer
+   * cannot run at that input size. Networks without it are not size-checked.
+   */
+  outputSizes?(
+    input: readonly [number, number],
+    layers: readonly string[],
+  ): Record<string, readonly [number, number]>;
   /** Frees the weights. */
   dispose(): void;
 }

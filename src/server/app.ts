@@ -16,7 +16,14 @@ import { NETWORK_IDS, type NetworkId } from "../net/network.ts";
 import { StyleStore } from "../styles/store.ts";
 import { weightsCommand } from "../weights/install.ts";
 import { addDocsRoutes } from "./docs.ts";
-import { DEFAULT_ALLOWED_ORIGINS, hostGuard, originGuard, tokenGuard } from "./guard.ts";
+import {
+  frameAncestors,
+  hostGuard,
+  originGuard,
+  PHOTOPEA_ORIGINS,
+  PHOTOPEA_PLUGIN_PATH,
+  tokenGuard,
+} from "./guard.ts";
 import { JobQueue, type JobRunner } from "./jobs.ts";
 import { fieldProblem, onProblem, Problem } from "./problem.ts";
 import { addJobRoutes } from "./routes_jobs.ts";
@@ -30,8 +37,13 @@ export interface AppOptions {
   token?: string;
   /** Extra allowed `Host` names besides loopback ones; `["*"]` allows any. Default `[]`. */
   allowedHosts?: string[];
-  /** Extra allowed cross-origin callers besides Photopea's two origins. Default `[]`. */
+  /** Extra allowed cross-origin callers. Default `[]`. */
   allowedOrigins?: string[];
+  /**
+   * Give Photopea's origins the whole API, not only the plug-in page. Default
+   * false: the plug-in panel calls the API from this server's own origin.
+   */
+  allowPhotopea?: boolean;
   /** Largest request body in bytes (413 beyond). Default 64 MiB. */
   maxBodyBytes?: number;
   /** Largest width × height of an uploaded image, read from its header before decoding (413 beyond). Default 36 M. */
@@ -116,8 +128,20 @@ export async function createApp(options: AppOptions = {}): Promise<RestyleApp> {
       type: "no-route",
     });
   });
+  app.use("*", async (c, next) => {
+    await next();
+    // Framed only by our own pages (and Photopea, for its plug-in page); no MIME sniffing.
+    c.header("Content-Security-Policy", frameAncestors(c.req.path, config.allowedOrigins));
+    c.header("X-Content-Type-Options", "nosniff");
+  });
   app.use("*", hostGuard(config.allowedHosts));
-  app.use("*", originGuard([...DEFAULT_ALLOWED_ORIGINS, ...config.allowedOrigins]));
+  app.use(
+    "*",
+    originGuard(
+      [...(config.allowPhotopea ? PHOTOPEA_ORIGINS : []), ...config.allowedOrigins],
+      { [PHOTOPEA_PLUGIN_PATH]: PHOTOPEA_ORIGINS },
+    ),
+  );
   app.use("/v1/*", tokenGuard(config.token));
   app.use(
     "/v1/*",

@@ -103,13 +103,28 @@ export function fieldProblem(error: ZodError, prefix?: string): Problem {
   return new Problem(422, detail, { type: "invalid-field", errors });
 }
 
-/** Turns anything thrown into a Problem (unknown errors become a 500 that hides nothing useful). */
-export function toProblem(error: unknown): Problem {
+/**
+ * Turns anything thrown into a Problem. An unexpected error becomes a 500 whose
+ * body says nothing of it (no message, path or engine internals): only
+ * `reference`, the id under which the caller logs the error, when given.
+ * A malformed percent-encoding in the URL is the client's: 400.
+ */
+export function toProblem(error: unknown, reference?: string): Problem {
   if (error instanceof Problem) return error;
   if (error instanceof ZodError) return fieldProblem(error);
   if (error instanceof HTTPException) return new Problem(error.status, error.message);
-  const message = error instanceof Error ? error.message : String(error);
-  return new Problem(500, message || "internal error", { type: "internal" });
+  if (error instanceof URIError) {
+    return new Problem(400, "the URL has a malformed percent-encoding (such as %zz)", {
+      type: "malformed-url",
+      errors: [{ field: "url", message: "malformed percent-encoding" }],
+    });
+  }
+  return new Problem(
+    500,
+    `internal error${reference ? ` ${reference}` : ""}: the server's log has the details` +
+      (reference ? " under that id" : ""),
+    { type: "internal", extra: reference ? { requestId: reference } : {} },
+  );
 }
 
 /** Writes a Problem as an `application/problem+json` response. */
@@ -120,10 +135,20 @@ export function problemResponse(problem: Problem): Response {
   });
 }
 
-/** Hono `onError` handler: every thrown error becomes a problem response. */
-export function onProblem(error: Error, _c: Context): Response {
-  const problem = toProblem(error);
-  if (problem.status === 500) console.error("restyle server:", error);
+/**
+ * Hono `onError` handler: every thrown error becomes a problem response. A 5xx
+ * is logged with a request id, which the response carries (`requestId`,
+ * `X-Request-Id`) so a report can be matched with the log.
+ */
+export function onProblem(error: Error, c: Context): Response {
+  const requestId = crypto.randomUUID();
+  const problem = toProblem(error, requestId);
+  if (problem.status >= 500) {
+    const url = new URL(c.req.url);
+    console.error(`restyle request ${requestId} (${c.req.method} ${url.pathname}):`, error);
+    problem.headers["X-Request-Id"] = requestId;
+    problem.body.requestId ??= requestId;
+  }
   return problemResponse(problem);
 }
 

@@ -88,6 +88,23 @@ export function addStyleRoutes(app: OpenAPIHono, styles: StyleStore, maxPixels: 
     },
   );
 
+  app.openapi(
+    createRoute({
+      method: "delete",
+      path: "/v1/styles/{id}",
+      summary: "Delete an uploaded style (built-in ones stay)",
+      request: { params: StyleParamsSchema },
+      responses: {
+        204: { description: "deleted" },
+        ...problems(403, 404),
+      },
+    }),
+    async (c) => {
+      await styles.remove(c.req.valid("param").id);
+      return c.body(null, 204);
+    },
+  );
+
   app.openAPIRegistry.registerPath({
     method: "post",
     path: "/v1/styles",
@@ -99,6 +116,7 @@ export function addStyleRoutes(app: OpenAPIHono, styles: StyleStore, maxPixels: 
       201: { description: "created", content: { "application/json": { schema: StyleSchema } } },
       ...problems(400, 409, 413, 415, 422),
     },
+    description: "An image already stored, or a full store (count or bytes), is a 409.",
   });
   app.post("/v1/styles", async (c) => {
     const form = await readForm(c.req.raw, ["image", "title"]);

@@ -5,6 +5,7 @@
  */
 import { type AppOptions, createApp, type RestyleApp } from "./app.ts";
 import { isLoopbackHost } from "./guard.ts";
+import { claimSocketPath } from "./socket.ts";
 
 /** Options of {@linkcode startServer}: the app's, plus where to listen. */
 export interface ServeOptions extends AppOptions {
@@ -50,11 +51,11 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     // Off loopback the token keeps rebinding pages out; clients will use the machine's own names.
     appOptions.allowedHosts = ["*"];
   }
+  if (socket) await claimSocketPath(socket); // a stale socket only: never a file or a live one
   const restyle = await createApp(appOptions);
   let server: Deno.HttpServer;
   let url: string;
   if (socket) {
-    await Deno.remove(socket).catch(() => {});
     server = Deno.serve({ path: socket, onListen: () => {} }, restyle.app.fetch);
     await Deno.chmod(socket, 0o600);
     url = `unix:${socket}`;

@@ -5,12 +5,18 @@
  * multipart/form-data or a file is not PNG/JPEG/GIF/TIFF (by its first bytes);
  * 400 when an image is cut short or undecodable, or `options` is not JSON;
  * 413 when an image's header claims more pixels than allowed — read from the
- * header, before any decoding; 422 for missing or invalid fields and option
- * values; 404 for an unknown style id.
+ * header (every GIF frame), before any decoding; 422 for missing or invalid
+ * fields and option values, and for what the engine's guards refuse (unknown
+ * presets or layers, no loss term, an image too small for the layers at its
+ * working size), also before decoding; 404 for an unknown style id.
  */
+import { ZodError } from "zod";
+import { checkRun, type RunImages, type SizedImage } from "../engine/guards.ts";
 import { type StylizeOptionsInput, stylizeOptionsSchema } from "../engine/options.ts";
+import { networkShape } from "../net/shape.ts";
+import { PRESETS } from "../net/presets.ts";
 import { decodeImage, ImageDecodeError } from "../image/codec.ts";
-import { ImageHeaderError, readImageHeader } from "../image/header.ts";
+import { type ImageHeader, ImageHeaderError, readImageHeader } from "../image/header.ts";
 import type { RgbaImage } from "../image/image.ts";
 import type { StyleStore } from "../styles/store.ts";
 import type { JobSpec } from "./jobs.ts";
@@ -59,15 +65,26 @@ export async function readForm(request: Request, fields: string[]): Promise<Form
   return form;
 }
 
+/** An uploaded image whose header has been read and checked, not yet decoded. */
+export interface CheckedUpload {
+  /** The form field it came in. */
+  field: string;
+  /** The file name the client gave, or `upload`. */
+  name: string;
+  bytes: Uint8Array;
+  header: ImageHeader;
+}
+
 /**
- * Decodes one uploaded image after checking its header: format (415), size
- * (413 over `maxPixels`), then the full decode (400 when that fails).
+ * Reads one uploaded image's header and checks it, without decoding: a file
+ * (422), not empty (400), a known format (415), a readable header (400), and at
+ * most `maxPixels` decoded (413; every GIF frame counts).
  */
-export async function decodeUpload(
+export async function readUpload(
   value: FormDataEntryValue,
   field: string,
   maxPixels: number,
-): Promise<{ image: RgbaImage; bytes: Uint8Array }> {
+): Promise<CheckedUpload> {
   if (typeof value === "string") {
     throw new Problem(422, `${field} must be a file upload (an image), not a text field`, {
       type: "invalid-field",
@@ -75,13 +92,14 @@ export async function decodeUpload(
     });
   }
   const bytes = new Uint8Array(await value.arrayBuffer());
+  const name = value.name || "upload";
   if (bytes.length === 0) {
     throw new Problem(400, `${field} is an empty file`, {
       type: "undecodable-image",
       errors: [{ field, message: "empty file" }],
     });
   }
-  let header;
+  let header: ImageHeader;
   try {
     header = readImageHeader(bytes);
   } catch (error) {
@@ -89,19 +107,18 @@ export async function decodeUpload(
     const unsupported = error.reason === "unsupported";
     throw new Problem(
       unsupported ? 415 : 400,
-      `${field} (${value.name || "upload"}): ${error.message}` +
-        (unsupported ? "; send PNG, JPEG, GIF or TIFF" : ""),
+      `${field} (${name}): ${error.message}` + (unsupported ? "; send PNG, JPEG, GIF or TIFF" : ""),
       {
         type: unsupported ? "unsupported-image-type" : "undecodable-image",
         errors: [{ field, message: error.message }],
       },
     );
   }
-  const pixels = header.width * header.height;
-  if (pixels > maxPixels) {
+  if (header.pixels > maxPixels) {
+    const frame = header.pixels > header.width * header.height ? " (its largest frame)" : "";
     throw new Problem(
       413,
-      `${field} is ${header.width}x${header.height} (${pixels} pixels); ` +
+      `${field} is ${header.width}x${header.height}${frame}: ${header.pixels} pixels to decode; ` +
         `at most ${maxPixels} pixels are allowed`,
       {
         type: "image-too-large",
@@ -109,19 +126,34 @@ export async function decodeUpload(
       },
     );
   }
+  return { field, name, bytes, header };
+}
+
+/** Decodes an upload whose header {@linkcode readUpload} checked (400 / 415 when that fails). */
+export async function decodeChecked(upload: CheckedUpload): Promise<RgbaImage> {
   try {
-    return { image: await decodeImage(bytes), bytes };
+    return await decodeImage(upload.bytes);
   } catch (error) {
     if (!(error instanceof ImageDecodeError)) throw error;
     throw new Problem(
       error.unsupported ? 415 : 400,
-      `${field} (${value.name || "upload"}): ${error.message}`,
+      `${upload.field} (${upload.name}): ${error.message}`,
       {
         type: error.unsupported ? "unsupported-image-type" : "undecodable-image",
-        errors: [{ field, message: error.message }],
+        errors: [{ field: upload.field, message: error.message }],
       },
     );
   }
+}
+
+/** {@linkcode readUpload}, then {@linkcode decodeChecked}. */
+export async function decodeUpload(
+  value: FormDataEntryValue,
+  field: string,
+  maxPixels: number,
+): Promise<{ image: RgbaImage; bytes: Uint8Array }> {
+  const upload = await readUpload(value, field, maxPixels);
+  return { image: await decodeChecked(upload), bytes: upload.bytes };
 }
 
 /** Parses and validates the `options` field (400 not JSON, 422 invalid values). */
@@ -200,20 +232,6 @@ export async function readJobForm(
       errors: [{ field: "options.styleWeights", message: `one weight per style (${count})` }],
     });
   }
-  const content = (await decodeUpload(contentField, "content", limits.maxPixels)).image;
-  const decoded: RgbaImage[] = [];
-  for (const id of styleIds) {
-    if (typeof id !== "string") {
-      throw new Problem(422, "style must be a style id (text); send files as styleImage", {
-        type: "invalid-field",
-        errors: [{ field: "style", message: "expected a style id, got a file" }],
-      });
-    }
-    decoded.push(await styles.decoded(id.trim()));
-  }
-  for (const [i, file] of styleFiles.entries()) {
-    decoded.push((await decodeUpload(file, `styleImage[${i}]`, limits.maxPixels)).image);
-  }
   const initField = form.get("initImage");
   if (options.init === "image" && initField === null) {
     throw new Problem(422, 'options.init is "image" but no initImage file was sent', {
@@ -221,8 +239,69 @@ export async function readJobForm(
       errors: [{ field: "initImage", message: 'required when options.init is "image"' }],
     });
   }
-  const initImage = initField === null
+  // Every header first, then the guards, then the decoding.
+  const content = await readUpload(contentField, "content", limits.maxPixels);
+  const styleSizes: SizedImage[] = [];
+  for (const [i, id] of styleIds.entries()) {
+    if (typeof id !== "string") {
+      throw new Problem(422, "style must be a style id (text); send files as styleImage", {
+        type: "invalid-field",
+        errors: [{ field: "style", message: "expected a style id, got a file" }],
+      });
+    }
+    const field = `style[${i}]`;
+    styleSizes.push({ field, ...await withField(styles.size(id.trim()), field) });
+  }
+  const styleUploads: CheckedUpload[] = [];
+  for (const [i, file] of styleFiles.entries()) {
+    const upload = await readUpload(file, `styleImage[${i}]`, limits.maxPixels);
+    styleUploads.push(upload);
+    styleSizes.push({ field: upload.field, ...upload.header });
+  }
+  const init = initField === null
     ? undefined
-    : (await decodeUpload(initField, "initImage", limits.maxPixels)).image;
-  return { content, styles: decoded, initImage, options };
+    : await readUpload(initField, "initImage", limits.maxPixels);
+  await checkAgainstNetwork(options, {
+    content: { field: "content", ...content.header },
+    styles: styleSizes,
+  });
+
+  const decoded: RgbaImage[] = [];
+  for (const id of styleIds) decoded.push(await styles.decoded((id as string).trim()));
+  for (const upload of styleUploads) decoded.push(await decodeChecked(upload));
+  const initImage = init && await decodeChecked(init);
+  return { content: await decodeChecked(content), styles: decoded, initImage, options };
+}
+
+/**
+ * The engine's guards ({@linkcode checkRun}) against the network's layer graph,
+ * read from its `weights.json`: unknown presets or layers, no loss term, images
+ * too small or thin for the layers — a 422 naming the field, before anything is
+ * decoded or queued. Skipped when the weights are missing (the route's 503).
+ */
+async function checkAgainstNetwork(options: StylizeOptionsInput, images: RunImages) {
+  const parsed = stylizeOptionsSchema.parse(options);
+  const presets = PRESETS[parsed.network];
+  const preset = Object.hasOwn(presets, parsed.preset) ? presets[parsed.preset] : undefined;
+  const network = await networkShape(parsed.network, parsed.padding ?? preset?.padding);
+  if (!network) return;
+  try {
+    checkRun(network, parsed, images);
+  } catch (error) {
+    throw error instanceof ZodError ? fieldProblem(error) : error;
+  }
+}
+
+/** `promise`, with a Problem it rejects with naming `field` (the store's 404 / 503 do not). */
+async function withField<T>(promise: Promise<T>, field: string): Promise<T> {
+  try {
+    return await promise;
+  } catch (error) {
+    if (!(error instanceof Problem) || error.body.errors) throw error;
+    throw new Problem(error.status, error.message, {
+      type: error.body.type.replace(/^\/problems\//, ""),
+      errors: [{ field, message: error.message }],
+      headers: error.headers,
+    });
+  }
 }

@@ -3,7 +3,9 @@
  *
  * Catalogue images live in `<dir>/catalogue/` (see `catalogue.ts`); user styles
  * in `<dir>/user/<id>.<ext>` with a `<id>.json` beside each, so they survive
- * restarts. Thumbnails are made once and cached in `<dir>/thumbnails/`.
+ * restarts, written owner-only (0600), bounded in count and bytes, one per
+ * image (by sha256), deletable. Thumbnails are made once and cached in
+ * `<dir>/thumbnails/`.
  */
 import { Image } from "imagescript";
 import { createHash } from "node:crypto";
@@ -41,7 +43,8 @@ interface UserStyleRecord {
   width: number;
   height: number;
   sha256: string;
-  createdAt: string;
+  /** ISO time; absent in records written by hand or by older versions. */
+  createdAt?: string;
 }
 
 /** Options of {@linkcode StyleStore}. */
@@ -52,6 +55,10 @@ export interface StyleStoreOptions {
   catalogue?: CatalogueStyle[];
   /** Longest side of thumbnails in pixels. Default 160. */
   thumbnailSize?: number;
+  /** Most uploaded styles kept (409 beyond). Default 100. */
+  maxUserStyles?: number;
+  /** Most bytes of uploaded style files in all (409 beyond). Default 256 MiB. */
+  maxUserBytes?: number;
 }
 
 /**
@@ -69,22 +76,24 @@ export class StyleStore {
   readonly dir: string;
   /** Longest side of thumbnails in pixels. */
   readonly thumbnailSize: number;
+  /** Most uploaded styles kept. */
+  readonly maxUserStyles: number;
+  /** Most bytes of uploaded style files in all. */
+  readonly maxUserBytes: number;
   readonly #catalogue: Map<string, CatalogueStyle>;
 
-  private constructor(dir: string, catalogue: CatalogueStyle[], thumbnailSize: number) {
+  private constructor(dir: string, catalogue: CatalogueStyle[], options: StyleStoreOptions) {
     this.dir = dir;
-    this.thumbnailSize = thumbnailSize;
+    this.thumbnailSize = options.thumbnailSize ?? 160;
+    this.maxUserStyles = options.maxUserStyles ?? 100;
+    this.maxUserBytes = options.maxUserBytes ?? 256 * 1024 * 1024;
     this.#catalogue = new Map(catalogue.map((s) => [s.id, s]));
   }
 
   /** Opens the store (reads the catalogue manifest). */
   static async open(options: StyleStoreOptions = {}): Promise<StyleStore> {
     const dir = options.dir ?? `${dataDir()}/styles`;
-    return new StyleStore(
-      dir,
-      options.catalogue ?? await readCatalogue(),
-      options.thumbnailSize ?? 160,
-    );
+    return new StyleStore(dir, options.catalogue ?? await readCatalogue(), options);
   }
 
   /** Every style: catalogue first (in manifest order), then uploads (oldest first). */
@@ -119,6 +128,18 @@ export class StyleStore {
     return await Deno.readFile(await this.#path(id));
   }
 
+  /** The style's width and height without decoding it; 404 / 503 Problems as {@linkcode bytes}. */
+  async size(id: string): Promise<{ width: number; height: number }> {
+    const style = this.#catalogue.get(id);
+    if (style) {
+      await this.#path(id); // 503 when not fetched yet
+      return { width: style.width, height: style.height };
+    }
+    await this.#path(id);
+    const record = (await this.#userRecords()).find((r) => r.id === id)!;
+    return { width: record.width, height: record.height };
+  }
+
   /** The style decoded to RGBA. */
   async decoded(id: string): Promise<RgbaImage> {
     return await decodeImage(await this.bytes(id));
@@ -146,15 +167,16 @@ export class StyleStore {
       height: image.height,
       data: new Uint8Array(image.bitmap),
     });
-    await Deno.mkdir(`${this.dir}/thumbnails`, { recursive: true });
-    await Deno.writeFile(cached, png);
+    await Deno.mkdir(`${this.dir}/thumbnails`, { recursive: true, mode: 0o700 });
+    await Deno.writeFile(cached, png, { mode: 0o600 });
     return png;
   }
 
   /**
-   * Adds an uploaded style and persists it. The id is the title's slug plus
-   * the first 8 hex digits of the image's sha256; the same image uploaded
-   * twice with the same title is a 409 conflict naming the existing id.
+   * Adds an uploaded style and persists it (files mode 0600, owner only). The
+   * id is the title's slug plus the first 8 hex digits of the image's sha256.
+   * An image already stored (same bytes, whatever the title) is a 409 naming
+   * the existing id; so is a full store (`maxUserStyles`, `maxUserBytes`).
    * The bytes must already be a decodable image (the caller checks).
    */
   async add(bytes: Uint8Array, title: string): Promise<StyleInfo> {
@@ -164,11 +186,30 @@ export class StyleStore {
       .replace(/^-+|-+$/g, "").slice(0, 40) || "style";
     const id = `${slug}-${sha256.slice(0, 8)}`;
     const userDir = `${this.dir}/user`;
-    if (this.#catalogue.has(id) || await exists(`${userDir}/${id}.json`)) {
-      throw new Problem(409, `this image is already a style with id "${id}"`, {
+    const records = await this.#userRecords();
+    const same = records.find((r) => r.sha256 === sha256);
+    if (same || this.#catalogue.has(id)) {
+      const existing = same?.id ?? id;
+      throw new Problem(409, `this image is already a style with id "${existing}"`, {
         type: "style-exists",
-        extra: { id },
+        errors: [{ field: "image", message: `already stored as "${existing}"` }],
+        extra: { id: existing },
       });
+    }
+    const used = (await Promise.all(records.map((r) => this.#fileSize(r)))).reduce(
+      (a, b) => a + b,
+      0,
+    );
+    if (records.length >= this.maxUserStyles || used + bytes.length > this.maxUserBytes) {
+      const full = records.length >= this.maxUserStyles
+        ? `${records.length} uploaded styles, the most this server keeps`
+        : `${used} bytes of uploaded styles; this one (${bytes.length}) would pass the ` +
+          `${this.maxUserBytes}-byte limit`;
+      throw new Problem(
+        409,
+        `the style store is full: ${full}. Delete some with DELETE /v1/styles/{id}`,
+        { type: "style-quota", errors: [{ field: "image", message: "the style store is full" }] },
+      );
     }
     const ext = header.format === "jpeg" ? "jpg" : header.format;
     const record: UserStyleRecord = {
@@ -180,9 +221,11 @@ export class StyleStore {
       sha256,
       createdAt: new Date().toISOString(),
     };
-    await Deno.mkdir(userDir, { recursive: true });
-    await Deno.writeFile(`${userDir}/${record.file}`, bytes);
-    await Deno.writeTextFile(`${userDir}/${id}.json`, JSON.stringify(record, null, 2));
+    await Deno.mkdir(userDir, { recursive: true, mode: 0o700 });
+    await Deno.writeFile(`${userDir}/${record.file}`, bytes, { mode: 0o600 });
+    await Deno.writeTextFile(`${userDir}/${id}.json`, JSON.stringify(record, null, 2), {
+      mode: 0o600,
+    });
     return {
       id,
       title,
@@ -193,6 +236,39 @@ export class StyleStore {
       source: "user",
       available: true,
     };
+  }
+
+  /**
+   * Deletes an uploaded style: its image, record and thumbnail. A built-in
+   * style is a 403, an unknown id a 404.
+   */
+  async remove(id: string): Promise<void> {
+    if (this.#catalogue.has(id)) {
+      throw new Problem(403, `"${id}" is a built-in style; only uploaded styles can be deleted`, {
+        type: "built-in-style",
+      });
+    }
+    await this.#path(id); // 404 when unknown
+    const record = (await this.#userRecords()).find((r) => r.id === id)!;
+    for (
+      const path of [
+        `${this.dir}/user/${record.file}`,
+        `${this.dir}/user/${id}.json`,
+        `${this.dir}/thumbnails/${id}.png`,
+      ]
+    ) {
+      await Deno.remove(path).catch((error) => {
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+      });
+    }
+  }
+
+  async #fileSize(record: UserStyleRecord): Promise<number> {
+    try {
+      return (await Deno.stat(`${this.dir}/user/${record.file}`)).size;
+    } catch {
+      return 0;
+    }
   }
 
   #cataloguePath(style: CatalogueStyle): string {
@@ -233,12 +309,23 @@ export class StyleStore {
       for await (const entry of Deno.readDir(`${this.dir}/user`)) {
         if (!entry.isFile || !entry.name.endsWith(".json")) continue;
         try {
-          records.push(JSON.parse(await Deno.readTextFile(`${this.dir}/user/${entry.name}`)));
+          const record = JSON.parse(await Deno.readTextFile(`${this.dir}/user/${entry.name}`));
+          if (isRecord(record)) records.push(record);
         } catch { /* a half-written record: skip it */ }
       }
     } catch { /* no uploads yet */ }
-    return records.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    // Records from older versions (or edited by hand) may lack createdAt: they sort first.
+    return records.sort((a, b) => (a.createdAt ?? "").localeCompare(b.createdAt ?? ""));
   }
+}
+
+/** A usable user-style record: an id and a file name that stay inside the store, and a size. */
+function isRecord(value: unknown): value is UserStyleRecord {
+  const r = value as UserStyleRecord;
+  return typeof r === "object" && r !== null && typeof r.id === "string" &&
+    /^[a-z0-9-]{1,64}$/.test(r.id) && typeof r.file === "string" &&
+    /^[a-z0-9-]{1,64}\.[a-z]{3,4}$/.test(r.file) && Number.isInteger(r.width) &&
+    Number.isInteger(r.height) && (r.createdAt === undefined || typeof r.createdAt === "string");
 }
 
 async function exists(path: string): Promise<boolean> {

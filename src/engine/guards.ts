@@ -1,0 +1,326 @@
+/**
+ * @module Checks every edge runs before a stylization starts: layers, loss terms, sizes.
+ *
+ * `stylize()` calls {@linkcode checkRun} with the loaded network; the HTTP
+ * server calls it with the network's shape (its layer graph without weights)
+ * and the sizes read from the image headers, so a bad request is refused with
+ * a 422 naming the field before it is queued or decoded, instead of failing
+ * inside tfjs ("Must pass at least one tensor", a wasm "memory access out of
+ * bounds" in a MaxPool over a 0-pixel blob, or a hang).
+ *
+ * Every problem is an issue of one `ZodError`, with the field's path
+ * (`options.maxSize`, `content`, `styles.0`) and a message saying what works.
+ */
+import { ZodError } from "zod";
+import { fitToLongestSide } from "../image/image.ts";
+import type { FeatureNetwork, LayerWeights, Preset } from "../net/network.ts";
+import { MAX_SIZE, type StylizeOptions } from "./options.ts";
+
+/** What the guards need of a network: its layers, presets and (optionally) its geometry. */
+export type GuardedNetwork = Pick<FeatureNetwork, "id" | "layers" | "presets" | "outputSizes">;
+
+/** An image of the run, by the field that carries it and its size. */
+export interface SizedImage {
+  /** Where the image came from, as the caller names it: `content`, `styles.0`, `styleImage[1]`. */
+  field: string;
+  width: number;
+  height: number;
+}
+
+/** The images of a run, by size. */
+export interface RunImages {
+  content: SizedImage;
+  styles: SizedImage[];
+}
+
+/** Largest `styleScale` the schema accepts. */
+const MAX_STYLE_SCALE = 4;
+
+type Issue = { path: string[]; message: string };
+
+function fieldPath(field: string): string[] {
+  return field.split(".");
+}
+
+/** The preset `options.preset` names, or an issue (own keys only: `constructor` is no preset). */
+function findPreset(network: GuardedNetwork, options: StylizeOptions, issues: Issue[]) {
+  if (Object.hasOwn(network.presets, options.preset)) return network.presets[options.preset];
+  issues.push({
+    path: ["options", "preset"],
+    message: `unknown preset "${options.preset}" for ${network.id}; presets are: ${
+      Object.keys(network.presets).join(", ")
+    }`,
+  });
+  return undefined;
+}
+
+/** Layers with a weight above 0, after reporting any the network does not have. */
+function activeLayers(
+  network: GuardedNetwork,
+  weights: LayerWeights,
+  field: "contentLayers" | "styleLayers",
+  issues: Issue[],
+): string[] {
+  const unknown = Object.keys(weights).filter((layer) => !network.layers.includes(layer));
+  for (const layer of unknown) {
+    issues.push({
+      path: ["options", field],
+      message: `unknown layer "${layer}" for ${network.id}; layers are: ${
+        network.layers.join(", ")
+      }`,
+    });
+  }
+  return Object.entries(weights)
+    .filter(([layer, w]) => w > 0 && !unknown.includes(layer))
+    .map(([layer]) => layer);
+}
+
+/** The layers a run evaluates, after checking names and that some loss term is on. */
+export interface CheckedLayers {
+  /** Content layers with a weight above 0 (empty when the content term is off). */
+  content: string[];
+  /** Style layers with a weight above 0 (empty when the style term is off). */
+  style: string[];
+}
+
+function layersOrIssues(
+  network: GuardedNetwork,
+  options: StylizeOptions,
+  issues: Issue[],
+): CheckedLayers | undefined {
+  const preset: Preset | undefined = findPreset(network, options, issues);
+  if (!preset) return undefined;
+  const content = activeLayers(
+    network,
+    options.contentLayers ?? preset.contentLayers,
+    "contentLayers",
+    issues,
+  );
+  const style = activeLayers(
+    network,
+    options.styleLayers ?? preset.styleLayers,
+    "styleLayers",
+    issues,
+  );
+  if (issues.length) return undefined;
+  const contentWeight = options.contentWeight ?? preset.contentWeight;
+  const styleWeight = options.styleWeight ?? preset.styleWeight;
+  const term = (
+    name: "content" | "style",
+    weight: number,
+    layers: string[],
+  ): string[] => {
+    if (weight > 0 && layers.length === 0) {
+      issues.push({
+        path: ["options", `${name}Layers`],
+        message: `the ${name} term has weight ${weight} but no layer with a weight above 0; ` +
+          `name at least one of ${network.id}'s layers with a positive weight, ` +
+          `or set ${name}Weight to 0 to turn the term off`,
+      });
+    }
+    return weight > 0 ? layers : [];
+  };
+  if (options.styleWeights && !options.styleWeights.some((w) => w > 0)) {
+    issues.push({
+      path: ["options", "styleWeights"],
+      message: "at least one weight must be greater than 0",
+    });
+  }
+  const checked = {
+    content: term("content", contentWeight, content),
+    style: term("style", styleWeight, style),
+  };
+  if (!issues.length && checked.content.length === 0 && checked.style.length === 0) {
+    for (const name of ["contentWeight", "styleWeight"]) {
+      issues.push({
+        path: ["options", name],
+        message: "both the content and the style term are off (weight 0); " +
+          "at least one needs a weight above 0 and a layer",
+      });
+    }
+  }
+  return checked;
+}
+
+/** Whether every one of `layers` has at least one pixel at input size `[h, w]`. */
+function fits(network: GuardedNetwork, layers: readonly string[], h: number, w: number): boolean {
+  const sizes = network.outputSizes!([h, w], layers);
+  return Object.values(sizes).every(([oh, ow]) => oh >= 1 && ow >= 1);
+}
+
+const minimumSides = new WeakMap<GuardedNetwork, Map<string, number>>();
+
+/**
+ * The smallest side (of a square input) at which every one of `layers` has at
+ * least one pixel, from the network's geometry; `undefined` for networks without
+ * `outputSizes` or layers that need more than 4096 px.
+ *
+ * @example
+ * ```ts
+ * minimumSide(squeezenet, ["fire7/concat"]); // 17
+ * ```
+ */
+export function minimumSide(
+  network: GuardedNetwork,
+  layers: readonly string[],
+): number | undefined {
+  if (!network.outputSizes || layers.length === 0) return layers.length === 0 ? 1 : undefined;
+  let cache = minimumSides.get(network);
+  if (!cache) minimumSides.set(network, cache = new Map());
+  const key = [...layers].sort().join("\n");
+  if (!cache.has(key)) {
+    let side = 1;
+    while (side <= 4096 && !fits(network, layers, side, side)) side++;
+    cache.set(key, side);
+  }
+  const side = cache.get(key)!;
+  return side > 4096 ? undefined : side;
+}
+
+/** The deepest-reaching of `layers`: the one that needs the largest input. */
+function limitingLayer(network: GuardedNetwork, layers: readonly string[]): string {
+  return layers.reduce((a, b) =>
+    (minimumSide(network, [b]) ?? Infinity) > (minimumSide(network, [a]) ?? Infinity) ? b : a
+  );
+}
+
+/**
+ * Checks that the content, at every working size (`maxSize` or each of
+ * `scales`), and every style image, at its working size, are large enough for
+ * the layers evaluated on them; the issue names the option to change and the
+ * smallest value that works, or the image when no allowed value would.
+ */
+function sizeIssues(
+  network: GuardedNetwork,
+  options: StylizeOptions,
+  layers: CheckedLayers,
+  images: RunImages,
+  issues: Issue[],
+): void {
+  if (!network.outputSizes) return;
+  const all = [...new Set([...layers.content, ...layers.style])];
+  const { content } = images;
+  const stages = options.scales
+    ? options.scales.map((size, i) => ({
+      size,
+      field: `options.scales.${i}`,
+      label: `scales[${i}]`,
+    }))
+    : [{ size: options.maxSize, field: "options.maxSize", label: "maxSize" }];
+  const need = (list: string[]) => {
+    const layer = limitingLayer(network, list);
+    return `${network.id}'s layer ${layer} needs a side of at least ${
+      minimumSide(network, [layer])
+    } px`;
+  };
+  for (const { size, field, label } of stages) {
+    const [h, w] = fitToLongestSide(content.height, content.width, size);
+    if (fits(network, all, h, w)) {
+      styleIssues(network, options, layers, images, [h, w], `${label} ${size}`, issues);
+      continue;
+    }
+    let larger = size + 1;
+    while (larger <= MAX_SIZE) {
+      const [lh, lw] = fitToLongestSide(content.height, content.width, larger);
+      if (fits(network, all, lh, lw)) break;
+      larger++;
+    }
+    const worked =
+      `at ${size} px the ${content.field} image (${content.width}x${content.height}) ` +
+      `is worked on at ${w}x${h}, and ${need(all)}`;
+    issues.push(
+      larger <= MAX_SIZE
+        ? { path: fieldPath(field), message: `${worked}: use ${larger} or more` }
+        : {
+          path: fieldPath(content.field),
+          message: `${worked}; even at the largest size (${MAX_SIZE}) it is too thin: ` +
+            `crop it or pad it to a less elongated shape, or use shallower layers`,
+        },
+    );
+  }
+}
+
+function styleIssues(
+  network: GuardedNetwork,
+  options: StylizeOptions,
+  layers: CheckedLayers,
+  images: RunImages,
+  [h, w]: [number, number],
+  stage: string,
+  issues: Issue[],
+): void {
+  if (layers.style.length === 0) return;
+  const styleSideAt = (scale: number) => Math.max(16, Math.round(scale * Math.max(h, w)));
+  for (const style of images.styles) {
+    const fitsAt = (scale: number) => {
+      const [sh, sw] = fitToLongestSide(style.height, style.width, styleSideAt(scale));
+      return fits(network, layers.style, sh, sw);
+    };
+    if (fitsAt(options.styleScale)) continue;
+    const [sh, sw] = fitToLongestSide(style.height, style.width, styleSideAt(options.styleScale));
+    const layer = limitingLayer(network, layers.style);
+    const worked = `with styleScale ${options.styleScale} at ${stage} the ${style.field} image ` +
+      `(${style.width}x${style.height}) is worked on at ${sw}x${sh}, and ${network.id}'s ` +
+      `layer ${layer} needs a side of at least ${minimumSide(network, [layer])} px`;
+    let scale = Math.ceil(options.styleScale * 100) / 100;
+    while (scale <= MAX_STYLE_SCALE && !fitsAt(scale)) scale = Math.round(scale * 100 + 1) / 100;
+    issues.push(
+      scale <= MAX_STYLE_SCALE
+        ? { path: ["options", "styleScale"], message: `${worked}: use styleScale ${scale} or more` }
+        : {
+          path: fieldPath(style.field),
+          message: `${worked}; no styleScale up to ${MAX_STYLE_SCALE} makes it large enough: ` +
+            "use a larger or less elongated style image",
+        },
+    );
+  }
+}
+
+function zodError(issues: Issue[]): ZodError {
+  return new ZodError(
+    issues.map(({ path, message }) => ({ code: "custom", path, message, input: undefined })),
+  );
+}
+
+/**
+ * Every check before a run: preset, layers, at least one loss term, and the
+ * content and style images large enough at their working sizes for the layers
+ * asked for (when the network states its geometry). Throws one `ZodError`
+ * listing every problem, each with the field's path; returns the layers each
+ * loss term uses.
+ *
+ * @example
+ * ```ts
+ * checkRun(network, stylizeOptionsSchema.parse({ maxSize: 64 }), {
+ *   content: { field: "content", width: 1200, height: 24 },
+ *   styles: [{ field: "styles.0", width: 512, height: 512 }],
+ * }); // throws: options.maxSize ... use 850 or more
+ * ```
+ */
+export function checkRun(
+  network: GuardedNetwork,
+  options: StylizeOptions,
+  images: RunImages,
+): CheckedLayers {
+  const issues: Issue[] = [];
+  const layers = layersOrIssues(network, options, issues);
+  if (layers && !issues.length) sizeIssues(network, options, layers, images, issues);
+  if (issues.length) throw zodError(issues);
+  return layers!;
+}
+
+/** The sizes of a run's images as `stylize()` names them: `content`, `styles.0`, `styles.1`… */
+export function runImages(
+  content: { width: number; height: number },
+  styles: readonly { width: number; height: number }[],
+): RunImages {
+  const sized = (field: string, { width, height }: { width: number; height: number }) => ({
+    field,
+    width,
+    height,
+  });
+  return {
+    content: sized("content", content),
+    styles: styles.map((style, i) => sized(`styles.${i}`, style)),
+  };
+}
