@@ -8,7 +8,7 @@
  * first preview and what streaming previews costs per iteration.
  */
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../src/backend.ts";
+import { initBackend, onnxActive } from "../src/backend.ts";
 import { mirrorDir, weightsDir } from "../src/config.ts";
 import { stylize } from "../src/engine/stylize.ts";
 import { decodeImage, encodePng } from "../src/image/codec.ts";
@@ -44,6 +44,8 @@ export interface MeasureOptions {
 
 /** One row of the bench: a network, backend and size. */
 export interface Row {
+  /** The CPU it ran on, with its SIMD extensions (see `bench/cpu.ts`). */
+  cpu?: string;
   network: NetworkId;
   backend: string;
   size: number;
@@ -167,7 +169,9 @@ async function lbfgsRun(
   // Each loss evaluation runs the network once (targets run it 1 + styles times first).
   let evaluations = 0;
   let evaluationsAtFirstStep = 0;
-  const counted: FeatureNetwork = Object.create(network, {
+  // On the native path the objective runs in ONNX Runtime and never calls `features`.
+  const native = onnxActive();
+  const counted: FeatureNetwork = native ? network : Object.create(network, {
     features: {
       value: (x: tf.Tensor4D, layers: readonly string[]) => {
         evaluations += 1;
@@ -194,7 +198,9 @@ async function lbfgsRun(
   }
   return {
     itersPerS: (stamps.length - 1) / ((stamps.at(-1)! - stamps[0]) / 1000),
-    evaluationsPerIteration: (evaluations - evaluationsAtFirstStep) / (stamps.length - 1),
+    evaluationsPerIteration: native
+      ? NaN
+      : (evaluations - evaluationsAtFirstStep) / (stamps.length - 1),
   };
 }
 
@@ -294,16 +300,20 @@ export async function measure(options: MeasureOptions, emit: (row: Row) => void)
           emit(row);
           continue;
         }
-        const objective = await makeObjective(network, size);
+        const native = options.backend === "onnx";
+        const objective = await makeObjective(network, size, undefined, { native });
         try {
           const warm = await timeOnce(objective, true);
           row.loss = warm.loss;
-          const slowAllowed = !last || estimate(last.slow) <= options.limitS * 1000;
+          // tfjs's default gradients do not exist on the native path.
+          const slowAllowed = !native && (!last || estimate(last.slow) <= options.limitS * 1000);
           let slowWarm: number | null = null;
           if (slowAllowed) slowWarm = (await timeOnce(objective, false)).ms;
-          else {row.notes.push(
+          else if (!native) {
+            row.notes.push(
               `default gradients skipped: estimated ${(estimate(last!.slow) / 1000).toFixed(0)} s`,
-            );}
+            );
+          }
           const perRound = warm.ms + (slowWarm ?? 0);
           const rounds = Math.max(1, Math.min(options.repeat, Math.floor(30_000 / perRound)));
           const fast: number[] = [];

@@ -13,6 +13,8 @@ import { gram } from "../src/ops/gram.ts";
 import { lossSetup } from "../src/engine/stylize.ts";
 import { stylizeOptionsSchema } from "../src/engine/options.ts";
 import type { FeatureNetwork } from "../src/net/network.ts";
+import { layersOf } from "../src/net/graph.ts";
+import { onnxObjective } from "../src/onnx/mod.ts";
 
 /** A ready objective: `evaluate()` returns the loss and ∇ₓ loss; `dispose()` frees its targets. */
 export interface Objective {
@@ -43,12 +45,14 @@ export interface ObjectiveImages {
 
 /**
  * The engine's objective for `network`'s default preset: at `size` px (square) on fixed
- * pseudo-random images, or on `images` when given.
+ * pseudo-random images, or on `images` when given; with `native`, evaluated by ONNX
+ * Runtime (`src/onnx/`) from the same targets.
  */
 export async function makeObjective(
   network: FeatureNetwork,
   size: number,
   images?: ObjectiveImages,
+  { native = false } = {},
 ): Promise<Objective> {
   const setup = lossSetup(network, stylizeOptionsSchema.parse({ network: network.id }));
   const contentLayers = Object.keys(setup.contentLayers);
@@ -89,6 +93,16 @@ export async function makeObjective(
     ]) as tf.Scalar;
   };
   const valueAndGrad = tf.valueAndGrad((t: tf.Tensor) => loss(t as tf.Tensor4D));
+  const graph = layersOf(network);
+  if (native && !graph) throw new Error("the native objective needs a layer graph");
+  const onnx = native
+    ? onnxObjective(
+      graph!,
+      { content, grams, contentScales, styleScales },
+      setup,
+      [size, size],
+    )
+    : undefined;
   return {
     x,
     content: contentImage,
@@ -96,6 +110,12 @@ export async function makeObjective(
     setup,
     loss,
     evaluate: () => {
+      if (onnx) {
+        const { values, grad } = onnx(x);
+        const value = tf.tidy(() => tf.squeeze(tf.slice(values, [0], [1]))) as tf.Scalar;
+        values.dispose();
+        return { value, grad: grad as tf.Tensor4D };
+      }
       const { value, grad } = valueAndGrad(x);
       return { value, grad: grad as tf.Tensor4D };
     },

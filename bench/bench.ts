@@ -12,19 +12,23 @@
  * smaller size) to take longer than `--limit` seconds are skipped.
  *
  * ```sh
- * deno task bench                                   # every network, wasm, 128/256/512
+ * deno task bench                                   # every network, wasm and onnx, 128/256/512
  * deno task bench --networks squeezenet --backends wasm,wasm:1,webgpu --sizes 256
  * deno task bench --json                            # one JSON object per row
  * deno task bench --optimizers                      # loss against evaluations (bench/optimizers.ts)
  * ```
  *
- * Backends: `wasm`, `webgpu`, `cpu`; `wasm:N` runs wasm on N threads. Each
- * backend runs in its own child process. Results go to `bench/results/<timestamp>.json`.
+ * Backends: `wasm`, `webgpu`, `cpu`, `onnx` (the native CPU path through ONNX
+ * Runtime); `wasm:N` runs wasm on N threads, `onnx:N` ONNX Runtime on N. Each
+ * backend runs in its own child process. Every row records the CPU model and its
+ * SIMD extensions (a ratio to PyTorch depends on them). Results go to
+ * `bench/results/<timestamp>.json`.
  */
 import { parseArgs } from "node:util";
 import { NETWORK_IDS, type NetworkId } from "../src/net/network.ts";
 import { measure, type MeasureOptions, type Row } from "./_measure.ts";
 import { referenceAvailable, runReference } from "./_reference.ts";
+import { cpuModel } from "./cpu.ts";
 import { benchOptimizers } from "./optimizers.ts";
 
 const USAGE = `usage: deno task bench [--networks a,b] [--backends a,b] [--sizes a,b] [--json]
@@ -50,7 +54,7 @@ function parseFlags(args: string[]) {
     args,
     options: {
       networks: { type: "string", default: NETWORK_IDS.join(",") },
-      backends: { type: "string", default: "wasm" },
+      backends: { type: "string", default: "wasm,onnx" },
       sizes: { type: "string", default: "128,256,512" },
       json: { type: "boolean", default: false },
       repeat: { type: "string", default: "5" },
@@ -72,8 +76,10 @@ function parseFlags(args: string[]) {
   }
   const backends = list(values.backends, "backends");
   for (const b of backends) {
-    if (!/^(wasm(:\d+)?|webgpu|cpu)$/.test(b)) {
-      throw new Error(`--backends: unknown backend "${b}"; use wasm, wasm:THREADS, webgpu or cpu`);
+    if (!/^((wasm|onnx)(:\d+)?|webgpu|cpu)$/.test(b)) {
+      throw new Error(
+        `--backends: unknown backend "${b}"; use wasm, wasm:THREADS, onnx, onnx:THREADS, webgpu or cpu`,
+      );
     }
   }
   return {
@@ -91,7 +97,7 @@ function parseFlags(args: string[]) {
 async function runChild(options: MeasureOptions): Promise<Row[]> {
   const [name, threads] = options.backend.split(":");
   const env: Record<string, string> = { RESTYLE_BACKEND: name };
-  if (threads) env.RESTYLE_WASM_THREADS = threads;
+  if (threads) env[name === "onnx" ? "RESTYLE_ONNX_THREADS" : "RESTYLE_WASM_THREADS"] = threads;
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -187,6 +193,8 @@ async function main() {
     await measure(JSON.parse(flags.child), (row) => console.log(`ROW ${JSON.stringify(row)}`));
     Deno.exit(0); // idle wasm pthread workers or sockets must not keep the child alive
   }
+  const cpu = await cpuModel();
+  console.error(`bench: on ${cpu}`);
   const inputs = await Deno.makeTempDir({ prefix: "restyle-bench-inputs-" });
   const started = new Date();
   const rows: Row[] = [];
@@ -238,7 +246,10 @@ async function main() {
   } finally {
     await Deno.remove(inputs, { recursive: true }).catch(() => {});
   }
-  for (const row of rows) delete row.reference;
+  for (const row of rows) {
+    delete row.reference;
+    row.cpu = cpu;
+  }
   if (flags.json) {
     for (const r of rows) {
       console.log(JSON.stringify({
@@ -248,9 +259,11 @@ async function main() {
         ms: r.ms,
         defaultGradMs: r.defaultGradMs,
         referenceMs: r.referenceMs,
+        cpu: r.cpu,
       }));
     }
   } else {
+    console.log(`CPU: ${cpu}\n`);
     console.log(table(rows));
     const notes = rows.flatMap((r) =>
       r.notes.map((n) => `${r.network} ${r.backend} ${r.size}: ${n}`)
@@ -263,7 +276,7 @@ async function main() {
   await Deno.writeTextFile(
     file,
     JSON.stringify(
-      { started: started.toISOString(), cores: navigator.hardwareConcurrency, flags, rows },
+      { started: started.toISOString(), cores: navigator.hardwareConcurrency, cpu, flags, rows },
       null,
       2,
     ),

@@ -1,27 +1,32 @@
 /**
- * @module Choosing the tfjs backend: WebGPU on a real GPU, else WASM, else CPU.
+ * @module Choosing the backend: WebGPU on a real GPU, else WASM, else CPU.
  *
  * WASM runs with SIMD and, where the machine has more than one core, with one
  * thread per core (up to 8; `RESTYLE_WASM_THREADS=1` keeps it single-threaded).
+ *
+ * `onnx` is the native CPU path: tfjs stays on WASM for the small work (images,
+ * the optimisers' vector arithmetic) while the objective runs in ONNX Runtime
+ * (`src/onnx/`). It is available where `onnxruntime-node`'s native library loads.
  */
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import "@tensorflow/tfjs-backend-webgpu";
 import { backendOverride, dataDir } from "./config.ts";
 import { MAX_WASM_THREADS, withWasmThreads } from "./_wasm_threads.ts";
+import { loadOrt, onnxThreads } from "./onnx/runtime.ts";
 
 /** Backends Restyle can run on. */
-export type BackendName = "webgpu" | "wasm" | "cpu";
+export type BackendName = "webgpu" | "wasm" | "cpu" | "onnx";
 
 /** What was chosen, and on what. */
 export interface BackendInfo {
-  /** The tfjs backend now active. */
+  /** The backend now active (for `onnx`, tfjs runs on `wasm` beside it). */
   backend: BackendName;
   /** The WebGPU adapter's description, or the CPU for wasm/cpu. */
   adapter: string;
   /** True when WebGPU exists but only on a software (fallback) adapter. */
   softwareAdapter: boolean;
-  /** Threads the backend computes on (wasm may run several; the others count as 1). */
+  /** Threads the backend computes on (wasm and onnx may run several; the others count as 1). */
   threads: number;
 }
 
@@ -65,7 +70,9 @@ export async function initBackend(preferred?: BackendName): Promise<BackendInfo>
       await tf.ready();
       return true;
     };
-    const threads = name === "wasm"
+    const threads = name === "onnx"
+      ? await startOnnx()
+      : name === "wasm"
       ? await withWasmThreads(wasmThreads(), start)
       : Number(await start());
     if (threads > 0) {
@@ -77,6 +84,31 @@ export async function initBackend(preferred?: BackendName): Promise<BackendInfo>
     }
   }
   throw new Error(`no tfjs backend could start (tried ${order.join(", ")})`);
+}
+
+/**
+ * Starts the `onnx` backend: tfjs on wasm for the small work, ONNX Runtime for the
+ * objective. Resolves to ONNX Runtime's thread count, 0 where either cannot start.
+ */
+async function startOnnx(): Promise<number> {
+  try {
+    await loadOrt();
+  } catch {
+    return 0;
+  }
+  const wasm = async () => {
+    if (!(await tf.setBackend("wasm").catch(() => false))) return false;
+    await tf.ready();
+    return true;
+  };
+  return (tf.getBackend() === "wasm" || await withWasmThreads(wasmThreads(), wasm) > 0)
+    ? onnxThreads()
+    : 0;
+}
+
+/** Whether the `onnx` backend is the one in use: `stylize()` then runs its objective in ONNX Runtime. */
+export function onnxActive(): boolean {
+  return chosen?.backend === "onnx";
 }
 
 /** Threads for wasm: `RESTYLE_WASM_THREADS`, else one per core (at most 8). */
@@ -111,8 +143,9 @@ export interface PickOptions {
   /** One unit of the real work (e.g. a loss + gradient evaluation), awaited to completion. */
   probe: () => Promise<unknown>;
   /**
-   * Backends to try; default `webgpu` (on a hardware adapter) and `wasm`. A software
+   * Backends to try; default `webgpu` (on a hardware adapter), `onnx` and `wasm`. A software
    * adapter is not probed unless listed here: WebGPU on llvmpipe takes 20+ s to time.
+   * `onnx` is dropped where its native library cannot load.
    */
   candidates?: BackendName[];
   /** Where choices are kept; default `<dataDir>/backend-choice.json`. */
@@ -157,7 +190,13 @@ async function pick(options: PickOptions): Promise<BackendChoice> {
   if (backendOverride()) return { ...await initBackend(), probeMs: {}, cached: false };
   const adapter = await probeAdapter();
   const hardware = adapter && !(adapter.isFallbackAdapter ?? adapter.info?.isFallbackAdapter);
-  const candidates = options.candidates ?? (hardware ? ["webgpu", "wasm"] : ["wasm"]);
+  const native = await loadOrt().then(() => true, () => false);
+  const candidates = options.candidates ??
+    [
+      ...(hardware ? ["webgpu" as const] : []),
+      ...(native ? ["onnx" as const] : []),
+      "wasm" as const,
+    ];
   if (candidates.length === 1) {
     return { ...await initBackend(candidates[0]), probeMs: {}, cached: false };
   }

@@ -35,7 +35,7 @@ Deno.test({
       ...["--gif", `${dir}/out.gif`],
     );
     assert.equal(run.code, 0, run.stderr);
-    assert.match(run.stderr, /backend (webgpu|wasm|cpu) on /);
+    assert.match(run.stderr, /backend (webgpu|onnx|wasm|cpu) on /);
     const lines = run.stdout.trim().split("\n").map((line) => JSON.parse(line));
     assert.equal(lines.length, 4);
     lines.slice(0, 3).forEach((line, i) => {

@@ -7,7 +7,8 @@
  * `pickBackend` caches the winner per key, so only a first run pays for it.
  */
 import * as tf from "@tensorflow/tfjs";
-import { type BackendChoice, pickBackend } from "../backend.ts";
+import { type BackendChoice, onnxActive, pickBackend } from "../backend.ts";
+import { onnxProbe, releaseSessions } from "../onnx/mod.ts";
 import { getNetwork, releaseNetworks } from "../net/load.ts";
 import type { NetworkId } from "../net/network.ts";
 import { stylizeOptionsSchema } from "./options.ts";
@@ -30,6 +31,7 @@ export function chooseBackend(network: NetworkId, size?: number): Promise<Backen
   const key = size === undefined ? network : `${network}@${sizeBucket(size)}`;
   const side = Math.min(size ?? PROBE_MAX_SIZE, PROBE_MAX_SIZE);
   let backend: string | undefined;
+  let native: (() => void) | undefined; // the onnx backend's evaluation, made on its first probe
   return pickBackend({
     key,
     probe: async () => {
@@ -38,6 +40,10 @@ export function chooseBackend(network: NetworkId, size?: number): Promise<Backen
       backend = tf.getBackend();
       const net = await getNetwork(network);
       const setup = lossSetup(net, stylizeOptionsSchema.parse({ network }));
+      if (onnxActive()) {
+        native ??= onnxProbe(net, setup, side);
+        return native();
+      }
       const layers = [
         ...new Set([...Object.keys(setup.contentLayers), ...Object.keys(setup.styleLayers)]),
       ];
@@ -51,5 +57,8 @@ export function chooseBackend(network: NetworkId, size?: number): Promise<Backen
       await grad.data();
       grad.dispose();
     },
-  }).finally(() => releaseNetworks());
+  }).finally(() => {
+    releaseSessions(); // made for the probe's weights and random targets
+    return releaseNetworks();
+  });
 }

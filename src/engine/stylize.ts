@@ -36,6 +36,7 @@ import { adam } from "./adam.ts";
 import { valueAndGrad } from "../ops/tape.ts";
 import { checkRun, runImages } from "./guards.ts";
 import type { Objective, Optimizer } from "./optimizer.ts";
+import { onnxStage } from "../onnx/mod.ts";
 
 /** What to stylize, with what, and how. */
 export interface StylizeInput {
@@ -162,7 +163,7 @@ export function stagePlan(options: StylizeOptions): { size: number; iterations: 
 }
 
 /** What one stage optimises towards, computed once. */
-interface Targets {
+export interface Targets {
   content: Features;
   grams: Grams;
   contentScales: LayerScales;
@@ -191,16 +192,17 @@ async function computeTargets(
   // Whatever is made here is freed here if a later part throws.
   const made: Record<string, tf.Tensor>[] = [];
   try {
-    const contentFeatures = tf.tidy(() =>
-      network.features(network.preprocess(content), contentLayers)
-    );
-    made.push(contentFeatures);
-    const perStyle = styles.map((style) => {
+    const native = onnxStage(network)?.targets(content, styles, blend, setup);
+    if (native) made.push(native.content, native.grams);
+    const contentFeatures = native?.content ??
+      tf.tidy(() => network.features(network.preprocess(content), contentLayers));
+    if (!native) made.push(contentFeatures);
+    const perStyle = native ? [] : styles.map((style) => {
       const features = tf.tidy(() => network.features(network.preprocess(style), styleLayers));
       made.push(features);
       return features;
     });
-    const grams = blendGrams(perStyle, blend);
+    const grams = native?.grams ?? blendGrams(perStyle, blend);
     perStyle.forEach((features) => tf.dispose(Object.values(features)));
     made.splice(1);
     made.push(grams);
@@ -225,7 +227,11 @@ function disposeTargets(targets: Targets | undefined) {
  * The objective of one stage: x -> [total, content, style, tv] and ∇ₓ total,
  * the terms already multiplied by their weights.
  */
-function styleObjective(network: FeatureNetwork, targets: Targets, setup: LossSetup): Objective {
+export function styleObjective(
+  network: FeatureNetwork,
+  targets: Targets,
+  setup: LossSetup,
+): Objective {
   const layers = [
     ...new Set([...Object.keys(setup.contentLayers), ...Object.keys(setup.styleLayers)]),
   ];
@@ -372,7 +378,8 @@ export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep>
       const x0 = held.add(startingPoint(network, options, input, content, x, seed, [h, w]));
       held.free(x);
       x = undefined;
-      const stageObjective = styleObjective(network, targets, setup);
+      const stageObjective = onnxStage(network)?.objective(targets, setup, [h, w]) ??
+        styleObjective(network, targets, setup);
       const objective: Objective = (x) => {
         evaluations += 1;
         return stageObjective(x);

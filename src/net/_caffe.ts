@@ -96,6 +96,7 @@ export function conv(
     name,
     inputs: [input],
     run: ([x]) => convRelu(x, layer),
+    op: { type: "conv", layer },
     size: ([[h, w]]) => [side(h, kh), side(w, kw)],
   };
 }
@@ -112,6 +113,7 @@ export function pool(name: string, input: string, spec: PoolSpec): GraphLayer {
     name,
     inputs: [input],
     run: ([x]) => caffePool(x, spec),
+    op: { type: "pool", spec },
     size: ([[h, w]]) => [caffePooledSize(h, spec), caffePooledSize(w, spec)],
   };
 }
@@ -127,6 +129,7 @@ export function concat(name: string, inputs: string[]): GraphLayer {
     name,
     inputs,
     run: (xs) => tf.concat(xs, 3),
+    op: { type: "concat" },
     // Branches of different sizes cannot be concatenated: the concat then cannot run.
     size: (sizes) =>
       sizes.every(([h, w]) => h === sizes[0][0] && w === sizes[0][1]) ? sizes[0] : [0, 0],
@@ -142,6 +145,7 @@ export function lrn(name: string, input: string): GraphLayer {
     name,
     inputs: [input],
     run: ([x]) => tf.localResponseNormalization(x, 2, 1, 1e-4 / 5, 0.75),
+    op: { type: "lrn", size: 5, alpha: 1e-4, beta: 0.75, bias: 1 },
   };
 }
 

@@ -7,8 +7,24 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { fromBgrMinusMean, type Pooling, toBgrMinusMean } from "./_caffe.ts";
+import type { ConvLayer } from "../ops/conv.ts";
+import type { PoolSpec } from "../ops/pool.ts";
 import type { FeatureNetwork, NetworkId, Preset } from "./network.ts";
 import { PRESETS } from "./presets.ts";
+
+/**
+ * What a layer computes, as data, for runtimes other than tfjs (`src/onnx/` builds
+ * its graph from it): `run` and `op` describe the same function.
+ */
+export type LayerOp =
+  /** Convolution + bias + ReLU. */
+  | { type: "conv"; layer: ConvLayer }
+  /** Caffe's ceil-mode pool ({@linkcode PoolSpec}); `floor` crops an odd last row/column first. */
+  | { type: "pool"; spec: PoolSpec; floor?: boolean }
+  /** Channel concatenation of the inputs, in order. */
+  | { type: "concat" }
+  /** Caffe LRN across channels: x / (bias + alpha/size · Σ x²)^beta over `size` channels. */
+  | { type: "lrn"; size: number; alpha: number; beta: number; bias: number };
 
 /** `[height, width]` of a blob. */
 export type BlobSize = readonly [number, number];
@@ -18,6 +34,8 @@ export interface GraphLayer {
   name: string;
   inputs: readonly string[];
   run(inputs: tf.Tensor4D[]): tf.Tensor4D;
+  /** The same computation as data, where the layer is one of the {@linkcode LayerOp} kinds. */
+  op?: LayerOp;
   /**
    * The output's `[height, width]` for inputs of these sizes, without running
    * anything; a side of 0 or less means the layer cannot run at that size.
@@ -123,6 +141,18 @@ export interface ClassifierHead {
   run(x: tf.Tensor4D): tf.Tensor2D;
 }
 
+const graphs = new WeakMap<object, readonly GraphLayer[]>();
+
+/**
+ * The layer list of `network` in forward order, for runtimes that build their own
+ * graph from it (`src/onnx/`); `undefined` for anything but a {@linkcode GraphNetwork}
+ * (a wrapper made with `Object.create` included). A free function, so the list stays
+ * out of the class's API.
+ */
+export function layersOf(network: FeatureNetwork): readonly GraphLayer[] | undefined {
+  return graphs.get(network);
+}
+
 /** A {@link FeatureNetwork} evaluated from a layer graph, optionally able to classify. */
 export class GraphNetwork implements FeatureNetwork {
   readonly id: NetworkId;
@@ -138,6 +168,7 @@ export class GraphNetwork implements FeatureNetwork {
   /** Wraps a built graph and its weights (the network modules' factories call this). */
   constructor(spec: GraphNetworkSpec) {
     this.#spec = spec;
+    graphs.set(this, spec.graph);
     this.id = spec.id;
     this.layers = layerNames(spec.graph);
     this.mean = spec.meanBgr;

@@ -39,6 +39,7 @@ function pool2x2(name: string, input: string, pooling: Pooling): GraphLayer {
         const even = eh === h && ew === w ? x : tf.slice(x, [0, 0, 0, 0], [n, eh, ew, c]);
         return caffePool(even as tf.Tensor4D, { kernel: 2, stride: 2, pad: 0, kind: pooling });
       }),
+    op: { type: "pool", spec: { kernel: 2, stride: 2, pad: 0, kind: pooling }, floor: true },
     size: ([[h, w]]) => [Math.floor(h / 2), Math.floor(w / 2)],
   };
 }

@@ -1,0 +1,594 @@
+/**
+ * @module A network's layer list as ONNX nodes: the forward pass, and its
+ * gradient with respect to the image written out explicitly.
+ *
+ * Tensors are NCHW. The backward follows the rules of `src/ops/` (the network is
+ * frozen, so only image-gradients are needed):
+ * - convolution + ReLU: the output gradient masked where the ReLU was active,
+ *   then the convolution's input-gradient: at stride 1 a `Conv` with the kernel
+ *   flipped and transposed; strided, exactly `ConvTranspose` with the same
+ *   weights (the rows a strided convolution never read restored by
+ *   `output_padding`); reflect padding folds each mirrored band back;
+ * - max pool: each output's gradient to the first maximum of its window, as
+ *   `caffePool`'s fast path routes it: separably (window rows, then columns),
+ *   each offset taking the gradient still unrouted where it holds the max;
+ *   Caffe's ceil mode is the far-edge padding `caffePool` adds;
+ * - average (or binomial `blur`) pool: each output's gradient spread over its
+ *   window by its weights (a depthwise `ConvTranspose`), divided as Caffe
+ *   divides an overhanging window;
+ * - concat: `Split`; LRN: its closed-form derivative; a blob read by several
+ *   layers sums their gradients.
+ */
+import type * as tf from "@tensorflow/tfjs";
+import type { GraphLayer } from "../net/graph.ts";
+import { INPUT } from "../net/graph.ts";
+import { caffePooledSize, type PoolSpec } from "../ops/pool.ts";
+import type { GraphBuilder } from "./builder.ts";
+import type { ConvLayer } from "../ops/conv.ts";
+
+/** A value in the graph and its (static) NCHW shape. */
+export interface Blob {
+  name: string;
+  shape: readonly number[];
+}
+
+/** What the backward of one layer needs from its forward. */
+interface Step {
+  layer: GraphLayer;
+  inputs: Blob[];
+  output: Blob;
+  /** Values the layer's forward made for its backward. */
+  saved: Record<string, string>;
+}
+
+/** The forward pass: every blob computed, and what the backward needs. */
+export interface Forward {
+  blobs: Map<string, Blob>;
+  steps: Step[];
+}
+
+// Same finite value `caffePool` pads max pools with: activations are post-ReLU, so it never wins.
+const MAX_POOL_PAD = -1e4;
+
+/**
+ * The gradient of reflect-padding `axis` (unpadded length `n`) by `p`: the centre,
+ * plus each band reversed onto the `p` pixels next to the edge it mirrors (the
+ * edge itself is not repeated, as ONNX's and tfjs's `reflect`).
+ */
+function foldReflection(g: GraphBuilder, d: string, axis: 2 | 3, n: number, p: number): string {
+  const axes = g.int64([axis]);
+  const part = (start: number, end: number) =>
+    g.node("Slice", [d, g.int64([start]), g.int64([end]), axes]);
+  // Reversed: a step of -1 from the band's last pixel to its first.
+  const reversed = (last: number, first: number) =>
+    g.node("Slice", [
+      d,
+      g.int64([last]),
+      g.int64([first - 1 < 0 ? -(2 ** 62) : first - 1]),
+      axes,
+      g.int64([-1]),
+    ]);
+  const placed = (band: string, before: number, after: number) => {
+    const pads = [0, 0, 0, 0, 0, 0, 0, 0];
+    pads[axis] = before;
+    pads[4 + axis] = after;
+    return g.node("Pad", [band, g.int64(pads)]);
+  };
+  // Padded pixel p-1-k mirrors input pixel k+1; padded pixel n+p+k mirrors input n-2-k.
+  const front = placed(reversed(p - 1, 0), 1, n - 1 - p);
+  const back = placed(reversed(n + 2 * p - 1, n + p), n - 1 - p, 1);
+  return g.node("Sum", [part(p, n + p), front, back]);
+}
+
+/** Kernels as ONNX wants them, converted once per filter and layout. */
+const kernelCache = new WeakMap<tf.Tensor, Map<string, Float32Array>>();
+
+/**
+ * `filter` (HWIO) as ONNX's `[out, in, kh, kw]` (`forward`), or as the kernel of
+ * its input-gradient: flipped spatially, `[in, out, kh, kw]` (`backward`).
+ */
+function kernelData(filter: tf.Tensor4D, layout: "forward" | "backward"): Float32Array {
+  let kernels = kernelCache.get(filter);
+  if (!kernels) kernelCache.set(filter, kernels = new Map());
+  let out = kernels.get(layout);
+  if (!out) {
+    const [kh, kw, cin, cout] = filter.shape;
+    const hwio = filter.dataSync() as Float32Array;
+    out = new Float32Array(hwio.length);
+    const at = layout === "forward"
+      ? (y: number, x: number, i: number, o: number) => ((o * cin + i) * kh + y) * kw + x
+      : (y: number, x: number, i: number, o: number) =>
+        ((i * cout + o) * kh + (kh - 1 - y)) * kw + (kw - 1 - x);
+    for (let y = 0; y < kh; y++) {
+      for (let x = 0; x < kw; x++) {
+        for (let i = 0; i < cin; i++) {
+          for (let o = 0; o < cout; o++) {
+            out[at(y, x, i, o)] = hwio[((y * kw + x) * cin + i) * cout + o];
+          }
+        }
+      }
+    }
+    kernels.set(layout, out);
+  }
+  return out;
+}
+
+/** The layers needed for `wanted`, in forward order; throws naming an unknown layer. */
+export function layersFor(graph: readonly GraphLayer[], wanted: readonly string[]): GraphLayer[] {
+  const names = new Set(graph.map((l) => l.name));
+  for (const name of wanted) {
+    if (!names.has(name)) {
+      throw new Error(`unknown layer "${name}"; layers are: ${[...names].join(", ")}`);
+    }
+  }
+  const needed = new Set(wanted);
+  const kept: GraphLayer[] = [];
+  for (let i = graph.length - 1; i >= 0; i--) {
+    const layer = graph[i];
+    if (!needed.has(layer.name)) continue;
+    layer.inputs.forEach((name) => needed.add(name));
+    kept.unshift(layer);
+  }
+  return kept;
+}
+
+/** Pooling geometry along one axis, as `caffePool` lays it out. */
+function poolAxis(size: number, spec: PoolSpec, floor: boolean) {
+  const { kernel: k, stride: s, pad: p } = spec;
+  // Floor mode (VGG16, as Keras): drop the rows no whole window reaches first.
+  const used = floor ? Math.floor((size + 2 * p - k) / s) * s + k - 2 * p : size;
+  const pooled = caffePooledSize(used, spec);
+  const extra = Math.max(0, (pooled - 1) * s + k - (used + 2 * p));
+  const padded = used + 2 * p + extra;
+  return { used, extra, padded, out: Math.floor((padded - k) / s) + 1 };
+}
+
+/**
+ * `x` (NCHW, spatial size `from`), whose row/column `i` is input row/column
+ * `i - offset`, cut and zero-padded to the input's spatial size `to`.
+ */
+function place(
+  g: GraphBuilder,
+  x: string,
+  from: readonly [number, number],
+  offset: number,
+  to: readonly [number, number],
+): string {
+  const ends = [Math.min(from[0], offset + to[0]), Math.min(from[1], offset + to[1])];
+  let out = x;
+  if (offset > 0 || ends[0] < from[0] || ends[1] < from[1]) {
+    out = g.node("Slice", [x, g.int64([offset, offset]), g.int64(ends), g.int64([2, 3])]);
+  }
+  const [h, w] = [ends[0] - offset, ends[1] - offset];
+  if (h < to[0] || w < to[1]) {
+    out = g.node("Pad", [out, g.int64([0, 0, 0, 0, 0, 0, to[0] - h, to[1] - w])]);
+  }
+  return out;
+}
+
+/**
+ * Emits the layers of `graph` needed for `wanted`, reading `data` (the
+ * preprocessed image, NCHW). With `backward`, keeps what {@linkcode backward} needs.
+ */
+export function forward(
+  g: GraphBuilder,
+  graph: readonly GraphLayer[],
+  data: Blob,
+  wanted: readonly string[],
+  backward: boolean,
+): Forward {
+  const blobs = new Map<string, Blob>([[INPUT, data]]);
+  const steps: Step[] = [];
+  for (const layer of layersFor(graph, wanted)) {
+    const op = layer.op;
+    if (!op) throw new Error(`layer "${layer.name}" has no op descriptor for ONNX`);
+    const inputs = layer.inputs.map((name) => blobs.get(name)!);
+    const [x] = inputs;
+    const [n, c, h, w] = x.shape;
+    const saved: Record<string, string> = {};
+    let output: Blob;
+    switch (op.type) {
+      case "conv": {
+        const { filter, bias, stride: s, pad: p } = op.layer;
+        const [kh, kw, , cout] = filter.shape;
+        saved.weights = g.float(
+          kernelData(filter, "forward"),
+          [cout, c, kh, kw],
+          `${layer.name}/kernel`,
+        );
+        const b = g.float(bias.dataSync() as Float32Array, [cout], `${layer.name}/bias`);
+        // Reflect padding: the image's mirror image instead of zeros around it.
+        const reflect = op.layer.padMode === "reflect" && p > 0;
+        const input = reflect
+          ? g.node("Pad", [x.name, g.int64([0, 0, p, p, 0, 0, p, p])], { mode: "reflect" })
+          : x.name;
+        const q = reflect ? 0 : p;
+        const conv = g.node("Conv", [input, saved.weights, b], {
+          kernel_shape: [kh, kw],
+          strides: [s, s],
+          pads: [q, q, q, q],
+        }, `${layer.name}/conv`);
+        output = {
+          name: g.node("Relu", [conv], {}, layer.name),
+          shape: [
+            n,
+            cout,
+            Math.floor((h + 2 * p - kh) / s) + 1,
+            Math.floor((w + 2 * p - kw) / s) + 1,
+          ],
+        };
+        break;
+      }
+      case "pool": {
+        const { kernel: k, stride: s, pad: p, kind } = op.spec;
+        const [rows, cols] = [poolAxis(h, op.spec, !!op.floor), poolAxis(w, op.spec, !!op.floor)];
+        let input = x.name;
+        if (rows.used < h || cols.used < w) {
+          input = g.node("Slice", [
+            input,
+            g.int64([0, 0]),
+            g.int64([rows.used, cols.used]),
+            g.int64([2, 3]),
+          ]);
+        }
+        if (p + rows.extra + cols.extra > 0) {
+          const pads = g.int64([0, 0, p, p, 0, 0, p + rows.extra, p + cols.extra]);
+          input = g.node("Pad", [input, pads, g.scalar(kind === "max" ? MAX_POOL_PAD : 0)]);
+        }
+        const attrs = { kernel_shape: [k, k], strides: [s, s] };
+        const shape = [n, c, rows.out, cols.out];
+        if (kind === "max" && !backward) {
+          output = { name: g.node("MaxPool", [input], attrs, layer.name), shape };
+        } else if (kind === "max") {
+          // Separable, as `caffePool`'s fast path: a row max over each window row, then a
+          // column max of k row maxima; the backward routes through both in turn.
+          saved.padded = input;
+          saved.rowMax = g.node("MaxPool", [input], { kernel_shape: [1, k], strides: [1, s] });
+          output = {
+            name: g.node(
+              "MaxPool",
+              [saved.rowMax],
+              { kernel_shape: [k, 1], strides: [s, 1] },
+              layer.name,
+            ),
+            shape,
+          };
+        } else {
+          const weights = poolWeights(op.spec);
+          let y = weights.uniform
+            ? g.node("AveragePool", [input], attrs, `${layer.name}/sum`)
+            : g.node("Conv", [input, g.float(tile(weights.values, c), [c, 1, k, k])], {
+              ...attrs,
+              group: c,
+            }, `${layer.name}/sum`);
+          if (rows.extra + cols.extra > 0) {
+            saved.inside = g.float(insideFraction(rows, cols, op.spec), [1, 1, rows.out, cols.out]);
+            y = g.node("Div", [y, saved.inside]);
+          }
+          output = { name: y, shape };
+        }
+        break;
+      }
+      case "concat": {
+        const channels = inputs.reduce((sum, b) => sum + b.shape[1], 0);
+        output = {
+          name: g.node("Concat", inputs.map((b) => b.name), { axis: 1 }, layer.name),
+          shape: [n, channels, h, w],
+        };
+        break;
+      }
+      case "lrn": {
+        // S = bias + alpha/size · Σ x² over `size` neighbouring channels; y = x · S^-beta.
+        const sum = windowSum(g, g.node("Mul", [x.name, x.name]), x.shape, op.size);
+        saved.s = g.node("Add", [
+          g.node("Mul", [sum, g.scalar(op.alpha / op.size)]),
+          g.scalar(op.bias),
+        ]);
+        saved.sPow = g.node("Pow", [saved.s, g.scalar(-op.beta)]);
+        output = { name: g.node("Mul", [x.name, saved.sPow], {}, layer.name), shape: x.shape };
+        break;
+      }
+    }
+    blobs.set(layer.name, output);
+    steps.push({ layer, inputs, output, saved });
+  }
+  return { blobs, steps };
+}
+
+/**
+ * The weights of an averaging pool's window, row-major: a box (`avg`), or for
+ * `blur` at 3x3 stride 2 the binomial [1,2,1]⊗[1,2,1]/16 (any other geometry
+ * averages, as `caffePool` does).
+ */
+function poolWeights(
+  { kernel: k, stride: s, kind }: PoolSpec,
+): { values: Float32Array; uniform: boolean } {
+  if (kind === "blur" && k === 3 && s === 2) {
+    const b = [1, 2, 1];
+    return {
+      values: Float32Array.from({ length: 9 }, (_, i) => (b[Math.floor(i / 3)] * b[i % 3]) / 16),
+      uniform: false,
+    };
+  }
+  return { values: new Float32Array(k * k).fill(1 / (k * k)), uniform: true };
+}
+
+/** `values` repeated `times` times (one copy per channel of a depthwise kernel). */
+function tile(values: Float32Array, times: number): Float32Array {
+  const out = new Float32Array(values.length * times);
+  for (let i = 0; i < times; i++) out.set(values, i * values.length);
+  return out;
+}
+
+/** Per output: the weight of its window inside the (padded) input, as Caffe divides an overhanging window. */
+function insideFraction(
+  rows: ReturnType<typeof poolAxis>,
+  cols: ReturnType<typeof poolAxis>,
+  spec: PoolSpec,
+): Float32Array {
+  const { kernel: k, stride: s, pad: p } = spec;
+  const weights = poolWeights(spec).values;
+  const out = new Float32Array(rows.out * cols.out);
+  for (let i = 0; i < rows.out; i++) {
+    for (let j = 0; j < cols.out; j++) {
+      let sum = 0;
+      for (let a = 0; a < k; a++) {
+        for (let b = 0; b < k; b++) {
+          const inside = i * s + a < rows.used + 2 * p && j * s + b < cols.used + 2 * p;
+          if (inside) sum += weights[a * k + b];
+        }
+      }
+      out[i * cols.out + j] = sum;
+    }
+  }
+  return out;
+}
+
+/**
+ * The input-gradient of a valid max pool along `axis` of `x` (window `k`, stride
+ * `s`; pooled `y`, output gradient `dy`): each output's gradient goes to the
+ * first maximum of its window, as `src/ops/pool.ts` routes it.
+ *
+ * Window offsets are scanned in order; offset i reads `x[o·s + i]` (a strided
+ * slice) and takes the gradient still unrouted where it holds the max (the last
+ * offset takes whatever is left). Offset i's share lands on phase `i mod s`,
+ * shifted by `floor(i / s)` outputs; the s phase planes are interleaved back.
+ */
+function routeToFirstMaxima(
+  g: GraphBuilder,
+  x: string,
+  shape: readonly number[],
+  y: string,
+  dy: string,
+  k: number,
+  s: number,
+  axis: 2 | 3,
+): string {
+  const length = shape[axis];
+  const out = Math.floor((length - k) / s) + 1;
+  const reach = Math.floor((k - 1) / s);
+  const axes = g.int64([axis]);
+  const zero = g.scalar(0);
+  const parts: string[][] = Array.from({ length: s }, () => []);
+  let rest = dy;
+  for (let i = 0; i < k; i++) {
+    const shift = Math.floor(i / s);
+    let routed = rest;
+    if (i < k - 1) {
+      const window = g.node("Slice", [
+        x,
+        g.int64([i]),
+        g.int64([i + (out - 1) * s + 1]),
+        axes,
+        g.int64([s]),
+      ]);
+      const hit = g.node("Equal", [window, y]);
+      routed = g.node("Where", [hit, rest, zero]);
+      rest = g.node("Where", [hit, zero, rest]);
+    }
+    if (reach > 0) {
+      const pads = [0, 0, 0, 0, 0, 0, 0, 0];
+      pads[axis] = shift;
+      pads[4 + axis] = reach - shift;
+      if (shift > 0 || reach - shift > 0) routed = g.node("Pad", [routed, g.int64(pads)]);
+    }
+    parts[i % s].push(routed);
+  }
+  const planeShape = [...shape];
+  planeShape[axis] = out + reach;
+  const planes = parts.map((p) =>
+    p.length === 0
+      ? g.node("ConstantOfShape", [g.int64(planeShape)])
+      : p.length === 1
+      ? p[0]
+      : g.node("Sum", p)
+  );
+  let joined = planes[0];
+  if (s > 1) {
+    // Interleave: [.., rows, ..] planes stacked after `axis`, then merged.
+    const stacked = g.node(
+      "Concat",
+      planes.map((p) => g.node("Unsqueeze", [p, g.int64([axis + 1])])),
+      {
+        axis: axis + 1,
+      },
+    );
+    const merged = [...planeShape];
+    merged[axis] = (out + reach) * s;
+    joined = g.node("Reshape", [stacked, g.int64(merged)]);
+  }
+  const joinedLength = s > 1 ? (out + reach) * s : out + reach;
+  if (joinedLength > length) {
+    return g.node("Slice", [joined, g.int64([0]), g.int64([length]), axes]);
+  }
+  if (joinedLength < length) {
+    const pads = [0, 0, 0, 0, 0, 0, 0, 0];
+    pads[4 + axis] = length - joinedLength;
+    return g.node("Pad", [joined, g.int64(pads)]);
+  }
+  return joined;
+}
+
+/** Σ over `size` neighbouring channels (zero beyond the ends), as a convolution along C of `[1, 1, C, H·W]`. */
+function windowSum(
+  g: GraphBuilder,
+  x: string,
+  [n, c, h, w]: readonly number[],
+  size: number,
+): string {
+  const half = (size - 1) / 2;
+  const flat = g.node("Reshape", [x, g.int64([n, 1, c, h * w])]);
+  const summed = g.node("Conv", [flat, g.float(new Float32Array(size).fill(1), [1, 1, size, 1])], {
+    kernel_shape: [size, 1],
+    pads: [half, 0, half, 0],
+  });
+  return g.node("Reshape", [summed, g.int64([n, c, h, w])]);
+}
+
+/**
+ * Emits the gradient of the loss with respect to `data`, given the loss's
+ * gradients at some blobs (`seeds`: blob -> gradient values to sum). Returns
+ * the input gradient's name (NCHW).
+ */
+export function backward(g: GraphBuilder, fwd: Forward, seeds: Map<string, string[]>): string {
+  const grads = new Map<string, string[]>();
+  for (const [blob, values] of seeds) grads.set(blob, [...values]);
+  const add = (blob: string, grad: string) => {
+    const list = grads.get(blob) ?? [];
+    list.push(grad);
+    grads.set(blob, list);
+  };
+  const take = (blob: string): string | undefined => {
+    const list = grads.get(blob);
+    if (!list || list.length === 0) return undefined;
+    return list.length === 1 ? list[0] : g.node("Sum", list, {}, `d:${blob}`);
+  };
+  for (let i = fwd.steps.length - 1; i >= 0; i--) {
+    const { layer, inputs, output, saved } = fwd.steps[i];
+    const dy = take(layer.name);
+    if (!dy) continue;
+    const [x] = inputs;
+    const [, c, h, w] = x.shape;
+    const op = layer.op!;
+    switch (op.type) {
+      case "conv": {
+        const { filter, stride: s, pad: p } = op.layer;
+        const [kh, kw] = filter.shape;
+        const [, , oh, ow] = output.shape;
+        const active = g.node("Greater", [output.name, g.scalar(0)]);
+        const dz = g.node("Where", [active, dy, g.scalar(0)]);
+        if (op.layer.padMode === "reflect" && p > 0) {
+          // The gradient at the padded input, each reflected band folded back onto its source.
+          const [ph, pw] = [h + 2 * p, w + 2 * p];
+          const dPadded = g.node("ConvTranspose", [dz, saved.weights], {
+            kernel_shape: [kh, kw],
+            strides: [s, s],
+            output_padding: [ph - ((oh - 1) * s + kh), pw - ((ow - 1) * s + kw)],
+          });
+          add(layer.inputs[0], foldReflection(g, foldReflection(g, dPadded, 3, w, p), 2, h, p));
+          break;
+        }
+        if (s === 1) {
+          // At stride 1, a correlation with the flipped, transposed kernel: a plain Conv,
+          // which runs on ONNX Runtime's blocked (NCHWc) kernels as ConvTranspose does not.
+          const q = [kh - 1 - p, kw - 1 - p];
+          const [cin, cout] = [c, output.shape[1]];
+          const kernel = g.float(
+            kernelData(filter, "backward"),
+            [cin, cout, kh, kw],
+            `${layer.name}/flipped`,
+          );
+          add(
+            layer.inputs[0],
+            g.node(
+              "Conv",
+              [dz, kernel],
+              { kernel_shape: [kh, kw], pads: [q[0], q[1], q[0], q[1]] },
+              `d:${layer.inputs[0]}`,
+            ),
+          );
+          break;
+        }
+        add(
+          layer.inputs[0],
+          g.node("ConvTranspose", [dz, saved.weights], {
+            kernel_shape: [kh, kw],
+            strides: [s, s],
+            pads: [p, p, p, p],
+            output_padding: [h - ((oh - 1) * s + kh - 2 * p), w - ((ow - 1) * s + kw - 2 * p)],
+          }, `d:${layer.inputs[0]}`),
+        );
+        break;
+      }
+      case "pool": {
+        const { kernel: k, stride: s, pad: p } = op.spec;
+        const [rows, cols] = [poolAxis(h, op.spec, !!op.floor), poolAxis(w, op.spec, !!op.floor)];
+        const [n] = x.shape;
+        let padded: string;
+        if (op.spec.kind === "max") {
+          // Down the rows: each output's gradient to the first window row holding its max;
+          // then along each row, to the first column holding that row's max.
+          const rowMaxShape = [n, c, rows.padded, cols.out];
+          const dRowMax = routeToFirstMaxima(
+            g,
+            saved.rowMax,
+            rowMaxShape,
+            output.name,
+            dy,
+            k,
+            s,
+            2,
+          );
+          padded = routeToFirstMaxima(
+            g,
+            saved.padded,
+            [n, c, rows.padded, cols.padded],
+            saved.rowMax,
+            dRowMax,
+            k,
+            s,
+            3,
+          );
+        } else {
+          const dyc = saved.inside ? g.node("Div", [dy, saved.inside]) : dy;
+          const spread = g.float(tile(poolWeights(op.spec).values, c), [c, 1, k, k]);
+          padded = g.node("ConvTranspose", [dyc, spread], {
+            kernel_shape: [k, k],
+            strides: [s, s],
+            group: c,
+          });
+          const size = [(rows.out - 1) * s + k, (cols.out - 1) * s + k] as const;
+          padded = place(g, padded, size, 0, [rows.padded, cols.padded]);
+        }
+        add(layer.inputs[0], place(g, padded, [rows.padded, cols.padded], p, [h, w]));
+        break;
+      }
+      case "concat": {
+        const parts = g.nodes(
+          "Split",
+          [dy, g.int64(inputs.map((b) => b.shape[1]))],
+          { axis: 1 },
+          inputs.length,
+        );
+        layer.inputs.forEach((name, j) => add(name, parts[j]));
+        break;
+      }
+      case "lrn": {
+        // dx = dy·S^-beta - 2·beta·alpha/size · x · Σ_window(dy · x · S^-beta / S).
+        const t = g.node("Div", [
+          g.node("Mul", [g.node("Mul", [dy, x.name]), saved.sPow]),
+          saved.s,
+        ]);
+        const spread = g.node("Mul", [
+          g.node("Mul", [windowSum(g, t, x.shape, op.size), x.name]),
+          g.scalar((2 * op.beta * op.alpha) / op.size),
+        ]);
+        add(layer.inputs[0], g.node("Sub", [g.node("Mul", [dy, saved.sPow]), spread]));
+        break;
+      }
+    }
+  }
+  const d = take(INPUT);
+  if (!d) throw new Error("the loss does not depend on the image");
+  return d;
+}
