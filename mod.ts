@@ -50,6 +50,7 @@ export {
   loadNetwork,
   type LoadOptions,
   networkReady,
+  type PadMode,
   type Pooling,
 } from "./src/net/load.ts";
 export type { GraphNetwork } from "./src/net/graph.ts";

@@ -16,7 +16,7 @@ Deno.test("the judges: r is 1 for the photo itself and 0 for the painting; edge 
   if (!mirror) throw new Error("set RESTYLE_MIRROR to the folder holding images/ (see README)");
   const cat = await decodeImage(await Deno.readFile(`${mirror}/images/cat.png`));
   assert.ok(Math.abs(await edgeScore(cat, cat) - 1) < 1e-5);
-  const flat = { ...cat, data: cat.data.map((v, i) => (i % 4 === 3 ? 255 : 128)) };
+  const flat = { ...cat, data: cat.data.map((_, i) => (i % 4 === 3 ? 255 : 128)) };
   assert.ok(
     Number.isNaN(await edgeScore(flat, cat)) || Math.abs(await edgeScore(flat, cat)) < 1e-6,
   );

@@ -24,7 +24,6 @@ import type { GraphLayer } from "../net/graph.ts";
 import { INPUT } from "../net/graph.ts";
 import { caffePooledSize, type PoolSpec } from "../ops/pool.ts";
 import type { GraphBuilder } from "./builder.ts";
-import type { ConvLayer } from "../ops/conv.ts";
 
 /** A value in the graph and its (static) NCHW shape. */
 export interface Blob {
