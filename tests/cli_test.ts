@@ -17,7 +17,7 @@ async function stylizeCli(...args: string[]) {
 
 async function fixtureDir() {
   const dir = await Deno.makeTempDir({ prefix: "restyle-cli-" });
-  await Deno.writeFile(`${dir}/content.png`, await encodePng(rampImage(40, 30, (x) => 100 + x)));
+  await Deno.writeFile(`${dir}/content.png`, await encodePng(rampImage(80, 60, (x) => 100 + x)));
   await Deno.writeFile(`${dir}/style.png`, await encodePng(rampImage(32, 32)));
   return dir;
 }
@@ -31,7 +31,7 @@ Deno.test({
     const run = await stylizeCli(
       `${dir}/content.png`,
       ...["--style", `${dir}/style.png`, "--out", out, "--json", "--iterations", "3"],
-      ...["--every", "2", "--size", "32", "--seed", "1", "--frames", `${dir}/frames`],
+      ...["--every", "2", "--size", "64", "--seed", "1", "--frames", `${dir}/frames`],
       ...["--gif", `${dir}/out.gif`],
     );
     assert.equal(run.code, 0, run.stderr);
@@ -48,7 +48,7 @@ Deno.test({
     assert.equal(lines[3].out, out);
     assert.equal(typeof lines[3].ms, "number");
     const image = await decodeImage(await Deno.readFile(out));
-    assert.deepEqual([image.width, image.height], [40, 30]);
+    assert.deepEqual([image.width, image.height], [80, 60]);
     assert.equal(image.data[3], 100); // the content's alpha
     const frames = [...Deno.readDirSync(`${dir}/frames`)].map((e) => e.name).sort();
     assert.deepEqual(frames, ["out-0002.png", "out-0003.png"]);
