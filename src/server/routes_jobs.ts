@@ -2,6 +2,7 @@
  * @module The job routes: `POST /v1/jobs`, `GET/DELETE /v1/jobs/{id}`, events, images, `POST /v1/stylize`.
  */
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
+import type { StylizeOptionsInput } from "../engine/options.ts";
 import type { NetworkId } from "../net/network.ts";
 import type { StyleStore } from "../styles/store.ts";
 import { ndjsonResponse, sseResponse } from "./events.ts";
@@ -17,11 +18,21 @@ import {
 } from "./schemas.ts";
 import { readJobForm, type UploadLimits } from "./upload.ts";
 
+/** Sizes this server can serve (stated in `/v1/health`). */
+export interface SizeLimits {
+  /** Largest `maxSize` and largest entry of `scales`, in pixels. */
+  maxSize: number;
+  /** Most entries in `scales`. */
+  maxScales: number;
+  /** Job uploads read at the same time; more get 429. */
+  maxUploads: number;
+}
+
 /** What the job routes need from the app. */
 export interface JobRoutesContext {
   queue: JobQueue;
   styles: StyleStore;
-  limits: UploadLimits;
+  limits: UploadLimits & SizeLimits;
   /** Whether a network's weights are in place, and the command that fetches them. */
   networkStatus: (id: NetworkId) => Promise<{ ready: boolean; fetch: string }>;
 }
@@ -77,9 +88,10 @@ export function addJobRoutes(app: OpenAPIHono, ctx: JobRoutesContext): void {
     return job;
   };
 
-  const submit = async (request: Request): Promise<Job> => {
-    const spec: JobSpec = await readJobForm(request, ctx.styles, ctx.limits);
-    const network = (spec.options.network ?? "squeezenet") as NetworkId;
+  // Checked after the fields and before any image is decoded.
+  const admit = async (options: StylizeOptionsInput) => {
+    checkSizes(options, ctx.limits);
+    const network = (options.network ?? "squeezenet") as NetworkId;
     const status = await ctx.networkStatus(network);
     if (!status.ready) {
       throw new Problem(
@@ -89,7 +101,26 @@ export function addJobRoutes(app: OpenAPIHono, ctx: JobRoutesContext): void {
         { type: "weights-missing", extra: { network, command: status.fetch } },
       );
     }
-    return queue.submit(spec);
+    queue.admit();
+  };
+
+  let uploading = 0;
+  const submit = async (request: Request): Promise<Job> => {
+    queue.admit();
+    if (uploading >= ctx.limits.maxUploads) {
+      throw new Problem(
+        429,
+        `${uploading} uploads are being read already (at most ${ctx.limits.maxUploads}); retry shortly`,
+        { type: "too-many-uploads", headers: { "Retry-After": "2" } },
+      );
+    }
+    uploading += 1;
+    try {
+      const spec: JobSpec = await readJobForm(request, ctx.styles, ctx.limits, admit);
+      return queue.submit(spec);
+    } finally {
+      uploading -= 1;
+    }
   };
 
   app.openAPIRegistry.registerPath({
@@ -218,10 +249,16 @@ export function addJobRoutes(app: OpenAPIHono, ctx: JobRoutesContext): void {
     if (!(c.req.header("accept") ?? "").includes("image/png")) {
       return ndjsonResponse(c, job, cancel);
     }
+    // The request's signal aborts when the client's connection closes (deno.json opts out of
+    // Deno's legacy abort-on-success); the engine runs elsewhere, so it is noticed at once.
     const gone = c.req.raw.signal;
     gone.addEventListener("abort", cancel, { once: true });
-    await job.settled;
-    gone.removeEventListener("abort", cancel);
+    if (gone.aborted) cancel();
+    try {
+      await job.settled;
+    } finally {
+      gone.removeEventListener("abort", cancel);
+    }
     if (job.status === "failed") throw new Problem(job.error!.status, job.error!.detail);
     if (job.status === "cancelled") throw new Problem(409, `job ${job.id} was cancelled`);
     const latest = job.latestImage;
@@ -232,5 +269,36 @@ export function addJobRoutes(app: OpenAPIHono, ctx: JobRoutesContext): void {
       "X-Job-Id": job.id,
       "X-Iteration": String(latest),
     });
+  });
+}
+
+/** 422 naming `options.maxSize` or `options.scales` when they pass what this server can serve. */
+export function checkSizes(options: StylizeOptionsInput, limits: SizeLimits): void {
+  const refuse = (field: string, message: string) => {
+    throw new Problem(422, `${field}: ${message}`, {
+      type: "invalid-field",
+      errors: [{ field, message }],
+    });
+  };
+  if (options.maxSize !== undefined && options.maxSize > limits.maxSize) {
+    refuse(
+      "options.maxSize",
+      `${options.maxSize} is more than this server can serve (at most ${limits.maxSize})`,
+    );
+  }
+  const scales = options.scales ?? [];
+  if (scales.length > limits.maxScales) {
+    refuse(
+      "options.scales",
+      `at most ${limits.maxScales} sizes on this server (got ${scales.length})`,
+    );
+  }
+  scales.forEach((size, i) => {
+    if (size > limits.maxSize) {
+      refuse(
+        `options.scales.${i}`,
+        `${size} is more than this server can serve (at most ${limits.maxSize})`,
+      );
+    }
   });
 }

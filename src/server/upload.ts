@@ -166,11 +166,16 @@ export function readOptions(
   return json as StylizeOptionsInput;
 }
 
-/** Reads a whole job (content, styles, options) from a `POST /v1/jobs` or `/v1/stylize` body. */
+/**
+ * Reads a whole job (content, styles, options) from a `POST /v1/jobs` or `/v1/stylize` body.
+ * `admit` runs after the fields and options are checked and before any image is decoded (queue
+ * and size limits); each upload is decoded once to check it, and the job keeps only its bytes.
+ */
 export async function readJobForm(
   request: Request,
   styles: StyleStore,
   limits: UploadLimits,
+  admit?: (options: StylizeOptionsInput) => void | Promise<void>,
 ): Promise<JobSpec> {
   const form = await readForm(request, JOB_FIELDS);
   const options = await readOptions(form.get("options"), limits);
@@ -200,8 +205,9 @@ export async function readJobForm(
       errors: [{ field: "options.styleWeights", message: `one weight per style (${count})` }],
     });
   }
-  const content = (await decodeUpload(contentField, "content", limits.maxPixels)).image;
-  const decoded: RgbaImage[] = [];
+  await admit?.(options);
+  const content = (await decodeUpload(contentField, "content", limits.maxPixels)).bytes;
+  const decoded: Uint8Array[] = [];
   for (const id of styleIds) {
     if (typeof id !== "string") {
       throw new Problem(422, "style must be a style id (text); send files as styleImage", {
@@ -209,10 +215,10 @@ export async function readJobForm(
         errors: [{ field: "style", message: "expected a style id, got a file" }],
       });
     }
-    decoded.push(await styles.decoded(id.trim()));
+    decoded.push(await styles.bytes(id.trim()));
   }
   for (const [i, file] of styleFiles.entries()) {
-    decoded.push((await decodeUpload(file, `styleImage[${i}]`, limits.maxPixels)).image);
+    decoded.push((await decodeUpload(file, `styleImage[${i}]`, limits.maxPixels)).bytes);
   }
   const initField = form.get("initImage");
   if (options.init === "image" && initField === null) {
@@ -223,6 +229,6 @@ export async function readJobForm(
   }
   const initImage = initField === null
     ? undefined
-    : (await decodeUpload(initField, "initImage", limits.maxPixels)).image;
+    : (await decodeUpload(initField, "initImage", limits.maxPixels)).bytes;
   return { content, styles: decoded, initImage, options };
 }
