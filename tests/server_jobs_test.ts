@@ -135,7 +135,8 @@ Deno.test("POST /v1/stylize with Accept: image/png answers the final PNG", async
     });
     assert.equal(response.status, 200);
     assert.equal(response.headers.get("content-type"), "image/png");
-    assert.equal(response.headers.get("x-iteration"), "2");
+    const id = response.headers.get("x-job-id");
+    assert.equal(response.headers.get("link"), `</v1/jobs/${id}>; rel="monitor"`);
     const image = await pngOf(response);
     assert.deepEqual([image.width, image.height], [60, 40]);
     assert.deepEqual(alphaChannel(image.data), alphaChannel(layer.data));

@@ -185,3 +185,26 @@ Deno.test("previews stay within the per-job and overall byte budgets, oldest dro
     await queue.close();
   }
 });
+
+Deno.test("/v1/stylize with Accept: image/png cuts the body short when the job fails, and names the job", async () => {
+  const failing: JobRunner = async function* () {
+    yield { iteration: 1, iterations: 2, losses, elapsedMs: 1 };
+    throw new RangeError("options.styleLayers: no layer left");
+  };
+  const server = await testServer({ run: failing });
+  try {
+    const response = await fetch(`${server.url}/v1/stylize`, {
+      method: "POST",
+      headers: { accept: "image/png" },
+      body: jobForm(layerPng, {}),
+    });
+    assert.equal(response.status, 200);
+    const link = response.headers.get("link")!;
+    await assert.rejects(response.arrayBuffer());
+    const job = await (await fetch(server.url + link.slice(1, link.indexOf(">")))).json();
+    assert.equal(job.status, "failed");
+    assert.match(job.error.detail, /no layer left/);
+  } finally {
+    await server.shutdown();
+  }
+});

@@ -415,7 +415,7 @@ export class JobQueue {
           : toProblem(error);
         if (problem.status >= 500) {
           // The engine's own failures are already explained; anything else gets its stack.
-          const what = error instanceof Problem ? problem.body.detail : error;
+          const what = error instanceof Problem || limit.aborted ? problem.body.detail : error;
           console.error(`restyle job ${job.id} failed:`, what);
         }
         job.error = problem.body;

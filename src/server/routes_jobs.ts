@@ -5,7 +5,7 @@ import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import type { StylizeOptionsInput } from "../engine/options.ts";
 import type { NetworkId } from "../net/network.ts";
 import type { StyleStore } from "../styles/store.ts";
-import { ndjsonResponse, sseResponse } from "./events.ts";
+import { ndjsonResponse, pngResponse, sseResponse } from "./events.ts";
 import type { Job, JobQueue, JobSpec } from "./jobs.ts";
 import { Problem } from "./problem.ts";
 import {
@@ -230,7 +230,10 @@ export function addJobRoutes(app: OpenAPIHono, ctx: JobRoutesContext): void {
     method: "post",
     path: "/v1/stylize",
     summary: "Stylize in one call: NDJSON previews, or the final PNG with `Accept: image/png`",
-    description: "A client that disconnects cancels its job.",
+    description: "A client that disconnects cancels its job. With `Accept: image/png` the " +
+      "answer starts at once (200, `X-Job-Id`, `Link: <job>; rel=monitor`) so a client that " +
+      "hangs up is noticed; the body is the final PNG, or is cut short when the job fails or is " +
+      "cancelled, and the job's URL then says why.",
     request: { body: jobForm },
     responses: {
       200: {
@@ -249,26 +252,7 @@ export function addJobRoutes(app: OpenAPIHono, ctx: JobRoutesContext): void {
     if (!(c.req.header("accept") ?? "").includes("image/png")) {
       return ndjsonResponse(c, job, cancel);
     }
-    // The request's signal aborts when the client's connection closes (deno.json opts out of
-    // Deno's legacy abort-on-success); the engine runs elsewhere, so it is noticed at once.
-    const gone = c.req.raw.signal;
-    gone.addEventListener("abort", cancel, { once: true });
-    if (gone.aborted) cancel();
-    try {
-      await job.settled;
-    } finally {
-      gone.removeEventListener("abort", cancel);
-    }
-    if (job.status === "failed") throw new Problem(job.error!.status, job.error!.detail);
-    if (job.status === "cancelled") throw new Problem(409, `job ${job.id} was cancelled`);
-    const latest = job.latestImage;
-    const png = latest === undefined ? undefined : job.images.get(latest);
-    if (!png) throw new Problem(500, `job ${job.id} finished without an image`);
-    return c.body(png as Uint8Array<ArrayBuffer>, 200, {
-      "Content-Type": "image/png",
-      "X-Job-Id": job.id,
-      "X-Iteration": String(latest),
-    });
+    return pngResponse(job, cancel);
   });
 }
 

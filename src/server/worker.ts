@@ -342,6 +342,7 @@ export class EngineWorker {
         "run",
         "-A",
         `--config=${repoPath("deno.json")}`,
+        "--v8-flags=--expose-gc",
         repoPath("src/server/worker_main.ts"),
       ],
       stdin: "piped",

@@ -39,6 +39,8 @@ function send(message: FromWorker, payload?: Uint8Array): Promise<void> {
 }
 
 function stats(): WorkerStats {
+  // Collected first, so the figures show what is held, not garbage awaiting collection.
+  (globalThis as { gc?: () => void }).gc?.();
   const memory = tf.memory();
   return {
     numTensors: memory.numTensors,
