@@ -241,8 +241,11 @@ export async function createApp(options: AppOptions = {}): Promise<RestyleApp> {
   let closing: Promise<void> | undefined;
   const close = () =>
     closing ??= (async () => {
-      await queue.close();
+      // Cancel everything, and stop the engine process at once rather than wait for a long
+      // step to end: its running job then ends as cancelled.
+      const cancelling = queue.close();
       await engine?.close();
+      await cancelling;
     })();
   return { app, queue, styles, engine, close };
 }
