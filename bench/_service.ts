@@ -19,7 +19,7 @@ export interface ServiceFigures {
   idle: Percentiles;
   /** `/v1/health` answer times while a 512 px job computes, ms. */
   underLoad: Percentiles & { jobMs: number };
-  /** The soak: 50 jobs of 32–64 px, 2 iterations each, after 25 to warm up. */
+  /** The soak: 50 jobs of 32–64 px, 2 iterations each, after 40 to warm up. */
   soak: {
     jobs: number;
     tensors: [number, number];
@@ -122,7 +122,7 @@ export async function measureService(): Promise<ServiceFigures> {
     const small = await Promise.all([32, 48, 64].map(picture));
     const run = (i: number) =>
       stylizePng(server.url, form(small[i % 3], small[(i + 1) % 3], { iterations: 2 }));
-    for (let i = 0; i < 25; i++) await run(i); // the wasm heap grows to its working size
+    for (let i = 0; i < 40; i++) await run(i); // memory grows in steps to its working size
     const sample = async () => ({
       ...await server.engine!.stats(),
       server: Deno.memoryUsage().rss,
