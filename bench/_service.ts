@@ -106,9 +106,11 @@ export async function measureService(): Promise<ServiceFigures> {
   const server = await startServer({ port: 0, styles });
   try {
     await server.engine!.ready();
+    console.error("  service: engine ready; health while idle …");
     const style = await picture(256);
     const idle = percentiles(await pollHealth(server.url, new Promise((r) => setTimeout(r, 2000))));
 
+    console.error("  service: health during a 512 px job …");
     const big = await picture(512);
     const started = performance.now();
     const job = stylizePng(
@@ -119,9 +121,14 @@ export async function measureService(): Promise<ServiceFigures> {
     await job;
     const jobMs = performance.now() - started;
 
-    const small = await Promise.all([32, 48, 64].map(picture));
+    console.error("  service: soak …");
+    const sides = [32, 48, 64];
+    const small = await Promise.all(sides.map(picture));
     const run = (i: number) =>
-      stylizePng(server.url, form(small[i % 3], small[(i + 1) % 3], { iterations: 2 }));
+      stylizePng(
+        server.url,
+        form(small[i % 3], small[(i + 1) % 3], { iterations: 2, maxSize: sides[i % 3] }),
+      );
     for (let i = 0; i < 40; i++) await run(i); // memory grows in steps to its working size
     const sample = async () => ({
       ...await server.engine!.stats(),
