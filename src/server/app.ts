@@ -196,7 +196,8 @@ export async function createApp(options: AppOptions = {}): Promise<RestyleApp> {
           ...(state.error ? { error: state.error } : {}),
         },
         networks,
-        queue: { ...queue.counts, bytes: queue.bytes },
+        queue: queue.counts,
+        memory: { waitingBytes: queue.bytes.waiting, imageBytes: queue.bytes.images },
         limits: {
           maxSize: config.maxSize,
           maxScales: config.maxScales,

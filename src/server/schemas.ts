@@ -57,13 +57,10 @@ export const HealthSchema = z.object({
     ready: z.boolean(),
     fetch: z.string().optional().openapi({ description: "command that fetches missing weights" }),
   })),
-  queue: z.object({
-    running: z.number().int(),
-    waiting: z.number().int(),
-    bytes: z.object({
-      waiting: z.number().int().openapi({ description: "uploaded bytes held by waiting jobs" }),
-      images: z.number().int().openapi({ description: "preview PNG bytes kept" }),
-    }),
+  queue: z.object({ running: z.number().int(), waiting: z.number().int() }),
+  memory: z.object({
+    waitingBytes: z.number().int().openapi({ description: "uploaded bytes held by waiting jobs" }),
+    imageBytes: z.number().int().openapi({ description: "preview PNG bytes kept" }),
   }),
   limits: z.object({
     maxSize: z.number().int().openapi({ description: "largest maxSize and scales entry" }),
