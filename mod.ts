@@ -77,3 +77,10 @@ export type { FieldError, ProblemBody } from "./src/server/problem.ts";
 export type { StyleInfo, StyleStore, StyleStoreOptions } from "./src/styles/store.ts";
 export type { CatalogueStyle } from "./src/styles/catalogue.ts";
 export { type RunningServer, type ServeOptions, startServer } from "./src/server/serve.ts";
+export {
+  type EngineOptions,
+  type EngineState,
+  type EngineStatus,
+  EngineWorker,
+  type WorkerStats,
+} from "./src/server/worker.ts";

@@ -24,6 +24,7 @@ export async function benchServer(): Promise<BenchServer> {
   const dir = await Deno.makeTempDir({ prefix: "restyle-bench-" });
   const styles = await StyleStore.open({ dir, catalogue: [] });
   const server = await startServer({ port: 0, styles });
+  await server.engine?.ready(); // timings start from a ready engine process
   return {
     url: server.url,
     close: async () => {

@@ -9,13 +9,16 @@
  * L-BFGS iterations per second of a real `stylize()` run; and, through the
  * HTTP API, the time to the first preview and the share of an iteration one
  * streamed preview costs. Sizes whose evaluation is estimated (from the
- * smaller size) to take longer than `--limit` seconds are skipped.
+ * smaller size) to take longer than `--limit` seconds are skipped. Last, the
+ * service: `/v1/health` latency (p50/p99) while a 512 px job computes in the
+ * engine process, and a 50-job soak's tensor count and memory, with the CPU model.
  *
  * ```sh
  * deno task bench                                   # every network, wasm and onnx, 128/256/512
  * deno task bench --networks squeezenet --backends wasm,wasm:1,webgpu --sizes 256
  * deno task bench --json                            # one JSON object per row
  * deno task bench --optimizers                      # loss against evaluations (bench/optimizers.ts)
+ * deno task bench --service-only                    # health under load and the soak only
  * ```
  *
  * Backends: `wasm`, `webgpu`, `cpu`, `onnx` (the native CPU path through ONNX
@@ -30,9 +33,11 @@ import { measure, type MeasureOptions, type Row } from "./_measure.ts";
 import { referenceAvailable, runReference } from "./_reference.ts";
 import { cpuModel } from "./cpu.ts";
 import { benchOptimizers } from "./optimizers.ts";
+import { measureService, type ServiceFigures, serviceReport } from "./_service.ts";
 
 const USAGE = `usage: deno task bench [--networks a,b] [--backends a,b] [--sizes a,b] [--json]
   [--repeat N] [--iterations N] [--limit SECONDS] [--no-reference] [--no-server]
+  [--no-service | --service-only]
        deno task bench --optimizers [--help]`;
 
 function list(value: string, flag: string): string[] {
@@ -62,6 +67,8 @@ function parseFlags(args: string[]) {
       limit: { type: "string", default: "60" },
       "no-reference": { type: "boolean", default: false },
       "no-server": { type: "boolean", default: false },
+      "no-service": { type: "boolean", default: false },
+      "service-only": { type: "boolean", default: false },
       child: { type: "string" }, // internal: JSON MeasureOptions for one backend
       help: { type: "boolean", short: "h", default: false },
     },
@@ -198,8 +205,9 @@ async function main() {
   const inputs = await Deno.makeTempDir({ prefix: "restyle-bench-inputs-" });
   const started = new Date();
   const rows: Row[] = [];
+  let service: ServiceFigures | undefined;
   try {
-    for (const backend of flags.backends) {
+    for (const backend of flags["service-only"] ? [] : flags.backends) {
       console.error(`bench: ${backend} …`);
       rows.push(
         ...await runChild({
@@ -214,7 +222,7 @@ async function main() {
         }),
       );
     }
-    const torch = flags["no-reference"]
+    const torch = flags["no-reference"] || flags["service-only"]
       ? { missing: "--no-reference" }
       : await referenceAvailable();
     if ("missing" in torch) {
@@ -243,6 +251,10 @@ async function main() {
         }
       }
     }
+    if (!flags["no-service"]) {
+      console.error("bench: the service (health under load, soak) …");
+      service = await measureService();
+    }
   } finally {
     await Deno.remove(inputs, { recursive: true }).catch(() => {});
   }
@@ -269,6 +281,7 @@ async function main() {
       r.notes.map((n) => `${r.network} ${r.backend} ${r.size}: ${n}`)
     );
     if (notes.length) console.log(`\n${notes.join("\n")}`);
+    if (service) console.log(`\n${serviceReport(service)}`);
   }
   const dir = new URL("./results/", import.meta.url).pathname;
   await Deno.mkdir(dir, { recursive: true });
@@ -276,7 +289,14 @@ async function main() {
   await Deno.writeTextFile(
     file,
     JSON.stringify(
-      { started: started.toISOString(), cores: navigator.hardwareConcurrency, cpu, flags, rows },
+      {
+        started: started.toISOString(),
+        cores: navigator.hardwareConcurrency,
+        cpu,
+        flags,
+        rows,
+        service,
+      },
       null,
       2,
     ),

@@ -126,6 +126,15 @@ export async function rawRequest(
   return { status: Number(head.split(" ")[1]), headers: head, body: rest.join("\r\n\r\n") };
 }
 
+/** Whether process `pid` is still running (Linux /proc; a zombie counts as gone). */
+export function alive(pid: number): boolean {
+  try {
+    return !/^State:\s+Z/m.test(Deno.readTextFileSync(`/proc/${pid}/status`));
+  } catch {
+    return false;
+  }
+}
+
 /** Decodes a PNG response body. */
 export async function pngOf(response: Response): Promise<RgbaImage> {
   return await decodeImage(new Uint8Array(await response.arrayBuffer()));

@@ -1,11 +1,9 @@
 /**
- * The job API against a real server and the real engine (SqueezeNet, tiny sizes):
- * ordered events, previews at the layer's size with its alpha, resume, NDJSON,
- * cancellation and tensor accounting.
+ * The job API against a real server and the real engine (SqueezeNet, tiny sizes) in its
+ * process: ordered events, previews at the layer's size with its alpha, resume, NDJSON,
+ * cancellation and the engine's tensor accounting.
  */
 import assert from "node:assert/strict";
-import * as tf from "@tensorflow/tfjs";
-import { pickBackend } from "../src/backend.ts";
 import {
   encodePng,
   gradientWithAlpha,
@@ -137,7 +135,8 @@ Deno.test("POST /v1/stylize with Accept: image/png answers the final PNG", async
     });
     assert.equal(response.status, 200);
     assert.equal(response.headers.get("content-type"), "image/png");
-    assert.equal(response.headers.get("x-iteration"), "2");
+    const id = response.headers.get("x-job-id");
+    assert.equal(response.headers.get("link"), `</v1/jobs/${id}>; rel="monitor"`);
     const image = await pngOf(response);
     assert.deepEqual([image.width, image.height], [60, 40]);
     assert.deepEqual(alphaChannel(image.data), alphaChannel(layer.data));
@@ -151,7 +150,8 @@ Deno.test("DELETE stops a running job within an iteration and frees its tensors"
   try {
     const warm = await submit(server.url, tiny({ iterations: 1 }));
     await readSse(await fetch(server.url + warm.links.events));
-    const baseline = tf.memory().numTensors;
+    const baseline = (await server.engine!.stats()).numTensors;
+    const pid = server.engine!.pid;
 
     const created = await submit(server.url, tiny({ iterations: 500, maxSize: 64 }));
     const seen = await readSse(
@@ -164,7 +164,8 @@ Deno.test("DELETE stops a running job within an iteration and frees its tensors"
     const job = await deleted.json();
     assert.equal(job.status, "cancelled");
     assert.ok(job.iteration < 10, `stopped at iteration ${job.iteration}`);
-    assert.equal(tf.memory().numTensors, baseline);
+    assert.equal(server.engine!.pid, pid, "the job stopped by itself: its process was not killed");
+    assert.equal((await server.engine!.stats()).numTensors, baseline);
 
     const events = await readSse(await fetch(server.url + created.links.events));
     assert.equal(events.at(-1)!.event, "cancelled");
@@ -200,23 +201,6 @@ Deno.test("a client that drops its /v1/stylize stream cancels the job", async ()
   }
 });
 
-Deno.test("20 tiny jobs in a row leave the tensor count where it was", async () => {
-  const server = await testServer();
-  try {
-    const run = async () => {
-      const created = await submit(server.url, tiny({ maxSize: 32 }));
-      const events = await readSse(await fetch(server.url + created.links.events));
-      assert.equal(events.at(-1)!.event, "done");
-    };
-    await run();
-    const baseline = tf.memory().numTensors;
-    for (let i = 0; i < 20; i++) await run();
-    assert.equal(tf.memory().numTensors, baseline);
-  } finally {
-    await server.shutdown();
-  }
-});
-
 Deno.test("the server also serves on a Unix socket with mode 0600", async () => {
   const dir = await Deno.makeTempDir();
   const socket = `${dir}/restyle.sock`;
@@ -235,34 +219,22 @@ Deno.test("the server also serves on a Unix socket with mode 0600", async () => 
   }
 });
 
-Deno.test({
-  name: "/v1/health reports the backend picked by measurement and the timings",
-  // A forced backend is not measured.
-  ignore: Boolean(Deno.env.get("RESTYLE_BACKEND")),
-}, async () => {
-  const dir = await Deno.makeTempDir({ prefix: "restyle-choice-" });
-  // A probe on which cpu is clearly slower, so the pick is known.
-  const probe = async () => {
-    if (tf.getBackend() === "cpu") await new Promise((done) => setTimeout(done, 30));
-  };
-  const choice = await pickBackend({
-    key: "health-test",
-    probe,
-    candidates: ["cpu", "wasm"],
-    cacheFile: `${dir}/backend-choice.json`,
-  });
+Deno.test("/v1/health says starting until the engine process is ready, then its backend", async () => {
   const server = await testServer();
   try {
+    const first = await (await fetch(`${server.url}/v1/health`)).json();
+    assert.equal(first.status, "starting");
+    assert.equal(first.backend, null);
+    assert.equal(first.engine.state, "starting");
+    await server.engine!.ready();
     const health = await (await fetch(`${server.url}/v1/health`)).json();
-    assert.equal(choice.backend, "wasm");
-    assert.equal(health.backend, "wasm");
-    assert.equal(health.backendChoice.picked, "wasm");
-    assert.equal(health.backendChoice.cached, false);
-    assert.deepEqual(Object.keys(health.backendChoice.timings).sort(), ["cpu", "wasm"]);
-    assert.ok(health.backendChoice.timings.cpu > health.backendChoice.timings.wasm);
+    assert.equal(health.status, "ok");
+    assert.equal(health.engine.state, "ready");
+    const { backend } = server.engine!.status();
+    assert.ok(["wasm", "webgpu", "cpu"].includes(health.backend), health.backend);
+    assert.deepEqual([health.backend, health.adapter], [backend!.backend, backend!.adapter]);
   } finally {
     await server.shutdown();
-    await Deno.remove(dir, { recursive: true });
   }
 });
 

@@ -8,13 +8,12 @@
  * ```
  *
  * Fetches missing catalogue styles first (from `RESTYLE_MIRROR/images` when
- * set), prints where it listens, the backend, which networks are ready and the
- * command that fetches the others; stops cleanly on Ctrl-C / SIGTERM.
+ * set), listens at once (`/v1/health` says `starting` while the engine process
+ * picks its backend and loads the default network), prints where, which
+ * networks are ready and the command that fetches the others, then the backend
+ * once the engine is ready; stops on Ctrl-C / SIGTERM whatever the engine does.
  */
 import { parseArgs } from "node:util";
-import { initBackend } from "../backend.ts";
-import { chooseBackend } from "../engine/backend_probe.ts";
-import { stylizeOptionsSchema } from "../engine/options.ts";
 import { mirrorDir } from "../config.ts";
 import { networkReady } from "../net/load.ts";
 import { NETWORK_IDS } from "../net/network.ts";
@@ -107,24 +106,32 @@ try {
   Deno.exit(1);
 }
 
-// Unforced, the backend is the fastest one measured on the default network (when it is ready).
-const network = stylizeOptionsSchema.parse({}).network;
-const backend = await networkReady(network) ? await chooseBackend(network) : await initBackend();
-const tokenNote = tokenFile
-  ? ` (bearer token required: it is in ${tokenFile})`
-  : " (bearer token required)";
-console.log(`Restyle listening on ${running.url}${args.token ? tokenNote : ""}`);
-console.log(`  backend: ${backend.backend} on ${backend.adapter}`);
-for (const id of NETWORK_IDS) {
-  const ready = await networkReady(id);
-  console.log(`  ${id}: ${ready ? "ready" : `weights missing — run: ${weightsCommand(id)}`}`);
-}
-if (!args.socket) console.log(`  web page: ${running.url}/   API docs: ${running.url}/docs`);
-
+let stopping = false;
 const stop = async (signal: string) => {
+  if (stopping) Deno.exit(1); // a second Ctrl-C: now
+  stopping = true;
   console.log(`\n${signal}: cancelling jobs and stopping…`);
+  // The engine runs in its own process, so this event loop is free; still, never hang here.
+  setTimeout(() => Deno.exit(1), 10_000);
   await running.shutdown();
   Deno.exit(0);
 };
 Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
 Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
+
+const tokenNote = tokenFile
+  ? ` (bearer token required: it is in ${tokenFile})`
+  : " (bearer token required)";
+console.log(`Restyle listening on ${running.url}${args.token ? tokenNote : ""}`);
+for (const id of NETWORK_IDS) {
+  const ready = await networkReady(id);
+  console.log(`  ${id}: ${ready ? "ready" : `weights missing — run: ${weightsCommand(id)}`}`);
+}
+if (!args.socket) console.log(`  web page: ${running.url}/   API docs: ${running.url}/docs`);
+running.engine?.ready().then(
+  () => {
+    const { backend, startMs } = running.engine!.status();
+    console.log(`  engine ready in ${startMs} ms: ${backend!.backend} on ${backend!.adapter}`);
+  },
+  (error) => console.error(`  engine: ${error.message}`),
+);

@@ -7,11 +7,8 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { createRoute } from "@hono/zod-openapi";
-import { backendChoice, initBackend } from "../backend.ts";
 import { repoPath } from "../config.ts";
-import { stylize } from "../engine/stylize.ts";
-import { encodePng } from "../image/codec.ts";
-import { networkReady, releaseNetworks } from "../net/load.ts";
+import { networkReady } from "../net/load.ts";
 import { NETWORK_IDS, type NetworkId } from "../net/network.ts";
 import { StyleStore } from "../styles/store.ts";
 import { weightsCommand } from "../weights/install.ts";
@@ -30,6 +27,7 @@ import { addJobRoutes } from "./routes_jobs.ts";
 import { addStyleRoutes } from "./routes_styles.ts";
 import { HealthSchema } from "./schemas.ts";
 import { staticFiles } from "./static.ts";
+import { type EngineOptions, type EngineStatus, EngineWorker } from "./worker.ts";
 
 /** Options of {@linkcode createApp}; every field has a default. */
 export interface AppOptions {
@@ -52,6 +50,20 @@ export interface AppOptions {
   maxIterations?: number;
   /** Most styles per job (422 beyond). Default 8. */
   maxStyles?: number;
+  /** Largest `maxSize` and `scales` entry this server serves (422 beyond). Default 1024. */
+  maxSize?: number;
+  /** Most entries in `scales` (422 beyond). Default 4. */
+  maxScales?: number;
+  /** Job uploads read at once (429 beyond). Default 4. */
+  maxUploads?: number;
+  /** A job running longer is stopped and failed, ms. Default 30 min. */
+  jobTimeLimitMs?: number;
+  /** Bytes of uploaded files waiting jobs may hold together (429 beyond). Default 256 MiB. */
+  maxWaitingBytes?: number;
+  /** Bytes of preview PNGs kept per job, oldest dropped first. Default 32 MiB. */
+  maxImageBytesPerJob?: number;
+  /** Bytes of preview PNGs kept over all jobs, oldest dropped first. Default 256 MiB. */
+  maxImageBytes?: number;
   /** Jobs that may wait behind the running one (429 beyond). Default 8. */
   maxWaiting?: number;
   /** Finished jobs kept (oldest freed first). Default 32. */
@@ -60,8 +72,13 @@ export interface AppOptions {
   keepMs?: number;
   /** Style store; default `StyleStore.open()` on `<dataDir>/styles`. */
   styles?: StyleStore;
-  /** Runs a job; default the engine's `stylize()` on the chosen backend. */
+  /**
+   * Runs a job in this process instead of the engine process (tests use a fake runner);
+   * default: an {@linkcode EngineWorker}.
+   */
   run?: JobRunner;
+  /** Supervision of the engine process (watchdog, memory cap) when `run` is not given. */
+  engine?: EngineOptions;
 }
 
 /** An app and what it owns. */
@@ -74,7 +91,9 @@ export interface RestyleApp {
   queue: JobQueue;
   /** The style store behind `/v1/styles`. */
   styles: StyleStore;
-  /** Cancels every job and frees the networks. */
+  /** The engine process, unless a `run` was given. */
+  engine?: EngineWorker;
+  /** Cancels every job and stops the engine process. */
   close(): Promise<void>;
 }
 
@@ -85,15 +104,16 @@ const defaults = {
   maxPixels: 36_000_000,
   maxIterations: 1000,
   maxStyles: 8,
+  maxSize: 1024,
+  maxScales: 4,
+  maxUploads: 4,
+  jobTimeLimitMs: 30 * 60_000,
+  maxWaitingBytes: 256 * 1024 * 1024,
+  maxImageBytesPerJob: 32 * 1024 * 1024,
+  maxImageBytes: 256 * 1024 * 1024,
   maxWaiting: 8,
   keepFinished: 32,
   keepMs: 30 * 60_000,
-};
-
-/** The engine, on the backend `initBackend()` picks. */
-const engineRunner: JobRunner = async function* (spec, signal) {
-  await initBackend();
-  yield* stylize({ ...spec, signal });
 };
 
 /**
@@ -108,10 +128,16 @@ const engineRunner: JobRunner = async function* (spec, signal) {
 export async function createApp(options: AppOptions = {}): Promise<RestyleApp> {
   const config = { ...defaults, ...options };
   const styles = config.styles ?? await StyleStore.open();
+  // The engine starts now, in its own process; health says "starting" until it is ready.
+  const engine = config.run ? undefined : new EngineWorker(config.engine);
+  const engineStatus = (): EngineStatus => engine?.status() ?? { state: "ready", restarts: 0 };
   const queue = new JobQueue({
-    run: config.run ?? engineRunner,
-    encodePng,
+    run: config.run ?? engine!.run,
     maxWaiting: config.maxWaiting,
+    maxWaitingBytes: config.maxWaitingBytes,
+    timeLimitMs: config.jobTimeLimitMs,
+    maxImageBytesPerJob: config.maxImageBytesPerJob,
+    maxImageBytes: config.maxImageBytes,
     keepFinished: config.keepFinished,
     keepMs: config.keepMs,
   });
@@ -164,25 +190,47 @@ export async function createApp(options: AppOptions = {}): Promise<RestyleApp> {
     createRoute({
       method: "get",
       path: "/v1/health",
-      summary: "Backend, networks and queue",
+      summary: "Engine state, backend, networks, queue and the limits this server serves",
+      description: "Answers from the moment the server listens: `status` is `starting` until " +
+        "the engine has its backend and default network ready.",
       responses: {
         200: { description: "health", content: { "application/json": { schema: HealthSchema } } },
       },
     }),
     async (c) => {
-      const backend = await initBackend();
       const networks = await Promise.all(NETWORK_IDS.map(async (id) => {
         const { ready, fetch } = await networkStatus(id);
         return ready ? { id, ready } : { id, ready, fetch };
       }));
+      const state = engineStatus();
+      const status = state.state === "starting"
+        ? "starting" as const
+        : state.state === "failed" || !networks.some((n) => n.ready)
+        ? "degraded" as const
+        : "ok" as const;
       return c.json({
-        status: networks.some((n) => n.ready) ? "ok" as const : "degraded" as const,
+        status,
         version,
-        backend: backend.backend,
-        adapter: backend.adapter,
-        ...backendChoiceField(),
+        backend: state.backend?.backend ?? null,
+        adapter: state.backend?.adapter ?? null,
+        ...(state.backendChoice ? { backendChoice: state.backendChoice } : {}),
+        engine: {
+          state: state.state,
+          restarts: state.restarts,
+          ...(state.error ? { error: state.error } : {}),
+        },
         networks,
         queue: queue.counts,
+        memory: { waitingBytes: queue.bytes.waiting, imageBytes: queue.bytes.images },
+        limits: {
+          maxSize: config.maxSize,
+          maxScales: config.maxScales,
+          maxIterations: config.maxIterations,
+          maxStyles: config.maxStyles,
+          maxPixels: config.maxPixels,
+          maxBodyBytes: config.maxBodyBytes,
+          jobTimeLimitMs: config.jobTimeLimitMs,
+        },
       }, 200);
     },
   );
@@ -196,6 +244,9 @@ export async function createApp(options: AppOptions = {}): Promise<RestyleApp> {
       maxPixels: config.maxPixels,
       maxIterations: config.maxIterations,
       maxStyles: config.maxStyles,
+      maxSize: config.maxSize,
+      maxScales: config.maxScales,
+      maxUploads: config.maxUploads,
     },
   });
 
@@ -215,10 +266,13 @@ export async function createApp(options: AppOptions = {}): Promise<RestyleApp> {
   let closing: Promise<void> | undefined;
   const close = () =>
     closing ??= (async () => {
-      await queue.close();
-      await releaseNetworks();
+      // Cancel everything, and stop the engine process at once rather than wait for a long
+      // step to end: its running job then ends as cancelled.
+      const cancelling = queue.close();
+      await engine?.close();
+      await cancelling;
     })();
-  return { app, queue, styles, close };
+  return { app, queue, styles, engine, close };
 }
 
 async function readVersion(): Promise<string> {
@@ -227,13 +281,4 @@ async function readVersion(): Promise<string> {
   } catch {
     return "0.0.0";
   }
-}
-
-/** How the backend was chosen, when `pickBackend` chose it in this process. */
-function backendChoiceField() {
-  const choice = backendChoice();
-  if (!choice) return {};
-  return {
-    backendChoice: { picked: choice.backend, timings: choice.probeMs, cached: choice.cached },
-  };
 }

@@ -1,5 +1,5 @@
 /**
- * @module Streaming a job's events: SSE for `/events`, NDJSON for `/v1/stylize`.
+ * @module Streaming a job's events: SSE for `/events`, NDJSON or the final PNG for `/v1/stylize`.
  *
  * Both replay the job's event log from a position and then follow it live
  * until the job finishes; SSE gives every event an `id:` so a client that
@@ -93,5 +93,41 @@ export function ndjsonResponse(c: Context, job: Job, onDisconnect: () => void): 
         await line({ cancelled: true, ...event.data });
       }
     });
+  });
+}
+
+/**
+ * `image/png`: the job's final image. The headers go out at once: Deno notices a client that
+ * hung up only through the response stream (not `request.signal` once a large body was read),
+ * so the stream's cancel is what calls `onDisconnect`. A failed or cancelled job cuts the body
+ * short; `X-Job-Id` and the `Link` header name the job whose `error` says why.
+ */
+export function pngResponse(job: Job, onDisconnect: () => void): Response {
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      await job.settled;
+      const latest = job.latestImage;
+      const png = job.status === "done" && latest !== undefined
+        ? job.images.get(latest)
+        : undefined;
+      if (!png) {
+        controller.error(new Error(`job ${job.id} ${job.status}; see ${job.url()}`));
+        return;
+      }
+      controller.enqueue(png);
+      controller.close();
+    },
+    cancel() {
+      if (!job.finished) onDisconnect();
+    },
+  });
+  return new Response(body, {
+    status: 200,
+    headers: {
+      "Content-Type": "image/png",
+      "Cache-Control": "no-store",
+      "X-Job-Id": job.id,
+      "Link": `<${job.url()}>; rel="monitor"`,
+    },
   });
 }

@@ -3,12 +3,13 @@
  *
  * Each job keeps an ordered event log (`status`, `progress`, `iteration`,
  * `done`, `error`, `cancelled`) whose ids are 1, 2, 3… so a client that lost
- * its event stream resumes with `Last-Event-ID`; its preview PNGs are encoded
- * once, when they arrive. Finished jobs stay readable for a bounded time and
- * count, then are freed. Cancelling aborts the running stylization, which
- * stops within one iteration and frees its tensors.
+ * its event stream resumes with `Last-Event-ID`; its previews arrive as PNG
+ * bytes, encoded once by the engine. Memory is bounded in bytes: a waiting
+ * job holds only its uploaded files (decoded when it runs), and previews are
+ * kept within a per-job and an overall byte budget, oldest dropped first.
+ * Finished jobs stay readable for a bounded time and count, then are freed.
+ * Cancelling aborts the running stylization; a job over the time limit fails.
  */
-import type { RgbaImage } from "../image/image.ts";
 import type { StylizeOptionsInput } from "../engine/options.ts";
 import type { Losses } from "../engine/stylize.ts";
 import { Problem, type ProblemBody, toProblem } from "./problem.ts";
@@ -29,20 +30,26 @@ export interface RunnerStep {
   losses: Losses;
   /** Milliseconds since the run started. */
   elapsedMs: number;
-  /** A preview, on preview iterations and the last. */
-  image?: RgbaImage;
+  /** A preview as PNG bytes, on preview iterations and the last. */
+  png?: Uint8Array;
 }
 
-/** What a job stylizes: decoded images and validated options. */
+/** What a job stylizes: the uploaded image files (PNG, JPEG, GIF or TIFF bytes) and validated options. */
 export interface JobSpec {
   /** The image to restyle. */
-  content: RgbaImage;
+  content: Uint8Array;
   /** One or more style images. */
-  styles: RgbaImage[];
+  styles: Uint8Array[];
   /** Start image for `init: "image"`. */
-  initImage?: RgbaImage;
+  initImage?: Uint8Array;
   /** Stylize options, already validated. */
   options: StylizeOptionsInput;
+}
+
+/** Bytes a spec holds. */
+export function specBytes(spec: JobSpec): number {
+  return spec.content.length + spec.styles.reduce((n, s) => n + s.length, 0) +
+    (spec.initImage?.length ?? 0);
 }
 
 /** Runs one job; must stop (throwing `signal.reason`) within one step of an abort. */
@@ -62,10 +69,16 @@ export interface JobEvent {
 export interface JobQueueOptions {
   /** Runs a job (the engine, with its network). */
   run: JobRunner;
-  /** PNG encoder for previews. */
-  encodePng: (image: RgbaImage) => Promise<Uint8Array>;
   /** Jobs that may wait behind the running one; more get 429. Default 8. */
   maxWaiting?: number;
+  /** Bytes of uploaded files all waiting jobs may hold together; more get 429. Default 256 MiB. */
+  maxWaitingBytes?: number;
+  /** A running job is stopped and failed after this many ms. Default 30 minutes. */
+  timeLimitMs?: number;
+  /** Bytes of preview PNGs kept per job (oldest dropped first). Default 32 MiB. */
+  maxImageBytesPerJob?: number;
+  /** Bytes of preview PNGs kept over all jobs (oldest dropped first; a job's latest last). Default 256 MiB. */
+  maxImageBytes?: number;
   /** Finished jobs kept readable (oldest freed first). Default 32. */
   keepFinished?: number;
   /** How long a finished job is kept, in ms. Default 30 minutes. */
@@ -142,8 +155,12 @@ export class Job {
   /** Resolves at the next event (or when `signal` aborts). */
   nextEvent(signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
-      this.#wake.push(resolve);
-      signal?.addEventListener("abort", () => resolve(), { once: true });
+      const done = () => {
+        signal?.removeEventListener("abort", done);
+        resolve();
+      };
+      this.#wake.push(done);
+      signal?.addEventListener("abort", done, { once: true });
     });
   }
 
@@ -173,8 +190,9 @@ export class Job {
  *
  * @example
  * ```ts
- * const queue = new JobQueue({ run: (spec, signal) => stylize({ ...spec, signal }), encodePng });
- * const job = queue.submit({ content, styles: [style], options: { iterations: 50 } });
+ * const engine = new EngineWorker();
+ * const queue = new JobQueue({ run: engine.run });
+ * const job = queue.submit({ content: png, styles: [stylePng], options: { iterations: 50 } });
  * await job.settled;
  * ```
  */
@@ -183,6 +201,9 @@ export class JobQueue {
   readonly options: Required<JobQueueOptions>;
   readonly #jobs = new Map<string, Job>();
   readonly #waiting: Job[] = [];
+  /** Every kept preview in arrival order, for the overall byte budget. */
+  #previews: Array<{ job: Job; iteration: number }> = [];
+  #imageBytes = 0;
   #running: Job | undefined;
   #closed = false;
   #timer: ReturnType<typeof setInterval>;
@@ -191,9 +212,13 @@ export class JobQueue {
   constructor(options: JobQueueOptions) {
     this.options = {
       maxWaiting: 8,
+      maxWaitingBytes: 256 * 1024 * 1024,
+      timeLimitMs: 30 * 60_000,
       keepFinished: 32,
       keepMs: 30 * 60_000,
       maxImagesPerJob: 100,
+      maxImageBytesPerJob: 32 * 1024 * 1024,
+      maxImageBytes: 256 * 1024 * 1024,
       basePath: "/v1/jobs",
       ...options,
     };
@@ -206,10 +231,18 @@ export class JobQueue {
     return { running: this.#running ? 1 : 0, waiting: this.#waiting.length };
   }
 
-  /** Queues a job; throws a 429 Problem (with `Retry-After`) when the queue is full. */
-  submit(spec: JobSpec): Job {
+  /** Bytes held: uploaded files of waiting jobs, and kept preview PNGs. */
+  get bytes(): { waiting: number; images: number } {
+    const waiting = this.#waiting.reduce((n, job) => n + (job.spec ? specBytes(job.spec) : 0), 0);
+    return { waiting, images: this.#imageBytes };
+  }
+
+  /**
+   * Throws the 503/429 Problem {@linkcode submit} would throw for a job of
+   * `bytes` now, so a caller can refuse before decoding anything.
+   */
+  admit(bytes = 0): void {
     if (this.#closed) throw new Problem(503, "the server is shutting down");
-    this.prune();
     const busy = this.#running !== undefined;
     if (busy && this.#waiting.length >= this.options.maxWaiting) {
       throw new Problem(
@@ -219,6 +252,22 @@ export class JobQueue {
         { type: "queue-full", headers: { "Retry-After": String(this.#retryAfterSeconds()) } },
       );
     }
+    const held = this.bytes.waiting;
+    if (busy && held + bytes > this.options.maxWaitingBytes) {
+      const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
+      throw new Problem(
+        429,
+        `the waiting jobs hold ${mib(held)} of images; this one's ${mib(bytes)} would pass the ` +
+          `server's ${mib(this.options.maxWaitingBytes)}; retry later or send smaller files`,
+        { type: "queue-full", headers: { "Retry-After": String(this.#retryAfterSeconds()) } },
+      );
+    }
+  }
+
+  /** Queues a job; throws a 429 Problem (with `Retry-After`) when the queue is full. */
+  submit(spec: JobSpec): Job {
+    this.prune();
+    this.admit(specBytes(spec));
     const job = new Job(spec, this.options.basePath);
     this.#jobs.set(job.id, job);
     this.#waiting.push(job);
@@ -232,6 +281,11 @@ export class JobQueue {
     return this.#jobs.get(id);
   }
 
+  /** Every job still kept (waiting, running or finished), oldest first. */
+  list(): Job[] {
+    return [...this.#jobs.values()];
+  }
+
   /** Its place in the queue (1 = next), or 0 when not waiting. */
   position(job: Job): number {
     return this.#waiting.indexOf(job) + 1;
@@ -243,7 +297,7 @@ export class JobQueue {
    */
   async cancel(job: Job, waitMs = 60_000): Promise<Job> {
     if (job.finished) {
-      this.#jobs.delete(job.id);
+      this.#forget(job);
       return job;
     }
     const waiting = this.#waiting.indexOf(job);
@@ -276,8 +330,15 @@ export class JobQueue {
       .sort((a, b) => a.finishedAt! - b.finishedAt!);
     const excess = finished.length - this.options.keepFinished;
     finished.forEach((job, i) => {
-      if (i < excess || now - job.finishedAt! > this.options.keepMs) this.#jobs.delete(job.id);
+      if (i < excess || now - job.finishedAt! > this.options.keepMs) this.#forget(job);
     });
+    this.#previews = this.#previews.filter((p) => p.job.images.has(p.iteration));
+  }
+
+  #forget(job: Job): void {
+    this.#jobs.delete(job.id);
+    for (const png of job.images.values()) this.#imageBytes -= png.length;
+    job.images.clear();
   }
 
   #retryAfterSeconds(): number {
@@ -305,9 +366,12 @@ export class JobQueue {
     job.status = "running";
     job.startedAt = Date.now();
     job.emit("status", { status: "running" });
-    const signal = job.controller.signal;
+    const limit = AbortSignal.timeout(this.options.timeLimitMs);
+    const signal = AbortSignal.any([job.controller.signal, limit]);
     try {
-      for await (const step of this.options.run(job.spec!, signal)) {
+      const spec = job.spec!;
+      job.spec = undefined; // the runner holds the files until the engine has them
+      for await (const step of this.options.run(spec, signal)) {
         job.iteration = step.iteration;
         job.iterations = step.iterations;
         job.losses = step.losses;
@@ -317,16 +381,12 @@ export class JobQueue {
           losses: step.losses,
           elapsedMs: step.elapsedMs,
         };
-        if (step.image) {
-          job.images.set(step.iteration, await this.options.encodePng(step.image));
-          this.#trimImages(job);
+        if (step.png) {
+          this.#keepImage(job, step.iteration, step.png);
           job.emit("iteration", { ...progress, url: job.url(`/images/${step.iteration}`) });
         } else {
           job.emit("progress", progress);
         }
-        // The engine's awaits can all be microtasks (wasm reads back synchronously): give the
-        // event loop a turn so requests (DELETE, streams, health) are served between iterations.
-        await new Promise((resolve) => setTimeout(resolve, 0));
         signal.throwIfAborted();
       }
       signal.throwIfAborted();
@@ -340,21 +400,66 @@ export class JobQueue {
         elapsedMs: Date.now() - job.startedAt,
       });
     } catch (error) {
-      if (signal.aborted) {
+      if (job.controller.signal.aborted) {
         job.finish("cancelled", { status: "cancelled", iteration: job.iteration });
       } else {
-        const problem = toProblem(error);
-        if (problem.status >= 500) console.error(`restyle job ${job.id} failed:`, error);
+        const problem = limit.aborted
+          ? new Problem(
+            503,
+            `the job ran longer than this server's limit of ${
+              Math.round(this.options.timeLimitMs / 1000)
+            } s and was stopped at iteration ${job.iteration} of ${job.iterations}; ` +
+              "try fewer iterations or a smaller maxSize",
+            { type: "job-time-limit" },
+          )
+          : toProblem(error);
+        if (problem.status >= 500) {
+          // The engine's own failures are already explained; anything else gets its stack.
+          const what = error instanceof Problem || limit.aborted ? problem.body.detail : error;
+          console.error(`restyle job ${job.id} failed:`, what);
+        }
         job.error = problem.body;
         job.finish("failed", { ...problem.body });
       }
     }
   }
 
-  #trimImages(job: Job): void {
-    for (const key of job.images.keys()) {
-      if (job.images.size <= this.options.maxImagesPerJob) break;
-      job.images.delete(key);
+  /** Keeps a preview within the per-job count and byte budgets and the overall byte budget. */
+  #keepImage(job: Job, iteration: number, png: Uint8Array): void {
+    const previous = job.images.get(iteration);
+    if (previous) this.#imageBytes -= previous.length;
+    job.images.set(iteration, png);
+    this.#imageBytes += png.length;
+    this.#previews.push({ job, iteration });
+    if (this.#previews.length > 4 * this.options.maxImagesPerJob * this.options.keepFinished) {
+      this.#previews = this.#previews.filter((p) => p.job.images.has(p.iteration));
     }
+    const drop = (j: Job, key: number) => {
+      const bytes = j.images.get(key);
+      if (!bytes) return;
+      j.images.delete(key);
+      this.#imageBytes -= bytes.length;
+    };
+    const jobBytes = () => [...job.images.values()].reduce((n, b) => n + b.length, 0);
+    for (const key of [...job.images.keys()]) {
+      if (job.images.size <= 1) break; // the latest stays
+      if (
+        job.images.size <= this.options.maxImagesPerJob &&
+        jobBytes() <= this.options.maxImageBytesPerJob
+      ) break;
+      drop(job, key);
+    }
+    if (this.#imageBytes <= this.options.maxImageBytes) return;
+    // Over all jobs: oldest previews first, each job's latest only when nothing else is left.
+    const live = this.#previews.filter((p) => p.job.images.has(p.iteration));
+    for (const spareLatest of [true, false]) {
+      for (const p of live) {
+        if (this.#imageBytes <= this.options.maxImageBytes) break;
+        if (spareLatest && p.job.latestImage === p.iteration) continue;
+        if (p.job === job && p.iteration === iteration) continue; // the one just made
+        drop(p.job, p.iteration);
+      }
+    }
+    this.#previews = live.filter((p) => p.job.images.has(p.iteration));
   }
 }

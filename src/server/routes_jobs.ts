@@ -2,9 +2,10 @@
  * @module The job routes: `POST /v1/jobs`, `GET/DELETE /v1/jobs/{id}`, events, images, `POST /v1/stylize`.
  */
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
+import type { StylizeOptionsInput } from "../engine/options.ts";
 import type { NetworkId } from "../net/network.ts";
 import type { StyleStore } from "../styles/store.ts";
-import { ndjsonResponse, sseResponse } from "./events.ts";
+import { ndjsonResponse, pngResponse, sseResponse } from "./events.ts";
 import type { Job, JobQueue, JobSpec } from "./jobs.ts";
 import { Problem } from "./problem.ts";
 import {
@@ -17,11 +18,21 @@ import {
 } from "./schemas.ts";
 import { readJobForm, type UploadLimits } from "./upload.ts";
 
+/** Sizes this server can serve (stated in `/v1/health`). */
+export interface SizeLimits {
+  /** Largest `maxSize` and largest entry of `scales`, in pixels. */
+  maxSize: number;
+  /** Most entries in `scales`. */
+  maxScales: number;
+  /** Job uploads read at the same time; more get 429. */
+  maxUploads: number;
+}
+
 /** What the job routes need from the app. */
 export interface JobRoutesContext {
   queue: JobQueue;
   styles: StyleStore;
-  limits: UploadLimits;
+  limits: UploadLimits & SizeLimits;
   /** Whether a network's weights are in place, and the command that fetches them. */
   networkStatus: (id: NetworkId) => Promise<{ ready: boolean; fetch: string }>;
 }
@@ -77,9 +88,10 @@ export function addJobRoutes(app: OpenAPIHono, ctx: JobRoutesContext): void {
     return job;
   };
 
-  const submit = async (request: Request): Promise<Job> => {
-    const spec: JobSpec = await readJobForm(request, ctx.styles, ctx.limits);
-    const network = (spec.options.network ?? "squeezenet") as NetworkId;
+  // Checked after the fields and before any image is decoded.
+  const admit = async (options: StylizeOptionsInput) => {
+    checkSizes(options, ctx.limits);
+    const network = (options.network ?? "squeezenet") as NetworkId;
     const status = await ctx.networkStatus(network);
     if (!status.ready) {
       throw new Problem(
@@ -89,7 +101,26 @@ export function addJobRoutes(app: OpenAPIHono, ctx: JobRoutesContext): void {
         { type: "weights-missing", extra: { network, command: status.fetch } },
       );
     }
-    return queue.submit(spec);
+    queue.admit();
+  };
+
+  let uploading = 0;
+  const submit = async (request: Request): Promise<Job> => {
+    queue.admit();
+    if (uploading >= ctx.limits.maxUploads) {
+      throw new Problem(
+        429,
+        `${uploading} uploads are being read already (at most ${ctx.limits.maxUploads}); retry shortly`,
+        { type: "too-many-uploads", headers: { "Retry-After": "2" } },
+      );
+    }
+    uploading += 1;
+    try {
+      const spec: JobSpec = await readJobForm(request, ctx.styles, ctx.limits, admit);
+      return queue.submit(spec);
+    } finally {
+      uploading -= 1;
+    }
   };
 
   app.openAPIRegistry.registerPath({
@@ -199,7 +230,10 @@ export function addJobRoutes(app: OpenAPIHono, ctx: JobRoutesContext): void {
     method: "post",
     path: "/v1/stylize",
     summary: "Stylize in one call: NDJSON previews, or the final PNG with `Accept: image/png`",
-    description: "A client that disconnects cancels its job.",
+    description: "A client that disconnects cancels its job. With `Accept: image/png` the " +
+      "answer starts at once (200, `X-Job-Id`, `Link: <job>; rel=monitor`) so a client that " +
+      "hangs up is noticed; the body is the final PNG, or is cut short when the job fails or is " +
+      "cancelled, and the job's URL then says why.",
     request: { body: jobForm },
     responses: {
       200: {
@@ -218,19 +252,37 @@ export function addJobRoutes(app: OpenAPIHono, ctx: JobRoutesContext): void {
     if (!(c.req.header("accept") ?? "").includes("image/png")) {
       return ndjsonResponse(c, job, cancel);
     }
-    const gone = c.req.raw.signal;
-    gone.addEventListener("abort", cancel, { once: true });
-    await job.settled;
-    gone.removeEventListener("abort", cancel);
-    if (job.status === "failed") throw new Problem(job.error!.status, job.error!.detail);
-    if (job.status === "cancelled") throw new Problem(409, `job ${job.id} was cancelled`);
-    const latest = job.latestImage;
-    const png = latest === undefined ? undefined : job.images.get(latest);
-    if (!png) throw new Problem(500, `job ${job.id} finished without an image`);
-    return c.body(png as Uint8Array<ArrayBuffer>, 200, {
-      "Content-Type": "image/png",
-      "X-Job-Id": job.id,
-      "X-Iteration": String(latest),
+    return pngResponse(job, cancel);
+  });
+}
+
+/** 422 naming `options.maxSize` or `options.scales` when they pass what this server can serve. */
+export function checkSizes(options: StylizeOptionsInput, limits: SizeLimits): void {
+  const refuse = (field: string, message: string) => {
+    throw new Problem(422, `${field}: ${message}`, {
+      type: "invalid-field",
+      errors: [{ field, message }],
     });
+  };
+  if (options.maxSize !== undefined && options.maxSize > limits.maxSize) {
+    refuse(
+      "options.maxSize",
+      `${options.maxSize} is more than this server can serve (at most ${limits.maxSize})`,
+    );
+  }
+  const scales = options.scales ?? [];
+  if (scales.length > limits.maxScales) {
+    refuse(
+      "options.scales",
+      `at most ${limits.maxScales} sizes on this server (got ${scales.length})`,
+    );
+  }
+  scales.forEach((size, i) => {
+    if (size > limits.maxSize) {
+      refuse(
+        `options.scales.${i}`,
+        `${size} is more than this server can serve (at most ${limits.maxSize})`,
+      );
+    }
   });
 }

@@ -31,12 +31,13 @@ const LossesSchema = z.object({
 
 /** `GET /v1/health`. */
 export const HealthSchema = z.object({
-  status: z.enum(["ok", "degraded"]).openapi({
-    description: "`degraded` when no network has its weights",
+  status: z.enum(["starting", "ok", "degraded"]).openapi({
+    description: "`starting` until the engine has its backend and default network ready; " +
+      "`degraded` when no network has its weights or the engine cannot start",
   }),
   version: z.string(),
-  backend: z.string().openapi({ example: "wasm" }),
-  adapter: z.string(),
+  backend: z.string().nullable().openapi({ example: "wasm", description: "null while starting" }),
+  adapter: z.string().nullable(),
   backendChoice: z.object({
     picked: z.string().openapi({ example: "wasm" }),
     timings: z.record(z.string(), z.number()).openapi({
@@ -44,12 +45,32 @@ export const HealthSchema = z.object({
     }),
     cached: z.boolean().openapi({ description: "the choice came from an earlier measurement" }),
   }).optional().openapi({ description: "present when the backend was picked by measurement" }),
+  engine: z.object({
+    state: z.enum(["starting", "ready", "failed"]),
+    restarts: z.number().int().openapi({
+      description: "engine processes replaced since start (crashes, hangs, kills)",
+    }),
+    error: z.string().optional().openapi({ description: "why the engine cannot start" }),
+  }),
   networks: z.array(z.object({
     id: z.string(),
     ready: z.boolean(),
     fetch: z.string().optional().openapi({ description: "command that fetches missing weights" }),
   })),
   queue: z.object({ running: z.number().int(), waiting: z.number().int() }),
+  memory: z.object({
+    waitingBytes: z.number().int().openapi({ description: "uploaded bytes held by waiting jobs" }),
+    imageBytes: z.number().int().openapi({ description: "preview PNG bytes kept" }),
+  }),
+  limits: z.object({
+    maxSize: z.number().int().openapi({ description: "largest maxSize and scales entry" }),
+    maxScales: z.number().int(),
+    maxIterations: z.number().int(),
+    maxStyles: z.number().int(),
+    maxPixels: z.number().int().openapi({ description: "largest uploaded image, pixels" }),
+    maxBodyBytes: z.number().int(),
+    jobTimeLimitMs: z.number().int(),
+  }),
 }).openapi("Health");
 
 /** One style of `GET /v1/styles`. */

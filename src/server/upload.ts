@@ -198,11 +198,16 @@ export function readOptions(
   return json as StylizeOptionsInput;
 }
 
-/** Reads a whole job (content, styles, options) from a `POST /v1/jobs` or `/v1/stylize` body. */
+/**
+ * Reads a whole job (content, styles, options) from a `POST /v1/jobs` or `/v1/stylize` body.
+ * `admit` runs after the fields and options are checked and before any image is decoded (queue
+ * and size limits); each upload is decoded once to check it, and the job keeps only its bytes.
+ */
 export async function readJobForm(
   request: Request,
   styles: StyleStore,
   limits: UploadLimits,
+  admit?: (options: StylizeOptionsInput) => void | Promise<void>,
 ): Promise<JobSpec> {
   const form = await readForm(request, JOB_FIELDS);
   const options = await readOptions(form.get("options"), limits);
@@ -239,7 +244,7 @@ export async function readJobForm(
       errors: [{ field: "initImage", message: 'required when options.init is "image"' }],
     });
   }
-  // Every header first, then the guards, then the decoding.
+  // Every header first, then the guards, then the queue's admission, then the decoding.
   const content = await readUpload(contentField, "content", limits.maxPixels);
   const styleSizes: SizedImage[] = [];
   for (const [i, id] of styleIds.entries()) {
@@ -265,12 +270,16 @@ export async function readJobForm(
     content: { field: "content", ...content.header },
     styles: styleSizes,
   });
+  await admit?.(options);
 
-  const decoded: RgbaImage[] = [];
-  for (const id of styleIds) decoded.push(await styles.decoded((id as string).trim()));
-  for (const upload of styleUploads) decoded.push(await decodeChecked(upload));
-  const initImage = init && await decodeChecked(init);
-  return { content: await decodeChecked(content), styles: decoded, initImage, options };
+  // Each upload is decoded once here, so a broken one is a 400 now rather than a failed job;
+  // the job keeps only the bytes, and the engine decodes them when it starts.
+  const uploads = [content, ...styleUploads, ...(init ? [init] : [])];
+  for (const upload of uploads) await decodeChecked(upload);
+  const styleBytes: Uint8Array[] = [];
+  for (const id of styleIds) styleBytes.push(await styles.bytes((id as string).trim()));
+  for (const upload of styleUploads) styleBytes.push(upload.bytes);
+  return { content: content.bytes, styles: styleBytes, initImage: init?.bytes, options };
 }
 
 /**

@@ -48,7 +48,8 @@ async function loadHealth() {
   }
   const health = await response.json();
   const ready = health.networks.filter((n) => n.ready);
-  $("health").textContent = `v${health.version} · ${health.backend} on ${health.adapter} · ` +
+  const engine = health.backend ? `${health.backend} on ${health.adapter}` : "engine starting";
+  $("health").textContent = `v${health.version} · ${engine} · ` +
     `queue: ${health.queue.running} running, ${health.queue.waiting} waiting`;
   $("network").replaceChildren(...health.networks.map((n) => {
     const option = new Option(n.ready ? n.id : `${n.id} (run: ${n.fetch})`, n.id);
