@@ -7,7 +7,7 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { initBackend } from "../src/backend.ts";
-import { convInputGradient, type ConvLayer, convRelu } from "../src/ops/conv.ts";
+import { convInputGradient, type ConvLayer, convRelu, reflects } from "../src/ops/conv.ts";
 import { setFastBackward } from "../src/ops/fast_backward.ts";
 import { gram } from "../src/ops/gram.ts";
 import { reflectPad } from "../src/ops/pad.ts";
@@ -334,6 +334,18 @@ Deno.test("reflectPad() mirrors the edge (not repeating it) and its gradient fol
   );
   assert.throws(() => reflectPad(input, 7), /at least 8x8/);
   tf.dispose([x, input, weights]);
+});
+
+Deno.test("a reflect-padded convolution zero-pads a map too small to mirror (no image is refused for it)", () => {
+  const filter = tf.randomNormal([3, 3, 2, 4], 0, 1, "float32", 8) as tf.Tensor4D;
+  const bias = tf.zeros([4]) as tf.Tensor1D;
+  const layer: ConvLayer = { filter, bias, stride: 1, pad: 1, padMode: "reflect" };
+  const tiny = tf.randomUniform([1, 1, 5, 2], 0, 1, "float32", 9) as tf.Tensor4D;
+  assert.equal(reflects(layer, 1, 5), false);
+  assert.equal(reflects(layer, 2, 5), true);
+  const zero = convRelu(tiny, { ...layer, padMode: "zero" });
+  assert.equal(relativeError(convRelu(tiny, layer), zero), 0);
+  tf.dispose([filter, bias, tiny, zero]);
 });
 
 Deno.test("caffePool() blur covers every input equally, where a 3x3 stride-2 box doubles every other one", () => {

@@ -88,10 +88,8 @@ export function conv(
 ): GraphLayer {
   const layer = w.conv(name, stride, pad);
   const [kh, kw] = layer.filter.shape;
-  // Reflect padding (when a layer has it) mirrors inside the blob: it needs more than `pad` pixels.
-  const reflect = (layer as { padMode?: string }).padMode === "reflect" && pad > 0;
-  const side = (n: number, k: number) =>
-    reflect && n <= pad ? 0 : convOutputSide(n, k, stride, pad);
+  // Reflect or zero, the padding is `pad` wide (see `reflects`): the size is the same.
+  const side = (n: number, k: number) => convOutputSide(n, k, stride, pad);
   return {
     name,
     inputs: [input],

@@ -22,6 +22,7 @@
 import type * as tf from "@tensorflow/tfjs";
 import type { GraphLayer } from "../net/graph.ts";
 import { INPUT } from "../net/graph.ts";
+import { reflects } from "../ops/conv.ts";
 import { caffePooledSize, type PoolSpec } from "../ops/pool.ts";
 import type { GraphBuilder } from "./builder.ts";
 
@@ -197,7 +198,7 @@ export function forward(
         );
         const b = g.float(bias.dataSync() as Float32Array, [cout], `${layer.name}/bias`);
         // Reflect padding: the image's mirror image instead of zeros around it.
-        const reflect = op.layer.padMode === "reflect" && p > 0;
+        const reflect = reflects(op.layer, h, w);
         const input = reflect
           ? g.node("Pad", [x.name, g.int64([0, 0, p, p, 0, 0, p, p])], { mode: "reflect" })
           : x.name;
@@ -476,7 +477,7 @@ export function backward(g: GraphBuilder, fwd: Forward, seeds: Map<string, strin
         const [, , oh, ow] = output.shape;
         const active = g.node("Greater", [output.name, g.scalar(0)]);
         const dz = g.node("Where", [active, dy, g.scalar(0)]);
-        if (op.layer.padMode === "reflect" && p > 0) {
+        if (reflects(op.layer, h, w)) {
           // The gradient at the padded input, each reflected band folded back onto its source.
           const [ph, pw] = [h + 2 * p, w + 2 * p];
           const dPadded = g.node("ConvTranspose", [dz, saved.weights], {

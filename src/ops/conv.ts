@@ -30,9 +30,19 @@ export interface ConvLayer {
 /** Padding of a convolution: `zero` as the networks were trained, or `reflect`. */
 export type PadMode = "zero" | "reflect";
 
+/**
+ * Whether `layer` pads an `h`x`w` input with its reflection: reflect padding needs
+ * more than `pad` pixels to mirror, so a map that small (deep in the network, for a
+ * tiny image) is zero-padded instead, and no image is too small for reflect padding
+ * that would not be for zero padding.
+ */
+export function reflects(layer: ConvLayer, h: number, w: number): boolean {
+  return layer.padMode === "reflect" && layer.pad > 0 && layer.pad < h && layer.pad < w;
+}
+
 /** `relu(conv(x, filter) + bias)`, Caffe's Convolution + in-place ReLU. */
 export function convRelu(x: tf.Tensor4D, layer: ConvLayer): tf.Tensor4D {
-  if (layer.padMode === "reflect" && layer.pad > 0) {
+  if (reflects(layer, x.shape[1], x.shape[2])) {
     return tf.tidy(() => convRelu(reflectPad(x, layer.pad), { ...layer, pad: 0, padMode: "zero" }));
   }
   return fastBackward() ? fastConvRelu(x, layer) : defaultConvRelu(x, layer);
