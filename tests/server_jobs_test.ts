@@ -231,7 +231,7 @@ Deno.test("/v1/health says starting until the engine process is ready, then its 
     assert.equal(health.status, "ok");
     assert.equal(health.engine.state, "ready");
     const { backend } = server.engine!.status();
-    assert.ok(["wasm", "webgpu", "cpu"].includes(health.backend), health.backend);
+    assert.ok(["wasm", "webgpu", "onnx", "cpu"].includes(health.backend), health.backend);
     assert.deepEqual([health.backend, health.adapter], [backend!.backend, backend!.adapter]);
   } finally {
     await server.shutdown();

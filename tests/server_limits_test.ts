@@ -5,6 +5,7 @@
  * bytes, the cap on concurrent uploads, and the preview byte budgets.
  */
 import assert from "node:assert/strict";
+import { ZodError } from "zod";
 import { JobQueue, type JobRunner, type RunnerStep } from "../src/server/jobs.ts";
 import { catPng, encodePng, gradientWithAlpha, jobForm, readSse, testServer } from "./_server.ts";
 
@@ -189,7 +190,15 @@ Deno.test("previews stay within the per-job and overall byte budgets, oldest dro
 Deno.test("/v1/stylize with Accept: image/png cuts the body short when the job fails, and names the job", async () => {
   const failing: JobRunner = async function* () {
     yield { iteration: 1, iterations: 2, losses, elapsedMs: 1 };
-    throw new RangeError("options.styleLayers: no layer left");
+    // A reason the engine reports (a guard's ZodError names its field); other errors are hidden.
+    throw new ZodError([
+      {
+        code: "custom",
+        path: ["options", "styleLayers"],
+        message: "no layer left",
+        input: undefined,
+      },
+    ]);
   };
   const server = await testServer({ run: failing });
   try {
