@@ -158,18 +158,19 @@ Deno.test("strength 50 keeps the preset's style weight; each 25 scales it tenfol
   }
 });
 
-Deno.test("stylize() with the same seed produces the same image", async () => {
+Deno.test("stylize() from noise with the same seed produces the same image, another seed another", async () => {
   const network = tinyNetwork();
-  const last = async () => {
+  const last = async (seed: number) => {
     const steps = await collect({
       content,
       styles: [style],
       network,
-      options: { maxSize: 16, iterations: 3, seed: 42 },
+      options: { maxSize: 16, iterations: 3, seed, init: "noise" },
     });
     return steps.at(-1)!.image!.data;
   };
-  assert.deepEqual(await last(), await last());
+  assert.deepEqual(await last(42), await last(42));
+  assert.notDeepEqual(await last(42), await last(43));
   network.dispose();
 });
 
