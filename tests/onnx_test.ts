@@ -410,7 +410,8 @@ Deno.test("pickBackend probes onnx beside wasm and keeps the faster one", async 
 });
 
 Deno.test("a server job runs on the onnx backend unchanged", async () => {
-  const server = await testServer();
+  // The engine runs in its own process: the backend is forced there.
+  const server = await testServer({ engine: { env: { RESTYLE_BACKEND: "onnx" } } });
   try {
     const png = await encodePng(rampImage(60, 40));
     const response = await fetch(`${server.url}/v1/jobs`, {

@@ -9,6 +9,7 @@ import { decode, Image } from "imagescript";
 import { launchChromium } from "./_chromium.ts";
 import { repoPath } from "../src/config.ts";
 import { startServeCli } from "./fixtures/serve_cli.ts";
+import { startRecordingProxy } from "./fixtures/recording_proxy.ts";
 
 const MIRROR = Deno.env.get("RESTYLE_MIRROR");
 // Geometry of the harness document (tests/fixtures/photopea_harness.html).
@@ -89,10 +90,12 @@ Deno.test({
     assert.ok(MIRROR, "RESTYLE_MIRROR must name the mirror (it holds images/cat.png)");
     const harness = serveHarness();
     const server = await startServeCli(["--allow-origin", harness.origin]);
+    // The plug-in is loaded through a recording proxy, so the test sees what it posts.
+    const proxy = startRecordingProxy(server.url);
     const browser = await launchChromium();
     try {
       const page = browser.pages()[0] ?? await browser.newPage();
-      const pluginUrl = `${server.url}/plugin/photopea/`;
+      const pluginUrl = `${proxy.url}/plugin/photopea/`;
       await page.goto(`${harness.origin}/?plugin=${encodeURIComponent(pluginUrl)}`);
       const frame = await (await page.waitForSelector("#plugin")).contentFrame();
       assert.ok(frame);
@@ -108,19 +111,7 @@ Deno.test({
       await frame.fill("#previewEvery", "2");
       await frame.fill("#maxSize", "64");
       await frame.fill("#strength", "80");
-      const submitted = page.waitForRequest((r) =>
-        r.method() === "POST" && new URL(r.url()).pathname === "/v1/jobs"
-      );
       await frame.click("#run");
-      // Strength goes to the server as it is (50 = the network's tuned balance), not as
-      // an absolute style weight that ignores the preset.
-      const request = await submitted;
-      const form = await new Response(new Uint8Array(request.postDataBuffer()!), {
-        headers: { "content-type": request.headers()["content-type"] },
-      }).formData();
-      const options = JSON.parse(String(form.get("options")));
-      assert.equal(options.strength, 80);
-      assert.equal(options.styleWeight, undefined);
       await frame.waitForFunction(
         `/^Done/.test(document.querySelector("#status").textContent) ||
           document.querySelector("#status").classList.contains("error")`,
@@ -129,6 +120,11 @@ Deno.test({
       );
       const status = await frame.textContent("#status");
       assert.equal(status, "Done: 2 preview layer(s) added.");
+      // Strength goes to the server as it is (50 = the network's tuned balance), not as
+      // an absolute style weight that ignores the preset.
+      const [options] = await proxy.jobOptions();
+      assert.equal(options.strength, 80);
+      assert.equal(options.styleWeight, undefined);
 
       const state: HarnessState = await page.evaluate(() => {
         // deno-lint-ignore no-explicit-any
@@ -176,6 +172,7 @@ Deno.test({
       }
       assert.ok(differingPixels(previews[0], previews[1], insideCat) > 0, "previews identical");
     } finally {
+      await proxy.close();
       await browser.close();
       await server.close();
       await harness.close();
