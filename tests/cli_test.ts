@@ -67,6 +67,10 @@ Deno.test("stylize CLI rejects bad arguments with a clear message and exit code 
     [[...base, "--out", "x.png", "--iterations", "0"], /--iterations: Too small/],
     [[...base, "--out", "x.png", "--network", "alexnet"], /--network: /],
     [[...base, "--out", "x.png", "--pooling", "square"], /--pooling: /],
+    [
+      [...base, "--out", "x.png", "--backend", "cuda"],
+      /--backend: "cuda" is not one of webgpu, onnx/,
+    ],
     [[...base, "--out", "x.png", "--strength", "120"], /--strength: Too big/],
     [[...base, "--out", "x.png", "--bogus"], /Unknown option '--bogus'/],
     [[`${dir}/nope.png`, "--style", `${dir}/style.png`, "--out", "x.png"], /content .*nope\.png/],

@@ -430,7 +430,7 @@ Deno.test("a server job runs on the onnx backend unchanged", async () => {
   }
 });
 
-Deno.test("the stylize CLI runs on the onnx backend with RESTYLE_BACKEND=onnx", async () => {
+Deno.test("the stylize CLI runs on the onnx backend with --backend onnx", async () => {
   const dir = await Deno.makeTempDir({ prefix: "restyle-onnx-cli-" });
   try {
     await Deno.writeFile(`${dir}/content.png`, await encodePng(rampImage(64, 48, (x) => 100 + x)));
@@ -442,9 +442,8 @@ Deno.test("the stylize CLI runs on the onnx backend with RESTYLE_BACKEND=onnx", 
         new URL("../src/cli/stylize.ts", import.meta.url).pathname,
         `${dir}/content.png`,
         ...["--style", `${dir}/style.png`, "--out", `${dir}/out.png`, "--iterations", "2"],
-        ...["--size", "64", "--json"],
+        ...["--size", "64", "--json", "--backend", "onnx"],
       ],
-      env: { RESTYLE_BACKEND: "onnx" },
       stdout: "piped",
       stderr: "piped",
     }).output();

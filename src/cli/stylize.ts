@@ -44,7 +44,7 @@ const USAGE =
   --frames <dir>           write every preview there as PNG
   --gif <file.gif>         write an animated GIF of the previews
   --json                   one JSON line per iteration instead of a progress bar
-  --backend <name>         webgpu | wasm | cpu (default: the best available)
+  --backend <name>         webgpu | onnx | wasm | cpu (default: the best available)
   -h, --help`;
 
 /** A bad command line: the message is shown with a pointer to --help, exit code 2. */
@@ -147,8 +147,8 @@ function parseCommand(args: string[]): Command | null {
     );
   }
   const backend = values.backend;
-  if (backend && !["webgpu", "wasm", "cpu"].includes(backend)) {
-    throw new UsageError(`--backend: "${backend}" is not one of webgpu, wasm, cpu`);
+  if (backend && !["webgpu", "onnx", "wasm", "cpu"].includes(backend)) {
+    throw new UsageError(`--backend: "${backend}" is not one of webgpu, onnx, wasm, cpu`);
   }
   const options: StylizeOptionsInput = {
     iterations: number("iterations", values.iterations),
