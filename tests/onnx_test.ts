@@ -5,6 +5,7 @@
  * must equal tfjs's; `stylize()`, the server and the CLI run on it unchanged.
  */
 import assert from "node:assert/strict";
+import { reflectBySlices } from "./_reflect.ts";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend, onnxActive, pickBackend } from "../src/backend.ts";
 import { type StylizeOptionsInput, stylizeOptionsSchema } from "../src/engine/options.ts";
@@ -122,21 +123,6 @@ for (const id of ["squeezenet", "googlenet", "vgg16"] as const) {
   });
 }
 
-/** `x` padded by `p` with its reflection (edge not repeated), from slices: tfjs differentiates it exactly. */
-function reflect(x: tf.Tensor4D, p: number): tf.Tensor4D {
-  const along = (t: tf.Tensor4D, axis: 1 | 2) => {
-    const n = t.shape[axis];
-    const part = (start: number) => {
-      const begin = [0, 0, 0, 0], size = [-1, -1, -1, -1];
-      begin[axis] = start;
-      size[axis] = p;
-      return tf.reverse(tf.slice(t, begin, size), axis);
-    };
-    return tf.concat([part(1), t, part(n - 1 - p)], axis) as tf.Tensor4D;
-  };
-  return along(along(x, 1), 2);
-}
-
 /** A convolution layer on `input`, reflect- or zero-padded, described for ONNX and run by tfjs. */
 function convLayer(
   name: string,
@@ -145,7 +131,7 @@ function convLayer(
 ): GraphLayer {
   const run = ([x]: tf.Tensor4D[]) =>
     tf.tidy(() => {
-      const padded = layer.padMode === "reflect" ? reflect(x, layer.pad) : x;
+      const padded = layer.padMode === "reflect" ? reflectBySlices(x, layer.pad) : x;
       const pad = layer.padMode === "reflect" ? 0 : layer.pad;
       const y = tf.conv2d(padded, layer.filter, layer.stride, [[0, 0], [pad, pad], [pad, pad], [
         0,

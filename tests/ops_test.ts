@@ -11,6 +11,7 @@ import { convInputGradient, type ConvLayer, convRelu, reflects } from "../src/op
 import { setFastBackward } from "../src/ops/fast_backward.ts";
 import { gram } from "../src/ops/gram.ts";
 import { reflectPad } from "../src/ops/pad.ts";
+import { reflectBySlices } from "./_reflect.ts";
 import { caffePool, caffePooledSize } from "../src/ops/pool.ts";
 import { releaseBackwardKernels } from "../src/ops/_flipped.ts";
 
@@ -309,21 +310,8 @@ Deno.test("reflectPad() mirrors the edge (not repeating it) and its gradient fol
     Array.from(reflectPad(x, 1).dataSync()),
     [5, 4, 5, 6, 5, 2, 1, 2, 3, 2, 5, 4, 5, 6, 5, 8, 7, 8, 9, 8, 5, 4, 5, 6, 5],
   );
-  // The same padding from slices, reversals and concatenations, which tfjs
-  // differentiates exactly; tf.mirrorPad's own gradient drops the bands.
-  const byHand = (t: tf.Tensor4D, p: number) => {
-    const mirror = (u: tf.Tensor4D, axis: 1 | 2) => {
-      const n = u.shape[axis];
-      const take = (start: number) => {
-        const begin = [0, 0, 0, 0], size = [-1, -1, -1, -1];
-        begin[axis] = start;
-        size[axis] = p;
-        return tf.reverse(tf.slice(u, begin, size), axis);
-      };
-      return tf.concat([take(1), u, take(n - 1 - p)], axis) as tf.Tensor4D;
-    };
-    return mirror(mirror(t, 1), 2);
-  };
+  // The reference: the same padding from ops tfjs differentiates exactly.
+  const byHand = reflectBySlices;
   const input = tf.randomNormal([1, 9, 7, 3], 0, 1, "float32", 5) as tf.Tensor4D;
   const weights = tf.randomNormal([1, 15, 13, 3], 0, 1, "float32", 6);
   const loss = (pad: (t: tf.Tensor4D, p: number) => tf.Tensor4D) => (t: tf.Tensor4D) =>
