@@ -8,7 +8,7 @@
  * first preview and what streaming previews costs per iteration.
  */
 import * as tf from "@tensorflow/tfjs";
-import { initBackend, onnxActive } from "../src/backend.ts";
+import { initBackend } from "../src/backend.ts";
 import { mirrorDir, weightsDir } from "../src/config.ts";
 import { stylize } from "../src/engine/stylize.ts";
 import { decodeImage, encodePng } from "../src/image/codec.ts";
@@ -166,27 +166,18 @@ async function lbfgsRun(
   iterations: number,
 ): Promise<{ itersPerS: number; evaluationsPerIteration: number }> {
   const stamps: number[] = [];
-  // Each loss evaluation runs the network once (targets run it 1 + styles times first).
-  let evaluations = 0;
   let evaluationsAtFirstStep = 0;
-  // On the native path the objective runs in ONNX Runtime and never calls `features`.
-  const native = onnxActive();
-  const counted: FeatureNetwork = native ? network : Object.create(network, {
-    features: {
-      value: (x: tf.Tensor4D, layers: readonly string[]) => {
-        evaluations += 1;
-        return network.features(x, layers);
-      },
-    },
-  });
+  let evaluations = 0;
   for await (
     const step of stylize({
       content: squareImage(images.content, size),
       styles: [squareImage(images.style, size)],
-      network: counted,
+      network,
+      // One stage at `size`: the default would run a half-size stage first.
       options: {
         network: network.id,
         maxSize: size,
+        scales: [size],
         iterations,
         previewEvery: iterations,
         seed: 7,
@@ -194,13 +185,12 @@ async function lbfgsRun(
     })
   ) {
     stamps.push(performance.now());
-    if (step.iteration === 1) evaluationsAtFirstStep = evaluations;
+    if (step.iteration === 1) evaluationsAtFirstStep = step.evaluations;
+    evaluations = step.evaluations;
   }
   return {
     itersPerS: (stamps.length - 1) / ((stamps.at(-1)! - stamps[0]) / 1000),
-    evaluationsPerIteration: native
-      ? NaN
-      : (evaluations - evaluationsAtFirstStep) / (stamps.length - 1),
+    evaluationsPerIteration: (evaluations - evaluationsAtFirstStep) / (stamps.length - 1),
   };
 }
 
