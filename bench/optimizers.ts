@@ -303,7 +303,7 @@ export async function benchOptimizers(args: string[]): Promise<void> {
     const learningRate = stylizeOptionsSchema.parse({}).learningRate;
     console.error(`bench: Restyle Adam (learning rate ${learningRate}) …`);
     const run = await drive(
-      (f) => Promise.resolve(adam(f, objective.x, { project: clip, learningRate })),
+      (f) => adam(f, objective.x, { project: clip, learningRate }),
       objective.loss,
       budget,
     );

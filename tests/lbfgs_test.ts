@@ -283,7 +283,7 @@ Deno.test("adam() decreases a quadratic and leaks nothing", async () => {
   const before = tf.memory().numTensors;
   const f = objectiveOf((x) => tf.tidy(() => tf.sum(tf.square(tf.sub(x, 3)))));
   const x0 = tf.tensor1d([0, 10]);
-  const opt = adam(f, x0, { learningRate: 0.5 });
+  const opt = await adam(f, x0, { learningRate: 0.5 });
   const first = (await opt.step())[0];
   let last = first;
   for (let i = 0; i < 200; i++) last = (await opt.step())[0];
@@ -296,7 +296,7 @@ Deno.test("adam() decreases a quadratic and leaks nothing", async () => {
 Deno.test("adam() reports the loss of the point it holds after the step (the one a preview shows)", async () => {
   const fx = (x: tf.Tensor): tf.Scalar => tf.tidy(() => tf.sum(tf.square(tf.sub(x, 3))));
   const x0 = tf.tensor1d([0, 10]);
-  const opt = adam(objectiveOf(fx), x0, { learningRate: 0.5 });
+  const opt = await adam(objectiveOf(fx), x0, { learningRate: 0.5 });
   for (let i = 0; i < 3; i++) {
     const [reported] = await opt.step();
     const atX = fx(opt.x);

@@ -54,7 +54,7 @@ Deno.test("lbfgs() and adam() free everything when the objective throws at any c
   const box = (x: tf.Tensor) => tf.clipByValue(x, -10, 10);
   const starts = {
     lbfgs: (f: Objective, x0: tf.Tensor) => lbfgs(f, x0, { project: box }),
-    adam: (f: Objective, x0: tf.Tensor) => Promise.resolve(adam(f, x0, { project: box })),
+    adam: (f: Objective, x0: tf.Tensor) => adam(f, x0, { project: box }),
   };
   for (const [name, start] of Object.entries(starts)) {
     for (const failOn of [1, 2, 3, 5]) {

@@ -5,7 +5,7 @@
  * losses of a step and its preview image describe the same image.
  */
 import * as tf from "@tensorflow/tfjs";
-import type { Evaluation, Objective, Optimizer, Projection } from "./optimizer.ts";
+import type { AsyncObjective, Evaluation, Objective, Optimizer, Projection } from "./optimizer.ts";
 
 /** Settings of {@linkcode adam}. */
 export interface AdamOptions {
@@ -27,12 +27,16 @@ export interface AdamOptions {
  *
  * @example
  * ```ts
- * const opt = adam(f, tf.zeros([2]), { learningRate: 0.1 });
+ * const opt = await adam(f, tf.zeros([2]), { learningRate: 0.1 });
  * for (let i = 0; i < 50; i++) await opt.step();
  * opt.dispose();
  * ```
  */
-export function adam(objective: Objective, x0: tf.Tensor, options: AdamOptions = {}): Optimizer {
+export async function adam(
+  objective: Objective | AsyncObjective,
+  x0: tf.Tensor,
+  options: AdamOptions = {},
+): Promise<Optimizer> {
   const {
     learningRate = 5,
     beta1 = 0.9,
@@ -43,7 +47,7 @@ export function adam(objective: Objective, x0: tf.Tensor, options: AdamOptions =
   let x = tf.tidy(() => project(x0));
   let evaluation: Evaluation;
   try {
-    evaluation = objective(x);
+    evaluation = await objective(x);
   } catch (error) {
     x.dispose();
     throw error;
@@ -66,7 +70,7 @@ export function adam(objective: Objective, x0: tf.Tensor, options: AdamOptions =
     });
     let next: Evaluation;
     try {
-      next = objective(x1);
+      next = await objective(x1);
     } catch (error) {
       tf.dispose([m1, v1, x1]);
       throw error;

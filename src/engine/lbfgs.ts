@@ -24,7 +24,7 @@
  * a scalar H₀ makes every pixel take the step the steepest ones allow.
  */
 import * as tf from "@tensorflow/tfjs";
-import type { Evaluation, Objective, Optimizer, Projection } from "./optimizer.ts";
+import type { AsyncObjective, Evaluation, Objective, Optimizer, Projection } from "./optimizer.ts";
 import { backtracking, type LineSearchResult, strongWolfe, type Trial } from "./line_search.ts";
 
 /** Settings of {@linkcode lbfgs}. */
@@ -103,7 +103,7 @@ function freeTrial(trial: PointTrial) {
  * ```
  */
 export async function lbfgs(
-  objective: Objective,
+  objective: Objective | AsyncObjective,
   x0: tf.Tensor,
   options: LbfgsOptions = {},
 ): Promise<Optimizer> {
@@ -134,7 +134,7 @@ export async function lbfgs(
   {
     let first: Evaluation | undefined;
     try {
-      first = objective(x);
+      first = await objective(x);
       values = Array.from(await first.values.data());
     } catch (error) {
       // The start is ours: freed with whatever the failed evaluation made.
@@ -214,7 +214,7 @@ export async function lbfgs(
     const xt = tf.tidy(() => project(tf.add(x, tf.mul(d, t))));
     let et: Evaluation;
     try {
-      et = objective(xt);
+      et = await objective(xt);
     } catch (error) {
       xt.dispose();
       throw error;

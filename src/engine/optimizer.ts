@@ -18,6 +18,12 @@ export interface Evaluation {
 /** The function an optimiser minimises: point -> value(s) and gradient. */
 export type Objective = (x: tf.Tensor) => Evaluation;
 
+/**
+ * An objective that answers asynchronously: a tiled one yields between tiles, so
+ * its process stays responsive during a long evaluation. Optimisers take either.
+ */
+export type AsyncObjective = (x: tf.Tensor) => Promise<Evaluation>;
+
 /** Keeps a point feasible, e.g. clips pixels to their valid range; must not dispose its input. */
 export type Projection = (x: tf.Tensor) => tf.Tensor;
 
