@@ -11,6 +11,8 @@ import { z } from "zod";
 export const MAX_ITERATIONS = 2000;
 /** Largest `maxSize` (longest side, in pixels) the schema accepts. */
 export const MAX_SIZE = 2048;
+/** Largest `maxOutput` (longest side of a result, in pixels) the schema accepts. */
+export const MAX_OUTPUT = 16384;
 
 const layerWeights = z.record(z.string().min(1), z.number().min(0).finite());
 
@@ -28,6 +30,21 @@ export const stylizeOptionsSchema = z.object({
     .describe("Emit a preview image every N iterations (and always at the last)."),
   maxSize: z.number().int().min(16).max(MAX_SIZE).default(512)
     .describe("Longest side, in pixels, the optimisation runs at."),
+  maxOutput: z.number().int().min(16).max(MAX_OUTPUT).optional()
+    .describe(
+      "Longest side, in pixels, of the result. When the content is larger than maxSize, " +
+        "detail stages continue at doubling sizes up to the content's own size or this, " +
+        "whichever is smaller (default: the content's own size; set it to maxSize for a " +
+        "result optimised at maxSize and upscaled).",
+    ),
+  detailIterations: z.number().int().min(1).max(MAX_ITERATIONS).default(10)
+    .describe("Iterations of each detail stage (each stage above maxSize)."),
+  memoryBudget: z.number().int().min(16).optional()
+    .describe(
+      "MiB one stage may hold: the optimiser's image-sized vectors plus the network's " +
+        "pass. A stage that needs more is evaluated in tiles (exactly, seam-free). " +
+        "Default: a quarter of the machine's memory, at most 3072.",
+    ),
   contentWeight: z.number().min(0).finite().optional()
     .describe("Weight of the content loss (preset's when omitted)."),
   styleWeight: z.number().min(0).finite().optional()

@@ -35,7 +35,11 @@ import { lbfgs } from "./lbfgs.ts";
 import { adam } from "./adam.ts";
 import { valueAndGrad } from "../ops/tape.ts";
 import { checkRun, runImages } from "./guards.ts";
-import type { Objective, Optimizer } from "./optimizer.ts";
+import type { AsyncObjective, Objective, Optimizer } from "./optimizer.ts";
+import { layersOf } from "../net/graph.ts";
+import { type Reach, reachOf } from "./tiles.ts";
+import { defaultMemoryBudget, planStageMemory } from "./memory.ts";
+import { tiledObjective, type TiledTargets, tiledTargets, type Tiling } from "./tiled_objective.ts";
 import { onnxStage } from "../onnx/mod.ts";
 
 /** What to stylize, with what, and how. */
@@ -50,8 +54,22 @@ export interface StylizeInput {
   options?: StylizeOptionsInput;
   /** Overrides the network named by `options.network`. */
   network?: FeatureNetwork;
-  /** Aborting stops the run within one iteration; the generator then throws `signal.reason`. */
+  /** Aborting stops the run within one iteration (or tile); the generator then throws `signal.reason`. */
   signal?: AbortSignal;
+  /**
+   * Called after each tile of a tiled evaluation (a detail stage too large for the
+   * memory budget), so a caller can show progress during a long iteration.
+   */
+  onTile?: (progress: TileProgress) => void;
+}
+
+/** Where a tiled evaluation has got to. */
+export interface TileProgress {
+  /** The iteration being computed (1-based, counting across scales). */
+  iteration: number;
+  /** Tiles done in this evaluation, of `tiles`. */
+  tile: number;
+  tiles: number;
 }
 
 /** Loss terms as weighted into the total: `total = content + style + tv`. */
@@ -152,14 +170,49 @@ export function defaultScales(maxSize: number): number[] {
   return maxSize >= COARSE_TO_FINE_FROM ? [Math.round(maxSize / 2), maxSize] : [maxSize];
 }
 
-/** Sizes (longest side) and iterations of each coarse-to-fine stage; iterations are split evenly, the rest to the last. */
-export function stagePlan(options: StylizeOptions): { size: number; iterations: number }[] {
+/** One coarse-to-fine stage: its longest side and iterations. */
+export interface Stage {
+  size: number;
+  iterations: number;
+  /** A detail stage: above `maxSize`, on the way to the content's own size. */
+  detail: boolean;
+}
+
+/**
+ * Each stage above the working size doubles the last, as long as the next stays clearly
+ * below the target (a stage that would barely differ from the target is skipped).
+ */
+const DETAIL_STEP = 2;
+const DETAIL_SKIP_BELOW = 1.4;
+
+/**
+ * The stages of a run on a content image whose longest side is `contentSide`:
+ * the working stages (`options.scales`, or {@linkcode defaultScales}) share
+ * `options.iterations` evenly (the rest to the last); then, when the content is
+ * larger than the last of them, detail stages at doubling sizes up to the
+ * content's own side (or `options.maxOutput`, if smaller), each with
+ * `options.detailIterations`.
+ */
+export function stagePlan(options: StylizeOptions, contentSide = 0): Stage[] {
   const sizes = options.scales ?? defaultScales(options.maxSize);
   const each = Math.floor(options.iterations / sizes.length);
   const rest = options.iterations - each * sizes.length;
-  return sizes
-    .map((size, i) => ({ size, iterations: each + (i >= sizes.length - rest ? 1 : 0) }))
+  const stages = sizes
+    .map((size, i) => ({
+      size,
+      iterations: each + (i >= sizes.length - rest ? 1 : 0),
+      detail: false,
+    }))
     .filter((stage) => stage.iterations > 0);
+  const target = Math.min(contentSide, options.maxOutput ?? contentSide);
+  let size = sizes.at(-1)!;
+  if (target <= size) return stages;
+  while (size * DETAIL_STEP * DETAIL_SKIP_BELOW <= target) {
+    size *= DETAIL_STEP;
+    stages.push({ size, iterations: options.detailIterations, detail: true });
+  }
+  stages.push({ size: target, iterations: options.detailIterations, detail: true });
+  return stages;
 }
 
 /** What one stage optimises towards, computed once. */
@@ -218,9 +271,33 @@ async function computeTargets(
   }
 }
 
-function disposeTargets(targets: Targets | undefined) {
+function disposeTargets(targets: Targets | TiledTargets | undefined) {
   if (!targets) return;
-  tf.dispose([...Object.values(targets.content), ...Object.values(targets.grams)]);
+  const content = targets.content instanceof tf.Tensor
+    ? [targets.content]
+    : Object.values(targets.content);
+  tf.dispose([...content, ...Object.values(targets.grams)]);
+}
+
+/**
+ * How a `[h, w]` stage fits in `budget` MiB: whole or in tiles, and the L-BFGS history
+ * it keeps. Networks without a layer graph always run whole.
+ */
+function stageMemory(
+  network: FeatureNetwork,
+  setup: LossSetup,
+  size: readonly [number, number],
+  budget: number,
+  options: StylizeOptions,
+): { tile: null; historySize: number } | { tile: number; historySize: number; reach: Reach } {
+  const graph = layersOf(network);
+  if (!graph) return { tile: null, historySize: options.historySize };
+  const layers = [...Object.keys(setup.contentLayers), ...Object.keys(setup.styleLayers)];
+  const reach = reachOf(graph, layers);
+  const plan = planStageMemory(size, reach, budget, options.optimizer, options.historySize);
+  return plan.tile === null
+    ? { tile: null, historySize: plan.historySize }
+    : { tile: plan.tile, historySize: plan.historySize, reach };
 }
 
 /**
@@ -333,7 +410,8 @@ export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep>
   });
   checkRun(network, options, runImages(input.content, input.styles));
   const setup = lossSetup(network, options);
-  const plan = stagePlan(options);
+  const plan = stagePlan(options, Math.max(input.content.width, input.content.height));
+  const budget = options.memoryBudget ?? defaultMemoryBudget();
   const iterations = plan.reduce((n, stage) => n + stage.iterations, 0);
   const blend = options.styleWeights ?? input.styles.map(() => 1);
   const seed = options.seed ?? randomSeed();
@@ -343,7 +421,7 @@ export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep>
 
   const held = new Held();
   let optimizer: Optimizer | undefined;
-  let targets: Targets | undefined;
+  let targets: Targets | TiledTargets | undefined;
   let x: tf.Tensor4D | undefined; // the image being optimised, preprocessed, carried across stages
   let iteration = 0;
   let evaluations = 0;
@@ -372,21 +450,34 @@ export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep>
           styles.push(rgb);
         }
       }
-      targets = await computeTargets(network, content, styles, blend, setup);
+      const memory = stageMemory(network, setup, [h, w], budget, options);
+      let stageObjective: Objective | AsyncObjective;
+      if (memory.tile === null) {
+        targets = await computeTargets(network, content, styles, blend, setup);
+        stageObjective = onnxStage(network)?.objective(targets, setup, [h, w]) ??
+          styleObjective(network, targets, setup);
+      } else {
+        const tiling: Tiling = {
+          tile: memory.tile,
+          reach: memory.reach,
+          signal,
+          onTile: (tile, tiles) => input.onTile?.({ iteration: iteration + 1, tile, tiles }),
+        };
+        targets = await tiledTargets(network, content, styles, blend, setup, tiling);
+        stageObjective = tiledObjective(network, targets, setup, tiling);
+      }
       held.free(...styles);
 
       const x0 = held.add(startingPoint(network, options, input, content, x, seed, [h, w]));
       held.free(x);
       x = undefined;
-      const stageObjective = onnxStage(network)?.objective(targets, setup, [h, w]) ??
-        styleObjective(network, targets, setup);
-      const objective: Objective = (x) => {
+      const objective: AsyncObjective = async (x) => {
         evaluations += 1;
-        return stageObjective(x);
+        return await stageObjective(x);
       };
       optimizer = options.optimizer === "lbfgs"
-        ? await lbfgs(objective, x0, { historySize: options.historySize, project: clip })
-        : adam(objective, x0, { learningRate: options.learningRate, project: clip });
+        ? await lbfgs(objective, x0, { historySize: memory.historySize, project: clip })
+        : await adam(objective, x0, { learningRate: options.learningRate, project: clip });
       held.free(x0);
 
       for (let i = 0; i < stage.iterations; i++) {

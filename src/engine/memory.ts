@@ -1,0 +1,76 @@
+/**
+ * @module How much of a stage fits in memory: whole, or in tiles, and how much L-BFGS history.
+ *
+ * A stage holds image-sized vectors (the image, its gradient, the content and
+ * style images at the stage's size, the optimiser's state: L-BFGS keeps 2·m of
+ * them) and the network's forward and backward pass. At 4096×4096 one vector is
+ * 200 MB. Within `options.memoryBudget` the pass runs on the whole image when it
+ * fits; otherwise on tiles as large as the rest of the budget allows
+ * (`tiled_objective.ts`), with the L-BFGS history shortened first if even a
+ * small tile would not fit.
+ */
+import type { Reach } from "./tiles.ts";
+
+const MiB = 2 ** 20;
+
+/** The default budget: a quarter of the machine's memory, at least 512 MiB, at most 3 GiB. */
+export function defaultMemoryBudget(): number {
+  let total = 8 * 1024 * MiB;
+  try {
+    total = Deno.systemMemoryInfo().total;
+  } catch {
+    // Not permitted: assume a common laptop.
+  }
+  return Math.round(Math.min(3072, Math.max(512, total / 4 / MiB)));
+}
+
+/** Image-sized vectors a stage holds besides the optimiser's history. */
+const FIXED_VECTORS = { lbfgs: 9, adam: 8 } as const;
+
+/** How one stage runs within the budget. */
+export interface StageMemory {
+  /** Tile side in pixels, or null when the whole image's pass fits. */
+  tile: number | null;
+  /** L-BFGS history to keep (the option's, or fewer when the budget needs it). */
+  historySize: number;
+  /** Bytes the plan expects to hold at most. */
+  bytes: number;
+}
+
+/**
+ * Plans a `height`x`width` stage for a network of `reach` within `budgetMiB`.
+ * Throws a RangeError naming `options.memoryBudget` when not even the smallest
+ * tile and a one-pair history fit.
+ */
+export function planStageMemory(
+  [height, width]: readonly [number, number],
+  reach: Reach,
+  budgetMiB: number,
+  optimizer: "lbfgs" | "adam",
+  historySize: number,
+): StageMemory {
+  const budget = budgetMiB * MiB;
+  const vector = height * width * 3 * 4;
+  const pass = (h: number, w: number) => reach.bytesPerPixel * h * w;
+  const held = (m: number) =>
+    (FIXED_VECTORS[optimizer] + (optimizer === "lbfgs" ? 2 * m : 0)) *
+    vector;
+  if (held(historySize) + pass(height, width) <= budget) {
+    return { tile: null, historySize, bytes: held(historySize) + pass(height, width) };
+  }
+  // The smallest tile worth cutting: narrower than its halo, the crops would mostly be halo.
+  const smallest = Math.max(reach.halo, 4 * reach.stride);
+  const cropOf = (tile: number) => tile + 2 * reach.halo;
+  for (let m = historySize; m >= 1; m--) {
+    const left = budget - held(m);
+    if (left < pass(cropOf(smallest), cropOf(smallest))) continue;
+    const side = Math.floor(Math.sqrt(left / reach.bytesPerPixel)) - 2 * reach.halo;
+    const tile = Math.max(smallest, Math.floor(side / reach.stride) * reach.stride);
+    return { tile, historySize: m, bytes: held(m) + pass(cropOf(tile), cropOf(tile)) };
+  }
+  const need = Math.ceil((held(1) + pass(cropOf(smallest), cropOf(smallest))) / MiB);
+  throw new RangeError(
+    `options.memoryBudget: ${budgetMiB} MiB cannot hold a ${width}x${height} stage ` +
+      `(it needs at least ${need} MiB); raise memoryBudget or lower maxOutput`,
+  );
+}

@@ -1,0 +1,188 @@
+/**
+ * @module Tiles of an image for a network: where each tile's features are exact.
+ *
+ * A position of a layer's activation map depends on a window of input pixels
+ * (its receptive field, padding included). Cut the image into tiles, give each
+ * tile a halo of real neighbouring pixels at least as wide as that window's
+ * reach, and run the network on the tile plus halo (the *crop*): every position
+ * whose window lies inside the crop gets exactly the value it has in the whole
+ * image's map. At the image's own border the crop's border is the image's, so
+ * the network pads there exactly as it does for the whole image (zeros or
+ * reflection alike). Crops start on multiples of the network's total stride so
+ * that every layer's sampling grid lines up with the whole image's; the
+ * positions anchored in a tile (position j of a stride-S map is anchored at
+ * input pixel j·S) then partition each map across the tiles.
+ */
+import type { GraphLayer } from "../net/graph.ts";
+import { INPUT } from "../net/graph.ts";
+
+/** How far the layers asked for see, in input pixels. */
+export interface Reach {
+  /** Largest total stride among the layers (every crop starts on a multiple of it). */
+  stride: number;
+  /** Halo each side of a tile: a multiple of `stride` wide enough for every layer's window. */
+  halo: number;
+  /** Total stride of each layer asked for. */
+  strides: Record<string, number>;
+  /** Estimated bytes per input pixel a forward + backward pass holds (activations and their gradients). */
+  bytesPerPixel: number;
+}
+
+interface BlobReach {
+  /** Total stride: position j is anchored at input pixel j·stride. */
+  stride: number;
+  /** The window of position j spans input pixels [j·stride - before, j·stride + after]. */
+  before: number;
+  after: number;
+  channels: number;
+}
+
+/**
+ * The reach of `layers` in `graph`: their strides and windows, walked through the
+ * layer geometry (convolutions and pools widen the window; concatenation takes
+ * the widest input; LRN and element-wise layers keep it).
+ *
+ * @example
+ * ```ts
+ * const reach = reachOf(layersOf(network)!, ["fire9/concat"]);
+ * reach.stride; // 16
+ * ```
+ */
+export function reachOf(graph: readonly GraphLayer[], layers: readonly string[]): Reach {
+  const blobs = new Map<string, BlobReach>([
+    [INPUT, { stride: 1, before: 0, after: 0, channels: 3 }],
+  ]);
+  const wanted = new Set(layers);
+  let stride = 1, halo = 0, floats = 3;
+  const strides: Record<string, number> = {};
+  for (const layer of graph) {
+    if (wanted.size === 0) break;
+    const inputs = layer.inputs.map((name) => blobs.get(name)!);
+    const first = inputs[0];
+    let blob: BlobReach;
+    const op = layer.op;
+    if (op?.type === "conv" || op?.type === "pool") {
+      const [k, s, p] = op.type === "conv"
+        ? [op.layer.filter.shape[0], op.layer.stride, op.layer.pad]
+        : [op.spec.kernel, op.spec.stride, op.spec.pad];
+      // Output j reads input positions j·s - p … j·s - p + k - 1.
+      blob = {
+        stride: first.stride * s,
+        before: first.before + p * first.stride,
+        after: first.after + (k - 1 - p) * first.stride,
+        channels: op.type === "conv" ? op.layer.filter.shape[3] : first.channels,
+      };
+    } else {
+      blob = {
+        stride: first.stride,
+        before: Math.max(...inputs.map((b) => b.before)),
+        after: Math.max(...inputs.map((b) => b.after)),
+        channels: op?.type === "concat"
+          ? inputs.reduce((n, b) => n + b.channels, 0)
+          : first.channels,
+      };
+    }
+    blobs.set(layer.name, blob);
+    floats += blob.channels / blob.stride ** 2;
+    if (wanted.delete(layer.name)) {
+      strides[layer.name] = blob.stride;
+      stride = Math.max(stride, blob.stride);
+      // A tile's first position needs `before` pixels of halo; its last (anchored one
+      // stride short of the tile's end) needs `after - stride + 1`.
+      halo = Math.max(halo, blob.before, blob.after - blob.stride + 1);
+    }
+  }
+  if (wanted.size > 0) throw new Error(`unknown layers: ${[...wanted].join(", ")}`);
+  // The forward pass keeps each activation, the backward pass one gradient of the same
+  // size alive at a time beside it, and the convolutions' scratch about as much again.
+  return {
+    stride,
+    halo: Math.ceil(halo / stride) * stride,
+    strides,
+    bytesPerPixel: 4 * 3 * floats,
+  };
+}
+
+/** One tile along both axes, in input pixels: the part it owns and the crop the network runs on. */
+export interface Tile {
+  /** Rows `[top, bottom)` and columns `[left, right)` this tile owns. */
+  top: number;
+  bottom: number;
+  left: number;
+  right: number;
+  /** The crop: the tile plus its halo, cut at the image's border. */
+  cropTop: number;
+  cropBottom: number;
+  cropLeft: number;
+  cropRight: number;
+}
+
+/**
+ * Splits `[0, size)` at `offset`, `offset + tile`, … (all multiples of `stride`
+ * when `tile` and `offset` are). A first or last piece shorter than half a tile
+ * joins its neighbour, so no crop is a sliver too thin for the network.
+ */
+export function cuts(size: number, tile: number, offset: number): [number, number][] {
+  const edges = [0];
+  for (let at = offset % tile; at < size; at += tile) if (at > 0) edges.push(at);
+  edges.push(size);
+  if (edges.length > 2 && edges[1] < tile / 2) edges.splice(1, 1);
+  if (edges.length > 2 && size - edges.at(-2)! < tile / 2) edges.splice(-2, 1);
+  return edges.slice(1).map((end, i) => [edges[i], end]);
+}
+
+/**
+ * The tiles of an `height`x`width` image: a grid of `tile`-sized squares shifted
+ * by `offset` pixels (both multiples of `reach.stride`), each with its crop.
+ */
+export function tileGrid(
+  [height, width]: readonly [number, number],
+  tile: number,
+  reach: Reach,
+  offset: readonly [number, number] = [0, 0],
+): Tile[] {
+  if (tile % reach.stride !== 0 || offset.some((o) => o % reach.stride !== 0)) {
+    throw new RangeError(`tiles and offsets must be multiples of the stride ${reach.stride}`);
+  }
+  const tiles: Tile[] = [];
+  for (const [top, bottom] of cuts(height, tile, offset[0])) {
+    for (const [left, right] of cuts(width, tile, offset[1])) {
+      tiles.push({
+        top,
+        bottom,
+        left,
+        right,
+        cropTop: Math.max(0, top - reach.halo),
+        cropBottom: Math.min(height, bottom + reach.halo),
+        cropLeft: Math.max(0, left - reach.halo),
+        cropRight: Math.min(width, right + reach.halo),
+      });
+    }
+  }
+  return tiles;
+}
+
+/**
+ * The positions of a stride-`stride` map of a crop anchored in the tile:
+ * `[begin, end)` along rows and along columns, in the crop map's coordinates;
+ * `mapSize` is the crop map's `[height, width]` and `image` the whole image's.
+ */
+export function ownedPositions(
+  tile: Tile,
+  stride: number,
+  mapSize: readonly [number, number],
+  [height, width]: readonly [number, number],
+): { rows: [number, number]; cols: [number, number] } {
+  const along = (start: number, end: number, cropStart: number, size: number, n: number) =>
+    [
+      Math.min(n, (start - cropStart) / stride),
+      // The image's last tile owns every position to the map's end (a ceil-mode pool's last
+      // window is anchored inside the image but may reach past it). A halo narrower than
+      // the reach (only ever on purpose, in tests) can leave the crop's map short: clamp.
+      end === size ? n : Math.min(n, (end - cropStart) / stride),
+    ] as [number, number];
+  return {
+    rows: along(tile.top, tile.bottom, tile.cropTop, height, mapSize[0]),
+    cols: along(tile.left, tile.right, tile.cropLeft, width, mapSize[1]),
+  };
+}

@@ -1,0 +1,332 @@
+/**
+ * Tiled evaluation of big stages: the tile geometry, the exact tiled gradient,
+ * the memory plan, the detail stages, and a tiled stylize() run without seams.
+ */
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "../src/backend.ts";
+import { lossSetup, stagePlan, styleObjective, stylize } from "../src/engine/stylize.ts";
+import { stylizeOptionsSchema } from "../src/engine/options.ts";
+import { cuts, reachOf, tileGrid } from "../src/engine/tiles.ts";
+import { tiledGrams, tiledObjective, type Tiling } from "../src/engine/tiled_objective.ts";
+import { planStageMemory } from "../src/engine/memory.ts";
+import { blendGrams } from "../src/engine/losses.ts";
+import { lbfgs } from "../src/engine/lbfgs.ts";
+import { gram } from "../src/ops/gram.ts";
+import { layersOf } from "../src/net/graph.ts";
+import { getNetwork } from "../src/net/load.ts";
+import type { FeatureNetwork } from "../src/net/network.ts";
+import { decodeImage } from "../src/image/codec.ts";
+import { imageToTensor, resize, tensorToImage } from "../src/image/tensor.ts";
+
+await initBackend("wasm");
+const mirror = Deno.env.get("RESTYLE_MIRROR");
+
+const read = async (name: string) => decodeImage(await Deno.readFile(`${mirror}/images/${name}`));
+
+/** `[1, h, w, 3]` RGB of a mirror image, resized. */
+async function photo(name: string, h: number, w: number): Promise<tf.Tensor4D> {
+  const t = imageToTensor(await read(name));
+  const out = resize(t, h, w);
+  t.dispose();
+  return out;
+}
+
+function relativeError(a: tf.Tensor, b: tf.Tensor): number {
+  return tf.tidy(() => tf.div(tf.norm(tf.sub(a, b)), tf.norm(b)).dataSync()[0]);
+}
+
+Deno.test("cuts() and tileGrid() split an image into tiles that cover it once, crops on the stride", () => {
+  assert.deepEqual(cuts(100, 32, 0), [[0, 32], [32, 64], [64, 100]]); // 4 px join the last
+  assert.deepEqual(cuts(100, 32, 16), [[0, 16], [16, 48], [48, 80], [80, 100]]);
+  assert.deepEqual(cuts(100, 32, 8), [[0, 40], [40, 72], [72, 100]]); // so do the first 8
+  const reach = { stride: 16, halo: 32, strides: {}, bytesPerPixel: 1 };
+  const tiles = tileGrid([150, 203], 64, reach, [16, 48]);
+  const owner = new Uint8Array(150 * 203);
+  for (const t of tiles) {
+    for (let y = t.top; y < t.bottom; y++) {
+      for (let x = t.left; x < t.right; x++) owner[y * 203 + x]++;
+    }
+    for (const edge of [t.cropTop, t.cropLeft]) assert.equal(edge % 16, 0);
+    assert.equal(t.cropTop, Math.max(0, t.top - 32));
+    assert.equal(t.cropRight, Math.min(203, t.right + 32));
+  }
+  assert.ok(owner.every((n) => n === 1), "every pixel owned by exactly one tile");
+  assert.throws(() => tileGrid([150, 203], 60, reach), /multiples of the stride 16/);
+});
+
+Deno.test({
+  name: "reachOf() walks SqueezeNet's windows: fire7 has stride 16 and needs an 80 px halo",
+  ignore: !mirror,
+  async fn() {
+    const network = await getNetwork("squeezenet", { padding: "reflect", pooling: "blur" });
+    const graph = layersOf(network)!;
+    // conv1 3x3/2 and pool1 3x3/2 reach 0 px before and 6 after; each fire module's 3x3
+    // expand adds 1 position (stride 4: 4 px, stride 8: 8 px, stride 16: 16 px) on each
+    // side, each pool 2 positions after: fire7's window spans 56 px before, 86 after.
+    const reach = reachOf(graph, ["conv1", "fire7/concat"]);
+    assert.equal(reach.stride, 16);
+    assert.deepEqual(reach.strides, { conv1: 2, "fire7/concat": 16 });
+    assert.equal(reach.halo, 80); // max(56, 86 - 16 + 1) = 71, up to a multiple of 16
+    assert.equal(reachOf(graph, ["fire5/concat"]).halo, 32);
+  },
+});
+
+/** The objective of `network`'s default preset (or `layers`) at `[h, w]`, whole and tiled. */
+function bothObjectives(
+  network: FeatureNetwork,
+  h: number,
+  w: number,
+  tile: number,
+  layers: object = {},
+) {
+  const setup = lossSetup(
+    network,
+    stylizeOptionsSchema.parse({ network: network.id, tvWeight: 1, ...layers }),
+  );
+  const reach = reachOf(layersOf(network)!, [
+    ...Object.keys(setup.contentLayers),
+    ...Object.keys(setup.styleLayers),
+  ]);
+  const content = tf.tidy(() => network.preprocess(resize(contentRgb, h, w)));
+  const style = tf.tidy(() => network.preprocess(resize(styleRgb, 160, 256)));
+  const contentFeatures = network.features(content, Object.keys(setup.contentLayers));
+  const styleFeatures = network.features(style, Object.keys(setup.styleLayers));
+  const grams = blendGrams([styleFeatures], [1]);
+  tf.dispose([style, Object.values(styleFeatures)]);
+  // As stylize() normalises: each layer's loss divided by its target's mean square.
+  const inverseMeanSquare = (t: tf.Tensor) =>
+    1 / tf.tidy(() => tf.mean(tf.square(t)).dataSync()[0]);
+  const scales = {
+    contentScales: Object.fromEntries(
+      Object.entries(contentFeatures).map(([layer, f]) => [layer, inverseMeanSquare(f)]),
+    ),
+    styleScales: Object.fromEntries(
+      Object.entries(grams).map(([layer, g]) => [layer, inverseMeanSquare(g)]),
+    ),
+  };
+  return {
+    setup,
+    reach,
+    content,
+    grams,
+    whole: styleObjective(network, { content: contentFeatures, grams, ...scales }, setup),
+    tiled: (tiling: Partial<Tiling> = {}) =>
+      tiledObjective(network, { content, grams, ...scales }, setup, { tile, reach, ...tiling }),
+    dispose: () => tf.dispose([content, Object.values(contentFeatures), Object.values(grams)]),
+  };
+}
+
+let contentRgb: tf.Tensor4D, styleRgb: tf.Tensor4D;
+if (mirror) {
+  contentRgb = await photo("golden-gate.jpg", 298, 640);
+  styleRgb = await photo("starry-night.jpg", 320, 512);
+}
+
+for (
+  const [id, padding, pooling, h, w, tile] of [
+    ["squeezenet", "reflect", "blur", 157, 203, 48],
+    ["squeezenet", "zero", "max", 141, 190, 32],
+    ["googlenet", "reflect", "blur", 150, 197, 40],
+  ] as const
+) {
+  Deno.test({
+    name:
+      `tiled ${id} (${padding} padding, ${pooling} pooling) at ${w}x${h}, ${tile} px tiles: loss and gradient equal the whole image's`,
+    ignore: !mirror,
+    async fn() {
+      const network = await getNetwork(id, { padding, pooling });
+      const o = bothObjectives(network, h, w, tile);
+      const x = tf.tidy(() =>
+        tf.add(o.content, tf.mul(tf.randomNormal(o.content.shape, 0, 1, "float32", 3), 20))
+      );
+      const warm = await o.tiled()(x); // the first pass fills the layers' kernel caches
+      tf.dispose([warm.values, warm.grad]);
+      const before = tf.memory().numTensors;
+      const whole = o.whole(x);
+      let tiles = 0;
+      const tiled = await o.tiled({ onTile: (_, total) => (tiles = total) })(x);
+      assert.ok(tiles >= 9, `${tiles} tiles`);
+      const [a, b] = [whole.values.dataSync(), tiled.values.dataSync()];
+      for (let i = 0; i < 4; i++) {
+        assert.ok(Math.abs(a[i] - b[i]) <= 1e-4 * Math.abs(a[0]), `term ${i}: ${a[i]} vs ${b[i]}`);
+      }
+      const error = relativeError(tiled.grad, whole.grad);
+      assert.ok(error <= 1e-4, `gradient relative error ${error}`);
+      tf.dispose([whole.values, whole.grad, tiled.values, tiled.grad]);
+      assert.equal(tf.memory().numTensors, before, "a tiled evaluation leaves no tensor");
+
+      // With a halo narrower than the windows, features near tile edges are wrong: the
+      // check above can fail.
+      const broken = await o.tiled({ reach: { ...o.reach, halo: o.reach.stride } })(x);
+      const again = o.whole(x);
+      const wrong = relativeError(broken.grad, again.grad);
+      assert.ok(wrong > 5e-4, `with a narrow halo the gradient is off by ${wrong}`);
+      tf.dispose([x, broken.values, broken.grad, again.values, again.grad]);
+      o.dispose();
+    },
+  });
+}
+
+Deno.test({
+  name: "tiledGrams() of a style image equals gram() of its whole feature maps",
+  ignore: !mirror,
+  async fn() {
+    const network = await getNetwork("squeezenet", { padding: "reflect", pooling: "blur" });
+    const layers = ["conv1", "fire3/concat", "fire7/concat"];
+    const x = tf.tidy(() => network.preprocess(resize(styleRgb, 203, 290)));
+    const reach = reachOf(layersOf(network)!, layers);
+    const { grams, meanSquares } = tiledGrams(network, x, layers, { tile: 64, reach }, [32, 16]);
+    const features = network.features(x, layers);
+    for (const layer of layers) {
+      const whole = gram(features[layer]);
+      assert.ok(relativeError(grams[layer], whole) < 1e-5, layer);
+      // The mean square summed in doubles: tf.mean's float sum over a whole map drifts.
+      const values = Array.from(features[layer].dataSync() as Float32Array);
+      const ms = values.reduce((sum: number, v: number) => sum + v * v, 0) / values.length;
+      const tiled = meanSquares[layer].dataSync()[0];
+      assert.ok(Math.abs(tiled - ms) < 1e-5 * ms, `${layer}: ${tiled} vs ${ms}`);
+      whole.dispose();
+    }
+    tf.dispose([x, Object.values(features), Object.values(grams), Object.values(meanSquares)]);
+  },
+});
+
+Deno.test("stagePlan() adds detail stages up to the content's own size, or maxOutput", () => {
+  const plan = (options: object, side: number) =>
+    stagePlan(stylizeOptionsSchema.parse(options), side).map((s) =>
+      `${s.size}${s.detail ? "d" : ""}x${s.iterations}`
+    );
+  assert.deepEqual(plan({}, 3000), ["256x50", "512x50", "1024dx10", "2048dx10", "3000dx10"]);
+  assert.deepEqual(plan({}, 512), ["256x50", "512x50"]);
+  assert.deepEqual(plan({}, 600), ["256x50", "512x50", "600dx10"]);
+  // Doubling to 2048 would leave a stage barely below 2100: it goes straight there.
+  assert.deepEqual(plan({ detailIterations: 4 }, 2100), ["256x50", "512x50", "1024dx4", "2100dx4"]);
+  assert.deepEqual(plan({ maxOutput: 1200 }, 3000), ["256x50", "512x50", "1200dx10"]);
+  assert.deepEqual(plan({ maxOutput: 512 }, 3000), ["256x50", "512x50"]);
+  assert.deepEqual(plan({ scales: [300], iterations: 7 }, 400), ["300x7", "400dx10"]);
+});
+
+Deno.test("planStageMemory() runs a stage whole when it fits, else in tiles, shortening the history last", () => {
+  const reach = { stride: 16, halo: 80, strides: {}, bytesPerPixel: 1000 };
+  const MiB = 2 ** 20;
+  const whole = planStageMemory([512, 512], reach, 3072, "lbfgs", 10);
+  assert.deepEqual([whole.tile, whole.historySize], [null, 10]);
+  const big = planStageMemory([4096, 4096], reach, 4096, "lbfgs", 10);
+  assert.ok(big.tile !== null && big.tile % 16 === 0 && big.tile >= 80, `tile ${big.tile}`);
+  assert.ok(big.historySize < 10 && big.historySize >= 1, `history ${big.historySize}`);
+  assert.ok(big.bytes <= 4096 * MiB, `${big.bytes / MiB} MiB planned`);
+  const mid = planStageMemory([2048, 2048], reach, 3072, "lbfgs", 10);
+  assert.equal(mid.historySize, 10);
+  assert.ok(mid.tile !== null && mid.bytes <= 3072 * MiB);
+  assert.throws(
+    () => planStageMemory([4096, 4096], reach, 1024, "lbfgs", 10),
+    /options.memoryBudget: 1024 MiB cannot hold a 4096x4096 stage \(it needs at least \d+ MiB\)/,
+  );
+});
+
+/** Shallow layers (halo 8 px): a small image already makes several tiles. */
+const SHALLOW = {
+  contentLayers: { "fire2/concat": 1 },
+  styleLayers: { conv1: 1, "fire2/concat": 1 },
+};
+
+Deno.test({
+  name:
+    "stylize() past maxSize runs a detail stage at the content's size, tiled within a small budget, as it would whole",
+  ignore: !mirror,
+  async fn() {
+    const content = await tensorToImage(resize(contentRgb, 150, 200), null);
+    const style = await tensorToImage(resize(styleRgb, 100, 160), null);
+    const run = async (memoryBudget: number) => {
+      const steps = [];
+      let tiles = 0;
+      for await (
+        const step of stylize({
+          content,
+          styles: [style],
+          onTile: (p) => (tiles = Math.max(tiles, p.tiles)),
+          options: {
+            ...SHALLOW,
+            maxSize: 64,
+            scales: [64],
+            iterations: 3,
+            detailIterations: 2,
+            previewEvery: 100,
+            memoryBudget,
+          },
+        })
+      ) steps.push(step);
+      return { steps, tiles };
+    };
+    const before = tf.memory().numTensors;
+    const tiled = await run(20);
+    const whole = await run(1000);
+    assert.equal(tf.memory().numTensors, before);
+    assert.equal(whole.tiles, 0);
+    assert.ok(tiled.tiles >= 4, `${tiled.tiles} tiles`);
+    // 64 px, then 128 (a detail stage on the way), then the content's 200 px.
+    assert.equal(tiled.steps.length, 3 + 2 + 2);
+    const last = tiled.steps.at(-1)!;
+    assert.deepEqual([last.image!.width, last.image!.height], [200, 150]);
+    for (const [i, step] of tiled.steps.entries()) {
+      const [a, b] = [step.losses.total, whole.steps[i].losses.total];
+      assert.ok(Math.abs(a - b) <= 1e-3 * b, `iteration ${i + 1}: tiled ${a}, whole ${b}`);
+    }
+  },
+});
+
+/**
+ * Mean squared difference of neighbouring pixels of `image` across the lines x = k·tile and
+ * y = k·tile (where the tiles meet), over the same across the other lines on the
+ * network's stride: the network paints a faint lattice of its own at its stride,
+ * so lines of the same phase are the fair comparison.
+ */
+function seamRatio(image: tf.Tensor4D, tile: number, stride: number): number {
+  const [, h, w] = image.shape;
+  const data = image.dataSync();
+  const sums = { seam: [0, 0], other: [0, 0] };
+  const at = (y: number, x: number, c: number) => data[(y * w + x) * 3 + c];
+  const add = (line: number, d: number) => {
+    if (line % stride !== 0) return;
+    const bucket = line % tile === 0 ? sums.seam : sums.other;
+    bucket[0] += d;
+    bucket[1] += 1;
+  };
+  for (let y = 1; y < h; y++) {
+    for (let x = 1; x < w; x++) {
+      for (let c = 0; c < 3; c++) {
+        add(x, (at(y, x, c) - at(y, x - 1, c)) ** 2);
+        add(y, (at(y, x, c) - at(y - 1, x, c)) ** 2);
+      }
+    }
+  }
+  return (sums.seam[0] / sums.seam[1]) / (sums.other[0] / sums.other[1]);
+}
+
+Deno.test({
+  name: "optimising over a still tile grid leaves no seam where tiles meet; without halos it does",
+  ignore: !mirror,
+  async fn() {
+    const network = await getNetwork("squeezenet", { padding: "zero", pooling: "max" });
+    const o = bothObjectives(network, 200, 296, 24, SHALLOW);
+    const run = async (halo: number) => {
+      const objective = o.tiled({ shift: false, reach: { ...o.reach, halo } });
+      const optimizer = await lbfgs(objective, o.content);
+      for (let i = 0; i < 8; i++) await optimizer.step();
+      // What the optimiser painted: the photo's own edges would only add noise.
+      const painted = tf.sub(optimizer.x, o.content) as tf.Tensor4D;
+      const ratio = seamRatio(painted, 24, o.reach.stride);
+      tf.dispose([painted]);
+      optimizer.dispose();
+      return ratio;
+    };
+    assert.equal(o.reach.halo, 8);
+    const exact = await run(o.reach.halo);
+    assert.ok(exact <= 1.1, `seam energy ratio ${exact}`);
+    // Zero padding at every crop edge: the tiles' borders are painted.
+    const seamy = await run(0);
+    assert.ok(seamy > 1.1, `without halos the seams show: ratio ${seamy}`);
+    o.dispose();
+  },
+});
