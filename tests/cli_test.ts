@@ -31,7 +31,7 @@ Deno.test({
     const run = await stylizeCli(
       `${dir}/content.png`,
       ...["--style", `${dir}/style.png`, "--out", out, "--json", "--iterations", "3"],
-      ...["--every", "2", "--size", "64", "--seed", "1", "--frames", `${dir}/frames`],
+      ...["--preview-every", "2", "--max-size", "64", "--seed", "1", "--frames", `${dir}/frames`],
       ...["--gif", `${dir}/out.gif`],
     );
     assert.equal(run.code, 0, run.stderr);

@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { ZodError } from "zod";
+import { DEFAULT_OPTIONS } from "../src/engine/options.ts";
 import { JobQueue, type JobRunner, type RunnerStep } from "../src/server/jobs.ts";
 import { catPng, encodePng, gradientWithAlpha, jobForm, readSse, testServer } from "./_server.ts";
 
@@ -166,7 +167,7 @@ Deno.test("previews stay within the per-job and overall byte budgets, oldest dro
     maxImageBytes: 1200,
   });
   try {
-    const spec = { content: layerPng, styles: [layerPng], options: {} };
+    const spec = { content: layerPng, styles: [layerPng], options: DEFAULT_OPTIONS };
     const first = queue.submit(spec);
     await first.settled;
     // 300-byte previews, 1000 bytes per job: the newest three.

@@ -10,7 +10,7 @@
  * Finished jobs stay readable for a bounded time and count, then are freed.
  * Cancelling aborts the running stylization; a job over the time limit fails.
  */
-import type { StylizeOptionsInput } from "../engine/options.ts";
+import type { StylizeOptions } from "../engine/options.ts";
 import type { Losses } from "../engine/stylize.ts";
 import { Problem, type ProblemBody, toProblem } from "./problem.ts";
 
@@ -42,8 +42,8 @@ export interface JobSpec {
   styles: Uint8Array[];
   /** Start image for `init: "image"`. */
   initImage?: Uint8Array;
-  /** Stylize options, already validated. */
-  options: StylizeOptionsInput;
+  /** Stylize options, parsed once at the edge (defaults applied). */
+  options: StylizeOptions;
 }
 
 /** Bytes a spec holds. */
@@ -128,7 +128,7 @@ export class Job {
   /** A queued job for `spec`; its URLs start with `basePath` (e.g. `/v1/jobs`). */
   constructor(spec: JobSpec, readonly basePath: string) {
     this.spec = spec;
-    this.iterations = spec.options.iterations ?? 100;
+    this.iterations = spec.options.iterations;
     this.settled = new Promise((resolve) => (this.#settle = resolve));
   }
 

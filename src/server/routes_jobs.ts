@@ -2,7 +2,7 @@
  * @module The job routes: `POST /v1/jobs`, `GET/DELETE /v1/jobs/{id}`, events, images, `POST /v1/stylize`.
  */
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
-import type { StylizeOptionsInput } from "../engine/options.ts";
+import type { StylizeOptions } from "../engine/options.ts";
 import type { NetworkId } from "../net/network.ts";
 import type { StyleStore } from "../styles/store.ts";
 import { ndjsonResponse, pngResponse, sseResponse } from "./events.ts";
@@ -89,9 +89,9 @@ export function addJobRoutes(app: OpenAPIHono, ctx: JobRoutesContext): void {
   };
 
   // Checked after the fields and before any image is decoded.
-  const admit = async (options: StylizeOptionsInput) => {
+  const admit = async (options: StylizeOptions) => {
     checkSizes(options, ctx.limits);
-    const network = (options.network ?? "squeezenet") as NetworkId;
+    const network: NetworkId = options.network;
     const status = await ctx.networkStatus(network);
     if (!status.ready) {
       throw new Problem(
@@ -256,15 +256,18 @@ export function addJobRoutes(app: OpenAPIHono, ctx: JobRoutesContext): void {
   });
 }
 
-/** 422 naming `options.maxSize` or `options.scales` when they pass what this server can serve. */
-export function checkSizes(options: StylizeOptionsInput, limits: SizeLimits): void {
+/**
+ * 422 naming `options.maxSize` or `options.scales` when the sizes the run would use pass what
+ * this server can serve: the scales when given, else maxSize (its default too).
+ */
+export function checkSizes(options: StylizeOptions, limits: SizeLimits): void {
   const refuse = (field: string, message: string) => {
     throw new Problem(422, `${field}: ${message}`, {
       type: "invalid-field",
       errors: [{ field, message }],
     });
   };
-  if (options.maxSize !== undefined && options.maxSize > limits.maxSize) {
+  if (options.scales === undefined && options.maxSize > limits.maxSize) {
     refuse(
       "options.maxSize",
       `${options.maxSize} is more than this server can serve (at most ${limits.maxSize})`,

@@ -12,7 +12,7 @@
  */
 import { ZodError } from "zod";
 import { checkRun, type RunImages, type SizedImage } from "../engine/guards.ts";
-import { type StylizeOptionsInput, stylizeOptionsSchema } from "../engine/options.ts";
+import { type StylizeOptions, stylizeOptionsSchema } from "../engine/options.ts";
 import { networkShape } from "../net/shape.ts";
 import { presetNamed, PRESETS } from "../net/presets.ts";
 import { decodeImage, ImageDecodeError } from "../image/codec.ts";
@@ -156,12 +156,15 @@ export async function decodeUpload(
   return { image: await decodeChecked(upload), bytes: upload.bytes };
 }
 
-/** Parses and validates the `options` field (400 not JSON, 422 invalid values). */
+/**
+ * Parses and validates the `options` field once (400 not JSON, 422 invalid values): the
+ * result has the schema's defaults, and is what the job and the engine get.
+ */
 export function readOptions(
   value: FormDataEntryValue | null,
   limits: Pick<UploadLimits, "maxIterations">,
-): Promise<StylizeOptionsInput> | StylizeOptionsInput {
-  if (value === null) return {};
+): Promise<StylizeOptions> | StylizeOptions {
+  if (value === null) return readOptions("", limits);
   if (typeof value !== "string") return value.text().then((text) => readOptions(text, limits));
   let json: unknown;
   try {
@@ -180,8 +183,8 @@ export function readOptions(
   }
   const parsed = stylizeOptionsSchema.safeParse(json);
   if (!parsed.success) throw fieldProblem(parsed.error, "options");
-  const iterations = (json as StylizeOptionsInput).iterations;
-  if (iterations !== undefined && iterations > limits.maxIterations) {
+  const { iterations } = parsed.data;
+  if (iterations > limits.maxIterations) {
     throw new Problem(
       422,
       `options.iterations: ${iterations} is more than this server allows (${limits.maxIterations})`,
@@ -194,8 +197,7 @@ export function readOptions(
       },
     );
   }
-  // Keep what the caller wrote: the engine applies the defaults itself.
-  return json as StylizeOptionsInput;
+  return parsed.data;
 }
 
 /**
@@ -207,7 +209,7 @@ export async function readJobForm(
   request: Request,
   styles: StyleStore,
   limits: UploadLimits,
-  admit?: (options: StylizeOptionsInput) => void | Promise<void>,
+  admit?: (options: StylizeOptions) => void | Promise<void>,
 ): Promise<JobSpec> {
   const form = await readForm(request, JOB_FIELDS);
   const options = await readOptions(form.get("options"), limits);
@@ -288,8 +290,7 @@ export async function readJobForm(
  * too small or thin for the layers — a 422 naming the field, before anything is
  * decoded or queued. Skipped when the weights are missing (the route's 503).
  */
-async function checkAgainstNetwork(options: StylizeOptionsInput, images: RunImages) {
-  const parsed = stylizeOptionsSchema.parse(options);
+async function checkAgainstNetwork(parsed: StylizeOptions, images: RunImages) {
   const preset = presetNamed(PRESETS[parsed.network], parsed.preset);
   const network = await networkShape(parsed.network, parsed.padding ?? preset?.padding);
   if (!network) return;

@@ -13,7 +13,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend.ts";
 import { chooseBackend } from "../engine/backend_probe.ts";
-import { stylizeOptionsSchema } from "../engine/options.ts";
+import { DEFAULT_OPTIONS } from "../engine/options.ts";
 import { stylize } from "../engine/stylize.ts";
 import { decodeImage, encodePng, ImageDecodeError } from "../image/codec.ts";
 import type { RgbaImage } from "../image/image.ts";
@@ -51,7 +51,7 @@ function stats(): WorkerStats {
 
 async function start(): Promise<void> {
   const started = performance.now();
-  const network = stylizeOptionsSchema.parse({}).network;
+  const network = DEFAULT_OPTIONS.network;
   const ready = await networkReady(network);
   // Unforced, the backend is the fastest one measured on the default network (when it is ready).
   const choice = ready ? await chooseBackend(network) : undefined;
