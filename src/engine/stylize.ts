@@ -7,7 +7,6 @@
  * and, every `previewEvery` iterations, a preview image.
  */
 import * as tf from "@tensorflow/tfjs";
-import { ZodError } from "zod";
 import type { RgbaImage } from "../image/image.ts";
 import {
   alphaOf,
@@ -34,7 +33,7 @@ import { noiseImage, randomSeed } from "./init.ts";
 import { lbfgs } from "./lbfgs.ts";
 import { adam } from "./adam.ts";
 import { valueAndGrad } from "../ops/tape.ts";
-import { checkRun, runImages } from "./guards.ts";
+import { checkInputs, checkRun, runImages } from "./guards.ts";
 import type { Objective, Optimizer } from "./optimizer.ts";
 import { onnxStage } from "../onnx/mod.ts";
 
@@ -288,24 +287,6 @@ class Held {
   }
 }
 
-function checkInput(input: StylizeInput, options: StylizeOptions) {
-  const issue = (path: string, message: string) =>
-    new ZodError([{ code: "custom", path: path.split("."), message, input: undefined }]);
-  if (input.styles.length < 1) throw issue("styles", "at least one style image is required");
-  if (options.styleWeights && options.styleWeights.length !== input.styles.length) {
-    throw issue(
-      "options.styleWeights",
-      `expected one weight per style image (${input.styles.length}), got ${options.styleWeights.length}`,
-    );
-  }
-  if (options.styleWeights && !options.styleWeights.some((w) => w > 0)) {
-    throw issue("options.styleWeights", "at least one weight must be greater than 0");
-  }
-  if (options.init === "image" && !input.initImage) {
-    throw issue("initImage", 'options.init is "image" but no initImage was given');
-  }
-}
-
 /**
  * Stylizes `input.content` after `input.styles`, yielding every iteration.
  *
@@ -321,7 +302,7 @@ function checkInput(input: StylizeInput, options: StylizeOptions) {
  */
 export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep> {
   const options = stylizeOptionsSchema.parse(input.options ?? {});
-  checkInput(input, options);
+  checkInputs(options, { styles: input.styles.length, initImage: input.initImage !== undefined });
   const { signal } = input;
   signal?.throwIfAborted();
   // The preset names the network's pooling and padding; an unknown one is reported by checkRun.

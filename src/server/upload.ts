@@ -11,7 +11,7 @@
  * working size), also before decoding; 404 for an unknown style id.
  */
 import { ZodError } from "zod";
-import { checkRun, type RunImages, type SizedImage } from "../engine/guards.ts";
+import { checkInputs, checkRun, type RunImages, type SizedImage } from "../engine/guards.ts";
 import { type StylizeOptions, stylizeOptionsSchema } from "../engine/options.ts";
 import { networkShape } from "../net/shape.ts";
 import { presetNamed, PRESETS } from "../net/presets.ts";
@@ -232,20 +232,8 @@ export async function readJobForm(
       errors: [{ field: "style", message }],
     });
   }
-  if (options.styleWeights && options.styleWeights.length !== count) {
-    const message = `has ${options.styleWeights.length} weights for ${count} styles`;
-    throw new Problem(422, `options.styleWeights ${message}`, {
-      type: "invalid-field",
-      errors: [{ field: "options.styleWeights", message: `one weight per style (${count})` }],
-    });
-  }
   const initField = form.get("initImage");
-  if (options.init === "image" && initField === null) {
-    throw new Problem(422, 'options.init is "image" but no initImage file was sent', {
-      type: "invalid-field",
-      errors: [{ field: "initImage", message: 'required when options.init is "image"' }],
-    });
-  }
+  withFieldProblem(() => checkInputs(options, { styles: count, initImage: initField !== null }));
   // Every header first, then the guards, then the queue's admission, then the decoding.
   const content = await readUpload(contentField, "content", limits.maxPixels);
   const styleSizes: SizedImage[] = [];
@@ -294,8 +282,13 @@ async function checkAgainstNetwork(parsed: StylizeOptions, images: RunImages) {
   const preset = presetNamed(PRESETS[parsed.network], parsed.preset);
   const network = await networkShape(parsed.network, parsed.padding ?? preset?.padding);
   if (!network) return;
+  withFieldProblem(() => checkRun(network, parsed, images));
+}
+
+/** Runs an engine guard; its ZodError becomes a 422 naming the fields. */
+function withFieldProblem(check: () => unknown): void {
   try {
-    checkRun(network, parsed, images);
+    check();
   } catch (error) {
     throw error instanceof ZodError ? fieldProblem(error) : error;
   }
