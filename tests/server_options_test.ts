@@ -63,3 +63,22 @@ Deno.test("styleWeights and init that do not fit the form's images get 422 namin
     await server.shutdown();
   }
 });
+
+Deno.test("a default the server's limits do not allow is refused, saying it is the default", async () => {
+  const { run, specs } = recordingRunner();
+  const server = await testServer({ run, maxIterations: 50, maxSize: 256 });
+  try {
+    const iterations = await post(server.url, jobForm(layerPng, { maxSize: 64 }));
+    assert.equal(iterations.status, 422);
+    assert.match((await iterations.json()).detail, /the default, 100, is more than .* \(50\)/);
+    const size = await post(server.url, jobForm(layerPng, { iterations: 5 }));
+    assert.equal(size.status, 422);
+    assert.equal((await size.json()).errors[0].field, "options.maxSize");
+    const scales = await post(server.url, jobForm(layerPng, { iterations: 5, scales: [128, 256] }));
+    assert.equal(scales.status, 202, "scales replace maxSize, so its default is not used");
+    await scales.body?.cancel();
+    while (specs.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+  } finally {
+    await server.shutdown();
+  }
+});

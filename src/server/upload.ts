@@ -185,9 +185,11 @@ export function readOptions(
   if (!parsed.success) throw fieldProblem(parsed.error, "options");
   const { iterations } = parsed.data;
   if (iterations > limits.maxIterations) {
+    // The default counts too: the job would run it.
+    const what = "iterations" in json ? `${iterations}` : `the default, ${iterations},`;
     throw new Problem(
       422,
-      `options.iterations: ${iterations} is more than this server allows (${limits.maxIterations})`,
+      `options.iterations: ${what} is more than this server allows (${limits.maxIterations})`,
       {
         type: "invalid-field",
         errors: [{
@@ -212,7 +214,6 @@ export async function readJobForm(
   admit?: (options: StylizeOptions) => void | Promise<void>,
 ): Promise<JobSpec> {
   const form = await readForm(request, JOB_FIELDS);
-  const options = await readOptions(form.get("options"), limits);
   const contentField = form.get("content");
   if (contentField === null) {
     throw new Problem(422, "content is required: the image (layer) to stylize", {
@@ -220,6 +221,7 @@ export async function readJobForm(
       errors: [{ field: "content", message: "required: a PNG, JPEG, GIF or TIFF file" }],
     });
   }
+  const options = await readOptions(form.get("options"), limits);
   const styleIds = form.getAll("style");
   const styleFiles = form.getAll("styleImage");
   const count = styleIds.length + styleFiles.length;
