@@ -25,6 +25,7 @@ import {
   type Features,
   type Grams,
   type LayerScales,
+  type LossSetup,
   styleLoss,
   tvLoss,
 } from "./losses.ts";
@@ -81,16 +82,7 @@ export interface StylizeStep {
   image?: RgbaImage;
 }
 
-/** The loss set-up after options are laid over the network's preset. */
-export interface LossSetup {
-  contentLayers: LayerWeights;
-  styleLayers: LayerWeights;
-  contentWeight: number;
-  styleWeight: number;
-  tvWeight: number;
-  /** Divide each layer's loss by its target's mean square (see `Preset.normalize`). */
-  normalize: boolean;
-}
+export type { LossSetup };
 
 /** The preset `options.preset` of `presets`, or a RangeError naming the presets there are. */
 function findPreset(

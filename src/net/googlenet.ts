@@ -7,20 +7,13 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { caffePool } from "../ops/pool.ts";
-import {
-  CAFFE_MEAN_BGR,
-  conv,
-  downsample,
-  inception,
-  LayerWeights,
-  lrn,
-  type NetworkOptions,
-  type Pooling,
-} from "./_caffe.ts";
+import { CAFFE_MEAN_BGR, inception, lrn } from "./_caffe.ts";
+import { conv, downsample, WeightTensors } from "./layers.ts";
+import type { NetworkOptions, Pooling } from "./network.ts";
 import { type GraphLayer, GraphNetwork, INPUT } from "./graph.ts";
 
 /** The layer graph of GoogLeNet up to `inception_5b/output`, downsampling with `pooling`. */
-function googlenetGraph(w: LayerWeights, pooling: Pooling): GraphLayer[] {
+function googlenetGraph(w: WeightTensors, pooling: Pooling): GraphLayer[] {
   return [
     conv(w, "conv1/7x7_s2", INPUT, { stride: 2, pad: 3 }),
     downsample("pool1/3x3_s2", "conv1/7x7_s2", pooling),
@@ -51,7 +44,7 @@ export function createGooglenet(
   tensors: tf.NamedTensorMap,
   { pooling = "max", padding = "zero", labels, sharedTensors }: NetworkOptions = {},
 ): GraphNetwork {
-  const w = new LayerWeights("googlenet", tensors, padding);
+  const w = new WeightTensors("googlenet", tensors, padding);
   const classifier = w.get("loss3/classifier");
   return new GraphNetwork({
     id: "googlenet",

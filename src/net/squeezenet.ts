@@ -6,19 +6,13 @@
  * Caffe's; every convolution's blob is post-ReLU.
  */
 import * as tf from "@tensorflow/tfjs";
-import {
-  CAFFE_MEAN_BGR,
-  conv,
-  downsample,
-  fire,
-  LayerWeights,
-  type NetworkOptions,
-  type Pooling,
-} from "./_caffe.ts";
+import { CAFFE_MEAN_BGR, fire } from "./_caffe.ts";
+import { conv, downsample, WeightTensors } from "./layers.ts";
+import type { NetworkOptions, Pooling } from "./network.ts";
 import { type GraphLayer, GraphNetwork, INPUT } from "./graph.ts";
 
 /** The layer graph of SqueezeNet v1.1, downsampling with `pooling`. */
-function squeezenetGraph(w: LayerWeights, pooling: Pooling): GraphLayer[] {
+function squeezenetGraph(w: WeightTensors, pooling: Pooling): GraphLayer[] {
   return [
     conv(w, "conv1", INPUT, { stride: 2 }),
     downsample("pool1", "conv1", pooling),
@@ -44,7 +38,7 @@ export function createSqueezenet(
   tensors: tf.NamedTensorMap,
   { pooling = "max", padding = "zero", labels, sharedTensors }: NetworkOptions = {},
 ): GraphNetwork {
-  const w = new LayerWeights("squeezenet", tensors, padding);
+  const w = new WeightTensors("squeezenet", tensors, padding);
   return new GraphNetwork({
     id: "squeezenet",
     graph: squeezenetGraph(w, pooling),

@@ -7,7 +7,8 @@
  * Preprocessing: BGR minus the ImageNet means (B 103.939, G 116.779, R 123.68).
  */
 import * as tf from "@tensorflow/tfjs";
-import { conv, LayerWeights, type NetworkOptions, type Pooling } from "./_caffe.ts";
+import { conv, WeightTensors } from "./layers.ts";
+import type { NetworkOptions, Pooling } from "./network.ts";
 import { type GraphLayer, GraphNetwork, INPUT } from "./graph.ts";
 import { caffePool } from "../ops/pool.ts";
 
@@ -44,7 +45,7 @@ function pool2x2(name: string, input: string, pooling: Pooling): GraphLayer {
   };
 }
 
-function vgg16Graph(w: LayerWeights, pooling: Pooling): GraphLayer[] {
+function vgg16Graph(w: WeightTensors, pooling: Pooling): GraphLayer[] {
   const graph: GraphLayer[] = [];
   let input = INPUT;
   VGG16_BLOCKS.forEach((filters, b) => {
@@ -67,7 +68,7 @@ export function createVgg16(
   tensors: tf.NamedTensorMap,
   { pooling = "max", padding = "zero", sharedTensors }: NetworkOptions = {},
 ): GraphNetwork {
-  const w = new LayerWeights("vgg16", tensors, padding);
+  const w = new WeightTensors("vgg16", tensors, padding);
   return new GraphNetwork({
     id: "vgg16",
     graph: vgg16Graph(w, pooling),
