@@ -12,13 +12,13 @@ import { basename, extname, join } from "node:path";
 import cliProgress from "cli-progress";
 import { ZodError } from "zod";
 import { type BackendName, initBackend } from "../backend.ts";
-import { dataDir, homeDir, mirrorDir } from "../config.ts";
 import { stylize } from "../engine/stylize.ts";
 import type { StylizeOptions } from "../engine/options.ts";
 import { chooseBackend } from "../engine/backend_probe.ts";
 import { decodeImage, encodeGif, encodePng } from "../image/codec.ts";
 import type { RgbaImage } from "../image/image.ts";
-import { catalogueDir, readCatalogue } from "../styles/catalogue.ts";
+import { fetchCatalogue, readCatalogue } from "../styles/catalogue.ts";
+import { StyleError, StyleStore } from "../styles/store.ts";
 import {
   DEPRECATED_FLAGS,
   describeOptionError,
@@ -146,28 +146,27 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /**
- * A `--style` argument as a file: itself when it is one, else the built-in
- * style of that id (fetched catalogue, `$RESTYLE_HOME/data/styles/`, or the mirror).
+ * The image a `--style` argument names: the file of that name, else the style store's
+ * style of that id (uploads included); a built-in one not fetched yet is fetched first,
+ * from `RESTYLE_MIRROR` when set.
  */
-export async function resolveStyle(arg: string): Promise<string> {
-  if (await exists(arg)) return arg;
-  const catalogue = await readCatalogue().catch(() => []);
-  const entry = catalogue.find((style) => style.id === arg);
-  const file = entry?.file ?? `${arg}.jpg`;
-  const mirror = mirrorDir();
-  const candidates = [
-    join(catalogueDir(), file),
-    join(dataDir(), "styles", file),
-    join(homeDir(), "data", "styles", file),
-    ...(mirror ? [join(mirror, "images", file)] : []),
-  ];
-  for (const path of candidates) if (await exists(path)) return path;
-  const known = catalogue.map((style) => style.id).join(", ") || "(catalogue unreadable)";
-  throw new UsageError(
-    entry
-      ? `--style ${arg}: built-in style not fetched yet; run \`deno task serve\` once (or set RESTYLE_MIRROR) to fetch the catalogue`
-      : `--style ${arg}: no such file, and not a built-in style id; built-in styles are: ${known}`,
-  );
+export async function readStyle(arg: string, store?: StyleStore): Promise<RgbaImage> {
+  if (await exists(arg)) return await readImage(arg, "style");
+  store ??= await StyleStore.open();
+  try {
+    return await store.decoded(arg);
+  } catch (error) {
+    if (!(error instanceof StyleError)) throw error;
+    if (error.reason !== "not-fetched") {
+      throw new UsageError(`--style ${arg}: no such file, and ${error.message}`);
+    }
+  }
+  console.error(`restyle stylize: fetching the built-in style ${arg}`);
+  const styles = (await readCatalogue()).filter((style) => style.id === arg);
+  await fetchCatalogue({ styles, dest: `${store.dir}/catalogue` }).catch((error) => {
+    throw new UsageError(`--style ${arg}: ${error.message}`);
+  });
+  return await store.decoded(arg);
 }
 
 async function readImage(path: string, what: string): Promise<RgbaImage> {
@@ -192,7 +191,7 @@ async function main(args: string[]): Promise<number> {
   }
   const content = await readImage(command.content, "content");
   const styles = await Promise.all(
-    command.styles.map(async (style) => readImage(await resolveStyle(style), "style")),
+    command.styles.map((style) => readStyle(style)),
   );
   const initImage = command.initImage
     ? await readImage(command.initImage, "init image")

@@ -4,7 +4,8 @@
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import { IMAGE_MIME_TYPES, readImageHeader } from "../image/header.ts";
 import type { StyleInfo, StyleStore } from "../styles/store.ts";
-import { Problem } from "./problem.ts";
+import { StyleError } from "../styles/store.ts";
+import { Problem, styleProblem } from "./problem.ts";
 import {
   ProblemSchema,
   StyleListSchema,
@@ -135,7 +136,11 @@ export function addStyleRoutes(app: OpenAPIHono, styles: StyleStore, maxPixels: 
       });
     }
     const { bytes } = await decodeUpload(image, "image", maxPixels);
-    const style = withLinks(await styles.add(bytes, title.trim()));
+    const style = withLinks(
+      await styles.add(bytes, title.trim()).catch((error) => {
+        throw error instanceof StyleError ? styleProblem(error, "image") : error;
+      }),
+    );
     c.header("Location", `/v1/styles/${style.id}`);
     return c.json(style, 201);
   });

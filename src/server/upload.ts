@@ -18,9 +18,9 @@ import { presetNamed, PRESETS } from "../net/presets.ts";
 import { decodeImage, ImageDecodeError } from "../image/codec.ts";
 import { type ImageHeader, ImageHeaderError, readImageHeader } from "../image/header.ts";
 import type { RgbaImage } from "../image/image.ts";
-import type { StyleStore } from "../styles/store.ts";
+import { StyleError, type StyleStore } from "../styles/store.ts";
 import type { JobSpec } from "./jobs.ts";
-import { fieldProblem, Problem } from "./problem.ts";
+import { fieldProblem, Problem, styleProblem } from "./problem.ts";
 
 /** Limits applied while reading a job. */
 export interface UploadLimits {
@@ -296,16 +296,11 @@ function withFieldProblem(check: () => unknown): void {
   }
 }
 
-/** `promise`, with a Problem it rejects with naming `field` (the store's 404 / 503 do not). */
+/** `promise`, with the style store's refusal as a Problem naming `field`. */
 async function withField<T>(promise: Promise<T>, field: string): Promise<T> {
   try {
     return await promise;
   } catch (error) {
-    if (!(error instanceof Problem) || error.body.errors) throw error;
-    throw new Problem(error.status, error.message, {
-      type: error.body.type.replace(/^\/problems\//, ""),
-      errors: [{ field, message: error.message }],
-      headers: error.headers,
-    });
+    throw error instanceof StyleError ? styleProblem(error, field) : error;
   }
 }
