@@ -13,6 +13,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend.ts";
 import { chooseBackend } from "../engine/backend_probe.ts";
+import { workerTestHooks } from "../config.ts";
 import { DEFAULT_OPTIONS } from "../engine/options.ts";
 import { stylize } from "../engine/stylize.ts";
 import { decodeImage, encodePng, ImageDecodeError } from "../image/codec.ts";
@@ -141,7 +142,7 @@ async function runJob(message: Extract<ToWorker, { type: "job" }>, payload: Uint
   }
 }
 
-const testHooks = Deno.env.get("RESTYLE_WORKER_TEST_HOOKS") === "1";
+const testHooks = workerTestHooks();
 /** A failure a test asked for, injected at the running job's next step (or the next job's start). */
 let pending: "exit" | "hang" | "abort" | undefined;
 
