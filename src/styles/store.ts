@@ -7,12 +7,11 @@
  * image (by sha256), deletable. Thumbnails are made once and cached in
  * `<dir>/thumbnails/`.
  */
-import { Image } from "imagescript";
 import { createHash } from "node:crypto";
 import { dataDir } from "../config.ts";
-import { decodeImage, encodePng } from "../image/codec.ts";
+import { decodeImage, encodePng, resizeImage } from "../image/codec.ts";
 import { readImageHeader } from "../image/header.ts";
-import type { RgbaImage } from "../image/image.ts";
+import { fitToLongestSide, type RgbaImage } from "../image/image.ts";
 import { type CatalogueStyle, FETCH_STYLES_COMMAND, readCatalogue } from "./catalogue.ts";
 
 /**
@@ -171,20 +170,8 @@ export class StyleStore {
       return await Deno.readFile(cached);
     } catch { /* not made yet */ }
     const rgba = await decodeImage(await Deno.readFile(source));
-    const image = new Image(rgba.width, rgba.height);
-    image.bitmap.set(rgba.data);
-    const scale = this.thumbnailSize / Math.max(rgba.width, rgba.height);
-    if (scale < 1) {
-      image.resize(
-        Math.max(1, Math.round(rgba.width * scale)),
-        Math.max(1, Math.round(rgba.height * scale)),
-      );
-    }
-    const png = await encodePng({
-      width: image.width,
-      height: image.height,
-      data: new Uint8Array(image.bitmap),
-    });
+    const [height, width] = fitToLongestSide(rgba.height, rgba.width, this.thumbnailSize, false);
+    const png = await encodePng(resizeImage(rgba, width, height));
     await Deno.mkdir(`${this.dir}/thumbnails`, { recursive: true, mode: 0o700 });
     await Deno.writeFile(cached, png, { mode: 0o600 });
     return png;
