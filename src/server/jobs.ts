@@ -11,7 +11,7 @@
  * Cancelling aborts the running stylization; a job over the time limit fails.
  */
 import type { StylizeOptions } from "../engine/options.ts";
-import type { Losses } from "../engine/stylize.ts";
+import type { Losses, StylizeStep } from "../engine/stylize.ts";
 import { Problem, type ProblemBody, toProblem } from "./problem.ts";
 
 /** Where a job is in its life. */
@@ -20,19 +20,11 @@ export type JobStatus = "queued" | "running" | "done" | "failed" | "cancelled";
 /** The four loss terms reported each iteration (the engine's). */
 export type { Losses };
 
-/** One step as a runner reports it (the engine's `StylizeStep`). */
-export interface RunnerStep {
-  /** 1-based iteration. */
-  iteration: number;
-  /** Total iterations of the run. */
-  iterations: number;
-  /** This iteration's losses. */
-  losses: Losses;
-  /** Milliseconds since the run started. */
-  elapsedMs: number;
+/** One step as a runner reports it: the engine's `StylizeStep`, its preview as PNG bytes. */
+export type RunnerStep = Pick<StylizeStep, "iteration" | "iterations" | "losses" | "elapsedMs"> & {
   /** A preview as PNG bytes, on preview iterations and the last. */
   png?: Uint8Array;
-}
+};
 
 /** What a job stylizes: the uploaded image files (PNG, JPEG, GIF or TIFF bytes) and validated options. */
 export interface JobSpec {

@@ -14,7 +14,7 @@ import {
   JobFormSchema,
   JobParamsSchema,
   JobSchema,
-  ProblemSchema,
+  problemResponses,
 } from "./schemas.ts";
 import { readJobForm, type UploadLimits } from "./upload.ts";
 
@@ -36,12 +36,6 @@ export interface JobRoutesContext {
   /** Whether a network's weights are in place, and the command that fetches them. */
   networkStatus: (id: NetworkId) => Promise<{ ready: boolean; fetch: string }>;
 }
-
-const problems = (...statuses: number[]) =>
-  Object.fromEntries(statuses.map((status) => [status, {
-    description: `problem (${status})`,
-    content: { "application/problem+json": { schema: ProblemSchema } },
-  }]));
 
 const jobForm = {
   required: true,
@@ -133,7 +127,7 @@ export function addJobRoutes(app: OpenAPIHono, ctx: JobRoutesContext): void {
         description: "queued",
         content: { "application/json": { schema: JobCreatedSchema } },
       },
-      ...problems(400, 404, 413, 415, 422, 429, 503),
+      ...problemResponses(400, 404, 413, 415, 422, 429, 503),
     },
   });
   app.post("/v1/jobs", async (c) => {
@@ -153,7 +147,7 @@ export function addJobRoutes(app: OpenAPIHono, ctx: JobRoutesContext): void {
       request: { params: JobParamsSchema },
       responses: {
         200: { description: "the job", content: { "application/json": { schema: JobSchema } } },
-        ...problems(404),
+        ...problemResponses(404),
       },
     }),
     (c) => c.json(jobView(findJob(c.req.valid("param").id), queue), 200),
@@ -168,7 +162,7 @@ export function addJobRoutes(app: OpenAPIHono, ctx: JobRoutesContext): void {
       request: { params: JobParamsSchema },
       responses: {
         200: { description: "the job", content: { "application/json": { schema: JobSchema } } },
-        ...problems(404),
+        ...problemResponses(404),
       },
     }),
     async (c) => {
@@ -185,7 +179,7 @@ export function addJobRoutes(app: OpenAPIHono, ctx: JobRoutesContext): void {
     request: { params: JobParamsSchema },
     responses: {
       200: { description: "event stream", content: { "text/event-stream": { schema: {} } } },
-      ...problems(404),
+      ...problemResponses(404),
     },
   });
   app.get("/v1/jobs/:id/events", (c) => sseResponse(c, findJob(c.req.param("id"))));
@@ -201,7 +195,7 @@ export function addJobRoutes(app: OpenAPIHono, ctx: JobRoutesContext): void {
           description: "PNG",
           content: { "image/png": { schema: { type: "string", format: "binary" } } },
         },
-        ...problems(404),
+        ...problemResponses(404),
       },
     }),
     (c) => {
@@ -243,7 +237,7 @@ export function addJobRoutes(app: OpenAPIHono, ctx: JobRoutesContext): void {
           "image/png": { schema: { type: "string", format: "binary" } },
         },
       },
-      ...problems(400, 404, 413, 415, 422, 429, 503),
+      ...problemResponses(400, 404, 413, 415, 422, 429, 503),
     },
   });
   app.post("/v1/stylize", async (c) => {

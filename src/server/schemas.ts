@@ -22,6 +22,14 @@ export const ProblemSchema = z.object({
   errors: z.array(FieldErrorSchema).optional(),
 }).openapi("Problem");
 
+/** OpenAPI responses for `statuses`, each a problem (`application/problem+json`). */
+export function problemResponses(...statuses: number[]) {
+  return Object.fromEntries(statuses.map((status) => [status, {
+    description: `problem (${status})`,
+    content: { "application/problem+json": { schema: ProblemSchema } },
+  }]));
+}
+
 const LossesSchema = z.object({
   total: z.number(),
   content: z.number(),
