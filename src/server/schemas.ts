@@ -1,8 +1,8 @@
 /**
  * @module Zod schemas of the HTTP API (v1): they document `/openapi.json`.
  *
- * The response shapes here are the contract of DESIGN §4 that plug-ins,
- * macros and tests rely on: fields may be added, never renamed.
+ * The response shapes here are the contract that the plug-ins, scripts and
+ * tests rely on: fields may be added, never renamed.
  */
 import { z } from "@hono/zod-openapi";
 import { stylizeOptionsSchema } from "../engine/options.ts";
