@@ -61,7 +61,7 @@ export type { RgbaImage } from "./src/image/image.ts";
 export { decodeImage, encodeGif, encodePng, ImageDecodeError } from "./src/image/codec.ts";
 export { type InstallOptions, type InstallResult, installWeights } from "./src/weights/install.ts";
 export type { NetworkSources, RawTensor, WeightsManifest } from "./src/weights/manifest.ts";
-export type { FetchProgress, SourceFile } from "./src/weights/fetch.ts";
+export type { FetchProgress, SourceFile } from "./src/fetch.ts";
 export { type AppOptions, createApp, type RestyleApp } from "./src/server/app.ts";
 export type {
   Job,
