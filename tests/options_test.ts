@@ -150,3 +150,52 @@ Deno.test("the plug-ins' code names no option and no built-in style of its own",
     }
   }
 });
+
+/** Whether `python3` runs here (the plug-ins' option code is plain Python 3). */
+const python = await new Deno.Command("python3", { args: ["--version"], stdout: "null" })
+  .output().then((o) => o.success, () => false);
+
+Deno.test({
+  name:
+    "GIMP registers one argument per plug-in option, and GIMP and Krita send the table's defaults",
+  ignore: !python,
+  async fn() {
+    const { stdout, stderr, success } = await new Deno.Command("python3", {
+      args: [new URL("fixtures/plugin_fields.py", import.meta.url).pathname, repo.pathname],
+      env: { PYTHONDONTWRITEBYTECODE: "1" },
+    }).output();
+    assert.ok(success, new TextDecoder().decode(stderr));
+    const { gimp, krita } = JSON.parse(new TextDecoder().decode(stdout));
+    const fields = pluginFields();
+    const defaults = Object.fromEntries(
+      fields.map((f) => [f.name, (DEFAULT_OPTIONS as Record<string, unknown>)[f.name]]),
+    );
+    assert.deepEqual(
+      gimp.arguments.map((a: { name: string }) => a.name),
+      fields.map((f) => f.flag),
+    );
+    for (const [i, field] of fields.entries()) {
+      const argument = gimp.arguments[i];
+      if (field.kind === "choice") {
+        assert.deepEqual(argument.nicks, field.choices!.map((c) => c.nick));
+        assert.equal(argument.default, String(field.default));
+      } else {
+        assert.deepEqual([argument.minimum, argument.maximum, argument.default], [
+          field.minimum,
+          field.maximum,
+          field.default,
+        ]);
+      }
+    }
+    assert.deepEqual(gimp.options, defaults);
+    assert.deepEqual(krita.defaults, defaults);
+    assert.deepEqual(krita.given, {
+      ...defaults,
+      previewEvery: 3,
+      maxSize: 64,
+      preserveColors: "match",
+    });
+    assert.match(krita.unknown, /unknown option no_such_option; options are: network, /);
+    assert.deepEqual(krita.styles, catalogue.styles.map((s) => s.id));
+  },
+});
