@@ -5,11 +5,12 @@
  * plug-ins in `src/engine/options.ts`, with the API's name, the kebab-case name
  * (GIMP's argument names, the CLI's flags), label, help, kind, bounds, default and
  * choices; and the built-in styles of `src/styles/catalogue.json`, listed while the
- * server cannot be asked for its own. A file, not a request to the server at start: GIMP registers its
- * procedure's arguments and Krita builds its docker when the application starts,
- * usually before any Restyle server runs, and both must work offline; the Photopea
- * page reads its copy like the others. `tests/options_test.ts` fails when a file is
- * not what this writes, so the table stays the only place an option is defined.
+ * server cannot be asked for its own. A file, not a request to the server at start:
+ * GIMP registers its procedure's arguments and Krita builds its docker when the
+ * application starts, usually before any Restyle server runs, and both must work
+ * offline; the Photopea page and the server's own web page read their copies like
+ * the others. `tests/options_test.ts` fails when a file is not what this writes, so
+ * the table stays the only place an option is defined.
  *
  * ```sh
  * deno task plugin-options           # rewrite the files
@@ -72,6 +73,7 @@ export const PLUGIN_OPTION_FILES: readonly string[] = [
   "plugin/gimp/restyle/fields.json",
   "plugin/krita/restyle/fields.json",
   "plugin/photopea/fields.json",
+  "src/server/web/fields.json", // the server's own page reads it too
 ];
 
 /** The built-in styles, as the plug-ins label them before the server answers. */
