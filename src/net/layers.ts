@@ -6,8 +6,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { type ConvLayer, convRelu, type PadMode } from "../ops/conv.ts";
 import { caffePool, caffePooledSize, type PoolSpec } from "../ops/pool.ts";
-import type { GraphLayer } from "./graph.ts";
-import type { Pooling } from "./network.ts";
+import { type ClassifierHead, type GraphLayer, GraphNetwork } from "./graph.ts";
+import type { NetworkId, NetworkOptions, Pooling } from "./network.ts";
 
 /** Looks up a layer's canonical weights, naming the layer when one is absent. */
 export class WeightTensors {
@@ -90,4 +90,37 @@ export function concat(name: string, inputs: string[]): GraphLayer {
     size: (sizes) =>
       sizes.every(([h, w]) => h === sizes[0][0] && w === sizes[0][1]) ? sizes[0] : [0, 0],
   };
+}
+
+/** What makes one network from its weights: its layer graph, input means and classifier. */
+export interface NetworkRecipe {
+  id: NetworkId;
+  /** The layer graph over the weights, downsampling with `pooling`. */
+  graph(w: WeightTensors, pooling: Pooling): GraphLayer[];
+  /** Preprocessing means, B G R. */
+  meanBgr: readonly [number, number, number];
+  /** The classifier on top, for networks that keep theirs. */
+  head?(w: WeightTensors): ClassifierHead;
+}
+
+/**
+ * The network `recipe` describes, over canonical weights `tensors` (`<layer>/kernel`,
+ * `<layer>/bias`); it owns them and frees them on `dispose()` unless `sharedTensors`.
+ */
+export function networkFromWeights(
+  recipe: NetworkRecipe,
+  tensors: tf.NamedTensorMap,
+  { pooling = "max", padding = "zero", labels, sharedTensors }: NetworkOptions = {},
+): GraphNetwork {
+  const w = new WeightTensors(recipe.id, tensors, padding);
+  return new GraphNetwork({
+    id: recipe.id,
+    graph: recipe.graph(w, pooling),
+    meanBgr: recipe.meanBgr,
+    pooling,
+    tensors,
+    labels,
+    sharedTensors,
+    head: recipe.head?.(w),
+  });
 }

@@ -7,9 +7,9 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { CAFFE_MEAN_BGR, fire } from "./_caffe.ts";
-import { conv, downsample, WeightTensors } from "./layers.ts";
+import { conv, downsample, networkFromWeights, type WeightTensors } from "./layers.ts";
 import type { NetworkOptions, Pooling } from "./network.ts";
-import { type GraphLayer, GraphNetwork, INPUT } from "./graph.ts";
+import { type GraphLayer, type GraphNetwork, INPUT } from "./graph.ts";
 
 /** The layer graph of SqueezeNet v1.1, downsampling with `pooling`. */
 function squeezenetGraph(w: WeightTensors, pooling: Pooling): GraphLayer[] {
@@ -36,21 +36,20 @@ function squeezenetGraph(w: WeightTensors, pooling: Pooling): GraphLayer[] {
  */
 export function createSqueezenet(
   tensors: tf.NamedTensorMap,
-  { pooling = "max", padding = "zero", labels, sharedTensors }: NetworkOptions = {},
+  options: NetworkOptions = {},
 ): GraphNetwork {
-  const w = new WeightTensors("squeezenet", tensors, padding);
-  return new GraphNetwork({
-    id: "squeezenet",
-    graph: squeezenetGraph(w, pooling),
-    meanBgr: CAFFE_MEAN_BGR,
-    pooling,
-    tensors,
-    labels,
-    sharedTensors,
-    head: {
-      input: "conv10",
-      inputSize: 227,
-      run: (conv10) => tf.mean(conv10, [1, 2]) as tf.Tensor2D, // pool10: global average
+  return networkFromWeights(
+    {
+      id: "squeezenet",
+      graph: squeezenetGraph,
+      meanBgr: CAFFE_MEAN_BGR,
+      head: () => ({
+        input: "conv10",
+        inputSize: 227,
+        run: (conv10) => tf.mean(conv10, [1, 2]) as tf.Tensor2D, // pool10: global average
+      }),
     },
-  });
+    tensors,
+    options,
+  );
 }
