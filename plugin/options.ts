@@ -50,10 +50,13 @@ export function pluginFields(): PluginField[] {
       default: field.default,
     };
     if (field.kind === "integer" || field.kind === "number") {
-      if (field.minimum === undefined || field.maximum === undefined) {
-        throw new Error(`${where}: a plug-in number field needs a minimum and a maximum`);
+      const maximum = field.maximum ?? field.plugin!.maximum;
+      if (field.minimum === undefined || maximum === undefined) {
+        throw new Error(
+          `${where}: a plug-in number field needs a minimum and a maximum (inPlugins' maximum)`,
+        );
       }
-      return { ...base, kind: field.kind, minimum: field.minimum, maximum: field.maximum };
+      return { ...base, kind: field.kind, minimum: field.minimum, maximum };
     }
     const choices = field.plugin!.choices ??
       field.choices?.map((value) => ({ value, label: value }));

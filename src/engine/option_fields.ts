@@ -35,8 +35,15 @@ export interface OptionField {
   maximum?: number;
   /** Allowed values of `choice` and `switch` fields (`switch` fields also take `true`, `false`). */
   choices?: string[];
-  /** Set on fields the plug-ins show: their label, and the values they offer with theirs. */
-  plugin?: { label: string; choices?: { value: string | boolean; label: string }[] };
+  /**
+   * Set on fields the plug-ins show: their label, the values they offer with theirs, and
+   * the highest number their form offers when the schema sets none.
+   */
+  plugin?: {
+    label: string;
+    choices?: { value: string | boolean; label: string }[];
+    maximum?: number;
+  };
 }
 
 /** `previewEvery` -> `preview-every`. */
@@ -58,6 +65,7 @@ interface JsonSchema {
   "x-plugin"?: boolean;
   "x-label"?: string;
   "x-choices"?: Record<string, string>;
+  "x-maximum"?: number;
 }
 
 function kindOf(name: string, schema: JsonSchema): Pick<OptionField, "kind" | "choices"> & {
@@ -86,7 +94,8 @@ function kindOf(name: string, schema: JsonSchema): Pick<OptionField, "kind" | "c
 function pluginOf(name: string, schema: JsonSchema, choices?: string[]): OptionField["plugin"] {
   if (!schema["x-plugin"]) return undefined;
   const labels = schema["x-choices"];
-  if (!labels) return { label: schema["x-label"]! };
+  const maximum = schema["x-maximum"];
+  if (!labels) return { label: schema["x-label"]!, ...(maximum !== undefined ? { maximum } : {}) };
   const allowed = ["true", "false", ...choices ?? []];
   return {
     label: schema["x-label"]!,
@@ -112,8 +121,10 @@ function fieldsOf(schema: z.ZodObject): OptionField[] {
       description: property.description ?? "",
     };
     if ("default" in property) field.default = property.default;
-    if (bounds?.minimum !== undefined) field.minimum = bounds.minimum;
-    if (bounds?.maximum !== undefined) field.maximum = bounds.maximum;
+    // zod states an integer's safe range as its bounds: that is no bound of the option's own.
+    const bound = (n?: number) => n !== undefined && Math.abs(n) !== Number.MAX_SAFE_INTEGER;
+    if (bound(bounds?.minimum)) field.minimum = bounds!.minimum;
+    if (bound(bounds?.maximum)) field.maximum = bounds!.maximum;
     if (choices) field.choices = choices;
     const plugin = pluginOf(name, property, choices);
     if (plugin) field.plugin = plugin;

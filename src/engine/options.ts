@@ -19,12 +19,21 @@ export const MAX_ITERATIONS = 2000;
 export const MAX_SIZE = 2048;
 
 /**
- * Marks an option as a field of the plug-ins' forms, with its `label` and, for a
- * choice, a label per value (keys are the values as text: `"false"`, `"match"`).
- * The keys are OpenAPI extensions, so `/openapi.json` carries them too.
+ * Marks an option as a field of the plug-ins' forms, with its `label`; for a choice,
+ * `choices` labels the values offered (keys are the values as text: `"false"`,
+ * `"match"`); `maximum` bounds a number the schema leaves unbounded. The keys are
+ * OpenAPI extensions, so `/openapi.json` carries them too.
  */
-export function inPlugins(label: string, choices?: Record<string, string>) {
-  return { "x-plugin": true, "x-label": label, ...(choices ? { "x-choices": choices } : {}) };
+export function inPlugins(
+  label: string,
+  { choices, maximum }: { choices?: Record<string, string>; maximum?: number } = {},
+) {
+  return {
+    "x-plugin": true,
+    "x-label": label,
+    ...(choices ? { "x-choices": choices } : {}),
+    ...(maximum !== undefined ? { "x-maximum": maximum } : {}),
+  };
 }
 
 const layerWeights = z.record(z.string().min(1), z.number().min(0).finite());
@@ -36,18 +45,20 @@ export const stylizeOptionsSchema = z.object({
   network: z.enum(["squeezenet", "googlenet", "vgg16"]).default("squeezenet")
     .describe("Feature network.")
     .meta(inPlugins("Network", {
-      squeezenet: "SqueezeNet (fast)",
-      googlenet: "GoogLeNet",
-      vgg16: "VGG16 (the paper's; fetch its weights first)",
+      choices: {
+        squeezenet: "SqueezeNet (fast)",
+        googlenet: "GoogLeNet",
+        vgg16: "VGG16 (the paper's; fetch its weights first)",
+      },
     })),
   preset: z.string().min(1).default("default")
     .describe("Named preset of the network (layers and weights)."),
   iterations: z.number().int().min(1).max(MAX_ITERATIONS).default(100)
     .describe("Optimiser iterations (one L-BFGS update each).")
     .meta(inPlugins("Iterations")),
-  previewEvery: z.number().int().min(1).max(MAX_ITERATIONS).default(10)
+  previewEvery: z.number().int().min(1).default(10)
     .describe("Emit a preview image every N iterations (and always at the last).")
-    .meta(inPlugins("Preview every")),
+    .meta(inPlugins("Preview every", { maximum: MAX_ITERATIONS })),
   maxSize: z.number().int().min(16).max(MAX_SIZE).default(512)
     .describe("Longest side, in pixels, the optimisation runs at.")
     .meta(inPlugins("Size (px)")),
@@ -73,9 +84,11 @@ export const stylizeOptionsSchema = z.object({
         "or 'match' the style's colour statistics to the content first.",
     )
     .meta(inPlugins("Colours", {
-      false: "The style's",
-      luminance: "The layer's (luminance-only transfer)",
-      match: "The layer's (style recoloured first)",
+      choices: {
+        false: "The style's",
+        luminance: "The layer's (luminance-only transfer)",
+        match: "The layer's (style recoloured first)",
+      },
     })),
   init: z.enum(["content", "noise", "image"]).default("content")
     .describe(
@@ -83,8 +96,7 @@ export const stylizeOptionsSchema = z.object({
         "start), noise (the paper's choice), or `initImage`.",
     )
     .meta(inPlugins("Start from", {
-      content: "The layer itself",
-      noise: "Noise (the paper's choice)",
+      choices: { content: "The layer itself", noise: "Noise (the paper's choice)" },
     })),
   optimizer: z.enum(["lbfgs", "adam"]).default("lbfgs")
     .describe("Optimiser: L-BFGS (fewer, better steps) or Adam."),
