@@ -31,6 +31,7 @@
 
 export { type Losses, stylize, type StylizeInput, type StylizeStep } from "./src/engine/stylize.ts";
 export {
+  DEFAULT_OPTIONS,
   MAX_ITERATIONS,
   MAX_SIZE,
   type StylizeOptions,
@@ -74,7 +75,13 @@ export type {
   RunnerStep,
 } from "./src/server/jobs.ts";
 export type { FieldError, ProblemBody } from "./src/server/problem.ts";
-export type { StyleInfo, StyleStore, StyleStoreOptions } from "./src/styles/store.ts";
+export {
+  StyleError,
+  type StyleErrorReason,
+  type StyleInfo,
+  type StyleStore,
+  type StyleStoreOptions,
+} from "./src/styles/store.ts";
 export type { CatalogueStyle } from "./src/styles/catalogue.ts";
 export { type RunningServer, type ServeOptions, startServer } from "./src/server/serve.ts";
 export {

@@ -22,7 +22,7 @@ export type StyleErrorReason = "unknown" | "not-fetched" | "exists" | "full" | "
 
 /** A style the store cannot give, add or remove; the server maps `reason` to an HTTP status. */
 export class StyleError extends Error {
-  /** @param existingId for `exists`: the id the same image is stored under. */
+  /** A refusal for `reason`; `existingId`, for `exists`, is the id the image is stored under. */
   constructor(
     readonly reason: StyleErrorReason,
     message: string,
