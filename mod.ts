@@ -29,8 +29,15 @@
 // `deno task check` runs `deno doc --lint` on this file through tests/doc_lint.ts, which passes
 // only deno 2.9's false "private type" reports on npm types (denoland/deno#27364).
 
-export { type Losses, stylize, type StylizeInput, type StylizeStep } from "./src/engine/stylize.ts";
 export {
+  type Losses,
+  stylize,
+  type StylizeInput,
+  type StylizeStep,
+  type TileProgress,
+} from "./src/engine/stylize.ts";
+export {
+  DEFAULT_OPTIONS,
   MAX_ITERATIONS,
   MAX_SIZE,
   type StylizeOptions,
@@ -61,7 +68,7 @@ export type { RgbaImage } from "./src/image/image.ts";
 export { decodeImage, encodeGif, encodePng, ImageDecodeError } from "./src/image/codec.ts";
 export { type InstallOptions, type InstallResult, installWeights } from "./src/weights/install.ts";
 export type { NetworkSources, RawTensor, WeightsManifest } from "./src/weights/manifest.ts";
-export type { FetchProgress, SourceFile } from "./src/weights/fetch.ts";
+export type { FetchProgress, SourceFile } from "./src/fetch.ts";
 export { type AppOptions, createApp, type RestyleApp } from "./src/server/app.ts";
 export type {
   Job,
@@ -74,7 +81,13 @@ export type {
   RunnerStep,
 } from "./src/server/jobs.ts";
 export type { FieldError, ProblemBody } from "./src/server/problem.ts";
-export type { StyleInfo, StyleStore, StyleStoreOptions } from "./src/styles/store.ts";
+export {
+  StyleError,
+  type StyleErrorReason,
+  type StyleInfo,
+  type StyleStore,
+  type StyleStoreOptions,
+} from "./src/styles/store.ts";
 export type { CatalogueStyle } from "./src/styles/catalogue.ts";
 export { type RunningServer, type ServeOptions, startServer } from "./src/server/serve.ts";
 export {

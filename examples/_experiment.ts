@@ -3,12 +3,15 @@
  * a style image, run `stylize()` with the experiment's loss weights, and write
  * every preview as a numbered PNG frame.
  *
- * Arguments: `[content] [style] [out-dir] [--size PX] [--iterations N] [--every K]`;
- * defaults `$RESTYLE_MIRROR/images/cat.png`, `.../starry-night.jpg`, a new
- * temporary directory, 256 px, 100 iterations, a frame every 10.
+ * Arguments: `[content] [style] [out-dir]` and any option flag of `deno task stylize`
+ * (`--max-size PX`, `--iterations N`, `--preview-every K`, …); defaults
+ * `$RESTYLE_MIRROR/images/cat.png`, `.../starry-night.jpg`, a new temporary
+ * directory, 256 px, seed 1, and the options table's defaults for the rest.
  */
 import { parseArgs } from "node:util";
 import { initBackend } from "../src/backend.ts";
+import { normalizeArgs, optionFlags, readOptionFlags } from "../src/cli/option_flags.ts";
+import { mirrorDir } from "../src/config.ts";
 import type { StylizeOptionsInput } from "../src/engine/options.ts";
 import { stylize } from "../src/engine/stylize.ts";
 import { decodeImage, encodePng } from "../src/image/codec.ts";
@@ -16,15 +19,11 @@ import { decodeImage, encodePng } from "../src/image/codec.ts";
 /** Runs one experiment with `weights` laid over the SqueezeNet preset; prints one line per iteration. */
 export async function runExperiment(name: string, weights: StylizeOptionsInput): Promise<void> {
   const { positionals, values } = parseArgs({
-    args: Deno.args,
+    args: normalizeArgs(Deno.args, (message) => console.error(`${name}: ${message}`)),
     allowPositionals: true,
-    options: {
-      size: { type: "string", default: "256" },
-      iterations: { type: "string", default: "100" },
-      every: { type: "string", default: "10" },
-    },
+    options: optionFlags(),
   });
-  const images = `${Deno.env.get("RESTYLE_MIRROR") ?? "."}/images`;
+  const images = `${mirrorDir() ?? "."}/images`;
   // An empty argument takes its default too, so later ones can be given alone.
   const [contentArg, styleArg, outArg] = positionals;
   const contentPath = contentArg || `${images}/cat.png`;
@@ -39,11 +38,10 @@ export async function runExperiment(name: string, weights: StylizeOptionsInput):
 
   const options: StylizeOptionsInput = {
     network: "squeezenet",
-    maxSize: Number(values.size),
-    iterations: Number(values.iterations),
-    previewEvery: Number(values.every),
+    maxSize: 256,
     seed: 1,
     ...weights,
+    ...readOptionFlags(values),
   };
   for await (const step of stylize({ content, styles: [style], options })) {
     console.log(`${step.iteration}/${step.iterations} loss ${step.losses.total.toPrecision(4)}`);

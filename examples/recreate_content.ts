@@ -4,7 +4,7 @@
  * keeps of the photo: shapes and edges survive, exact colours do not.
  *
  * ```sh
- * RESTYLE_MIRROR=../shared deno run -A examples/recreate_content.ts [content] [style] [out-dir] [--size PX] [--iterations N] [--every K]
+ * RESTYLE_MIRROR=../shared deno run -A examples/recreate_content.ts [content] [style] [out-dir] [--max-size PX] [--iterations N] [--preview-every K]
  * ```
  * Defaults: `$RESTYLE_MIRROR/images/cat.png`, `.../starry-night.jpg`, a new temporary directory.
  */

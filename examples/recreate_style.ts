@@ -4,7 +4,7 @@
  * without any of its layout. The content image only sets the output size.
  *
  * ```sh
- * RESTYLE_MIRROR=../shared deno run -A examples/recreate_style.ts [content] [style] [out-dir] [--size PX] [--iterations N] [--every K]
+ * RESTYLE_MIRROR=../shared deno run -A examples/recreate_style.ts [content] [style] [out-dir] [--max-size PX] [--iterations N] [--preview-every K]
  * ```
  * Defaults: `$RESTYLE_MIRROR/images/cat.png`, `.../starry-night.jpg`, a new temporary directory.
  */

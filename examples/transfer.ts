@@ -3,7 +3,7 @@
  * losses together, optimised from noise — writing every preview as a frame.
  *
  * ```sh
- * RESTYLE_MIRROR=../shared deno run -A examples/transfer.ts [content] [style] [out-dir] [--size PX] [--iterations N] [--every K]
+ * RESTYLE_MIRROR=../shared deno run -A examples/transfer.ts [content] [style] [out-dir] [--max-size PX] [--iterations N] [--preview-every K]
  * ```
  * Defaults: `$RESTYLE_MIRROR/images/cat.png`, `.../starry-night.jpg`, a new temporary directory.
  */

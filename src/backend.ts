@@ -11,7 +11,7 @@
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import "@tensorflow/tfjs-backend-webgpu";
-import { backendOverride, dataDir } from "./config.ts";
+import { backendOverride, dataDir, threadsSetting } from "./config.ts";
 import { MAX_WASM_THREADS, withWasmThreads } from "./_wasm_threads.ts";
 import { loadOrt, onnxThreads } from "./onnx/runtime.ts";
 
@@ -113,19 +113,10 @@ export function onnxActive(): boolean {
 
 /** Threads for wasm: `RESTYLE_WASM_THREADS`, else one per core (at most 8). */
 export function wasmThreads(): number {
-  let fromEnv: string | undefined;
-  try {
-    fromEnv = Deno.env.get("RESTYLE_WASM_THREADS");
-  } catch {
-    // no --allow-env: use the default
-  }
-  const n = fromEnv ? Number(fromEnv) : navigator.hardwareConcurrency;
-  if (!Number.isInteger(n) || n < 1) {
-    throw new Error(
-      `RESTYLE_WASM_THREADS must be a whole number from 1 to ${MAX_WASM_THREADS}, got "${fromEnv}"`,
-    );
-  }
-  return Math.min(n, MAX_WASM_THREADS);
+  return Math.min(
+    threadsSetting("RESTYLE_WASM_THREADS") ?? navigator.hardwareConcurrency,
+    MAX_WASM_THREADS,
+  );
 }
 
 /** The result of {@linkcode pickBackend}: the backend now in use and why. */

@@ -1,13 +1,20 @@
 /**
- * @module Where Restyle keeps and finds its files.
+ * @module The environment: every variable Restyle reads is read here, and listed in the
+ * README's settings table (a test checks both).
  *
- * Every command honours the same environment variables, so a setting made once
- * (in a shell profile, or by `.ci/run`) reaches the CLI, the server and tests:
+ * Every command honours the same variables, so a setting made once (in a shell
+ * profile, or by `.ci/run`) reaches the CLI, the server and tests:
  *
  * - `RESTYLE_MIRROR`: a local directory laid out like the public sources
  *   (`weights/<network>/...`, `images/...`) to copy from instead of downloading.
- * - `RESTYLE_HOME`: where fetched weights and styles live (default: the repo).
- * - `RESTYLE_BACKEND`: force a tfjs backend (`webgpu`, `wasm`, `cpu`).
+ * - `RESTYLE_HOME`: where fetched weights and styles live (default: the repo);
+ *   `RESTYLE_DATA`: where data lives (default `<home>/data`).
+ * - `RESTYLE_BACKEND`: force a backend (`webgpu`, `onnx`, `wasm`, `cpu`).
+ * - `RESTYLE_WASM_THREADS`, `RESTYLE_ONNX_THREADS`: threads of those backends.
+ * - `RESTYLE_FAST_BACKWARD=0`: tfjs's own gradients instead of the fast kernels.
+ * - `RESTYLE_TOKEN`: the bearer token the server requires.
+ * - `RESTYLE_WORKER_TEST_HOOKS=1`: the engine process accepts injected failures (tests).
+ * - `XDG_RUNTIME_DIR`: when unset, the engine process gets a private one.
  */
 
 const repoRoot = new URL("../", import.meta.url);
@@ -47,6 +54,41 @@ export function mirrorDir(): string | undefined {
 /** The backend forced by `RESTYLE_BACKEND`, if any. */
 export function backendOverride(): string | undefined {
   return env("RESTYLE_BACKEND");
+}
+
+/**
+ * A whole number of threads, at least 1, from `name` (`RESTYLE_WASM_THREADS`,
+ * `RESTYLE_ONNX_THREADS`); `undefined` when unset. Anything else throws, naming it.
+ */
+export function threadsSetting(name: string): number | undefined {
+  const text = env(name);
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new Error(`${name} must be a whole number of at least 1, got "${text}"`);
+  }
+  return n;
+}
+
+/** False when `RESTYLE_FAST_BACKWARD` is `0`, `false`, `off` or `no`; true otherwise. */
+export function fastBackwardSetting(): boolean {
+  const value = env("RESTYLE_FAST_BACKWARD");
+  return value === undefined || !["0", "false", "off", "no"].includes(value.toLowerCase());
+}
+
+/** The bearer token `RESTYLE_TOKEN` names, if any. */
+export function tokenSetting(): string | undefined {
+  return env("RESTYLE_TOKEN");
+}
+
+/** Whether `RESTYLE_WORKER_TEST_HOOKS=1` lets tests inject failures into the engine process. */
+export function workerTestHooks(): boolean {
+  return env("RESTYLE_WORKER_TEST_HOOKS") === "1";
+}
+
+/** Whether `XDG_RUNTIME_DIR` is set (a desktop session's runtime directory). */
+export function hasXdgRuntimeDir(): boolean {
+  return env("XDG_RUNTIME_DIR") !== undefined;
 }
 
 /** Path of a file shipped in the repository (manifests, plug-ins, pages). */

@@ -7,6 +7,7 @@ import { decodeImage, encodePng } from "../src/image/codec.ts";
 import type { RgbaImage } from "../src/image/image.ts";
 import { fetchCatalogue } from "../src/styles/catalogue.ts";
 import { StyleStore } from "../src/styles/store.ts";
+import type { JobRunner, RunnerStep } from "../src/server/jobs.ts";
 import { type RunningServer, type ServeOptions, startServer } from "../src/server/serve.ts";
 
 export const MIRROR = Deno.env.get("RESTYLE_MIRROR");
@@ -26,6 +27,29 @@ export async function testServer(
   const styles = await StyleStore.open({ dir });
   const server = await startServer({ port: 0, styles, ...options });
   return { ...server, dir };
+}
+
+const fakeLosses = { total: 1, content: 0.5, style: 0.5, tv: 0 };
+
+/**
+ * A runner in place of the engine, for route tests where the engine is not the point:
+ * `steps` steps of `stepMs` each, a `pngBytes`-byte "preview" each step when asked.
+ */
+export function fakeRunner(steps: number, stepMs: number, pngBytes = 0): JobRunner {
+  return async function* (_spec, signal) {
+    for (let i = 1; i <= steps; i++) {
+      await new Promise((resolve) => setTimeout(resolve, stepMs));
+      signal.throwIfAborted();
+      const step: RunnerStep = {
+        iteration: i,
+        iterations: steps,
+        losses: fakeLosses,
+        elapsedMs: i * stepMs,
+      };
+      if (pngBytes) step.png = new Uint8Array(pngBytes).fill(i);
+      yield step;
+    }
+  };
 }
 
 /** A `w`x`h` test picture: a colour gradient whose left third is fully transparent. */

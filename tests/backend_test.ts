@@ -37,7 +37,7 @@ Deno.test("wasmThreads() defaults to the core count and refuses a malformed REST
     Deno.env.set("RESTYLE_WASM_THREADS", "two");
     assert.throws(
       () => wasmThreads(),
-      /RESTYLE_WASM_THREADS must be a whole number from 1 to 8, got "two"/,
+      /RESTYLE_WASM_THREADS must be a whole number of at least 1, got "two"/,
     );
   } finally {
     if (saved === undefined) Deno.env.delete("RESTYLE_WASM_THREADS");

@@ -29,8 +29,8 @@ Deno.test({
       await page.setInputFiles("#content", layer);
       await page.check('#styles input[value="great-wave"]', { force: true });
       await page.fill("#iterations", "6");
-      await page.fill("#size", "64");
-      await page.fill("#preview-every", "2");
+      await page.fill("#maxSize", "64");
+      await page.fill("#previewEvery", "2");
       await page.selectOption("#network", "squeezenet");
       await page.click("#run");
 

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { decodeImage, encodePng } from "../src/image/codec.ts";
+import { readStyle } from "../src/cli/stylize.ts";
+import { StyleStore } from "../src/styles/store.ts";
 import { rampImage } from "./_tiny_net.ts";
 
 const mirror = Deno.env.get("RESTYLE_MIRROR");
@@ -31,7 +33,8 @@ Deno.test({
     const run = await stylizeCli(
       `${dir}/content.png`,
       ...["--style", `${dir}/style.png`, "--out", out, "--json", "--iterations", "3"],
-      ...["--every", "2", "--size", "64", "--seed", "1", "--frames", `${dir}/frames`],
+      ...["--preview-every", "2", "--max-size", "64", "--max-output", "64", "--seed", "1"],
+      ...["--frames", `${dir}/frames`],
       ...["--gif", `${dir}/out.gif`],
     );
     assert.equal(run.code, 0, run.stderr);
@@ -76,7 +79,7 @@ Deno.test("stylize CLI rejects bad arguments with a clear message and exit code 
     [[`${dir}/nope.png`, "--style", `${dir}/style.png`, "--out", "x.png"], /content .*nope\.png/],
     [
       [`${dir}/content.png`, "--style", "no-such-style", "--out", "x.png"],
-      /not a built-in style id; built-in styles are: .*starry-night/,
+      /no such file, and no style "no-such-style"; built-in styles are .*starry-night/,
     ],
   ];
   for (const [args, message] of cases) {
@@ -85,4 +88,21 @@ Deno.test("stylize CLI rejects bad arguments with a clear message and exit code 
     assert.match(run.stderr, message);
   }
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test({
+  name: "--style reads the style store: an upload by its id, a built-in style fetched when missing",
+  ignore: !mirror,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "restyle-cli-styles-" });
+    const store = await StyleStore.open({ dir });
+    const mine = await store.add(await encodePng(rampImage(32, 24)), "Mine");
+    const image = await readStyle(mine.id, store);
+    assert.deepEqual([image.width, image.height], [32, 24]);
+    const starry = await readStyle("starry-night", store);
+    assert.deepEqual([starry.width, starry.height], [1024, 640]);
+    assert.ok((await Deno.stat(`${dir}/catalogue/starry-night.jpg`)).isFile);
+    await assert.rejects(readStyle("nope", store), /no such file, and no style "nope"/);
+    await Deno.remove(dir, { recursive: true });
+  },
 });

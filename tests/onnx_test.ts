@@ -27,7 +27,7 @@ import {
 import { type GraphLayer, GraphNetwork, INPUT, layersOf } from "../src/net/graph.ts";
 import type { ConvLayer } from "../src/ops/conv.ts";
 import type { PoolSpec } from "../src/ops/pool.ts";
-import type { PadMode, Pooling } from "../src/net/_caffe.ts";
+import type { PadMode, Pooling } from "../src/net/network.ts";
 import { getNetwork } from "../src/net/load.ts";
 import type { NetworkId } from "../src/net/network.ts";
 import { createVgg16, randomVgg16Weights } from "../src/net/vgg16.ts";

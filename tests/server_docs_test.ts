@@ -1,12 +1,13 @@
 /**
  * What the server publishes besides the API: the OpenAPI document generated
- * from the route schemas, the docs page, the web page and the Photopea plug-in page.
+ * from the route schemas, the docs page, the web page and the Photopea plug-in page. A fake
+ * runner stands in for the engine.
  */
 import assert from "node:assert/strict";
-import { testServer } from "./_server.ts";
+import { fakeRunner, testServer } from "./_server.ts";
 
 Deno.test("/openapi.json documents every v1 route, the multipart job form and problem responses", async () => {
-  const server = await testServer();
+  const server = await testServer({ run: fakeRunner(1, 0) });
   try {
     const doc = await (await fetch(`${server.url}/openapi.json`)).json();
     assert.match(doc.openapi, /^3\./);
@@ -56,7 +57,7 @@ Deno.test("/openapi.json documents every v1 route, the multipart job form and pr
 });
 
 Deno.test("the docs page, the web page and the Photopea plug-in page are served", async () => {
-  const server = await testServer();
+  const server = await testServer({ run: fakeRunner(1, 0) });
   try {
     const docs = await (await fetch(`${server.url}/docs`)).text();
     assert.match(docs, /openapi\.json/);

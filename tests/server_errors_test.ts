@@ -1,12 +1,14 @@
 /**
  * Every error status of the API, each provoked with a real bad input against a
- * real server; all answered as application/problem+json naming what is wrong.
+ * real server (a fake runner in place of the engine); all answered as
+ * application/problem+json naming what is wrong.
  */
 import assert from "node:assert/strict";
 import { networkReady } from "../src/net/load.ts";
 import {
   catPng,
   encodePng,
+  fakeRunner,
   gradientWithAlpha,
   jobForm,
   readSse,
@@ -50,7 +52,11 @@ function pngHeaderClaiming(w: number, h: number): Uint8Array {
 }
 
 Deno.test("bad inputs get the right problem status, naming the field, and the server keeps serving", async (t) => {
-  const server = await testServer({ maxIterations: 50, maxBodyBytes: 2_000_000 });
+  const server = await testServer({
+    run: fakeRunner(2, 1),
+    maxIterations: 50,
+    maxBodyBytes: 2_000_000,
+  });
   const post = (body: BodyInit, headers: HeadersInit = {}) =>
     fetch(`${server.url}/v1/jobs`, { method: "POST", body, headers });
   try {
@@ -171,7 +177,7 @@ Deno.test("bad inputs get the right problem status, naming the field, and the se
 });
 
 Deno.test("a full queue answers 429 with Retry-After, and accepts again once there is room", async () => {
-  const server = await testServer({ maxWaiting: 1 });
+  const server = await testServer({ run: fakeRunner(500, 20), maxWaiting: 1 });
   const post = () =>
     fetch(`${server.url}/v1/jobs`, {
       method: "POST",

@@ -6,14 +6,17 @@ import assert from "node:assert/strict";
 import { startServer } from "../src/server/serve.ts";
 import { tokenFromFile } from "../src/server/guard.ts";
 import { StyleStore } from "../src/styles/store.ts";
-import { dataDirWithCatalogue, rawRequest, testServer } from "./_server.ts";
+import { dataDirWithCatalogue, fakeRunner, rawRequest, testServer } from "./_server.ts";
+
+/** The routes and guards are the point here, not the engine. */
+const run = fakeRunner(1, 0);
 
 function portOf(url: string): number {
   return Number(new URL(url).port);
 }
 
 Deno.test("a Host that is not a loopback name is refused with 403 (DNS rebinding)", async () => {
-  const server = await testServer();
+  const server = await testServer({ run });
   const port = portOf(server.url);
   try {
     for (const host of ["localhost", `localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`]) {
@@ -36,7 +39,7 @@ Deno.test("a Host that is not a loopback name is refused with 403 (DNS rebinding
 });
 
 Deno.test("cross-origin calls pass only from configured origins, with CORS; Photopea only on its plug-in page", async () => {
-  const server = await testServer({ allowedOrigins: ["http://localhost:5173"] });
+  const server = await testServer({ run, allowedOrigins: ["http://localhost:5173"] });
   try {
     const from = (origin: string, init: RequestInit = {}, path = "/v1/styles") =>
       fetch(`${server.url}${path}`, {
@@ -96,7 +99,7 @@ Deno.test("cross-origin calls pass only from configured origins, with CORS; Phot
 });
 
 Deno.test("allowPhotopea gives Photopea's origins the API (opt-in)", async () => {
-  const server = await testServer({ allowPhotopea: true });
+  const server = await testServer({ run, allowPhotopea: true });
   try {
     const response = await fetch(`${server.url}/v1/styles`, {
       headers: { origin: "https://photopea.com" },
@@ -110,7 +113,7 @@ Deno.test("allowPhotopea gives Photopea's origins the API (opt-in)", async () =>
 });
 
 Deno.test("pages may be framed only by our own origin; the Photopea plug-in page by Photopea too", async () => {
-  const server = await testServer();
+  const server = await testServer({ run });
   try {
     for (const path of ["/", "/docs", "/v1/health", "/no/such/route"]) {
       const response = await fetch(`${server.url}${path}`);
@@ -128,7 +131,7 @@ Deno.test("pages may be framed only by our own origin; the Photopea plug-in page
     await server.shutdown();
   }
   // Origins allowed to call the API may also frame the plug-in page (and only it).
-  const configured = await testServer({ allowedOrigins: ["http://localhost:5173"] });
+  const configured = await testServer({ run, allowedOrigins: ["http://localhost:5173"] });
   try {
     const csp = async (path: string) => {
       const response = await fetch(`${configured.url}${path}`);
@@ -149,7 +152,7 @@ Deno.test("a malformed URL is a 400, and a 5xx body carries a request id, never 
   broken.list = () => {
     throw new Error(`${dir}/secret/records.json: wasm memory access out of bounds`);
   };
-  const server = await testServer({ dir, styles: broken });
+  const server = await testServer({ run, dir, styles: broken });
   const logged: unknown[][] = [];
   const error = console.error;
   console.error = (...args: unknown[]) => logged.push(args);
@@ -175,7 +178,7 @@ Deno.test("a malformed URL is a 400, and a 5xx body carries a request id, never 
 });
 
 Deno.test("with a token, /v1 needs Authorization: Bearer (or ?access_token=) and the page stays open", async () => {
-  const server = await testServer({ token: "s3cret" });
+  const server = await testServer({ run, token: "s3cret" });
   try {
     const none = await fetch(`${server.url}/v1/health`);
     assert.equal(none.status, 401);
@@ -224,7 +227,7 @@ Deno.test("tokenFromFile() makes a 0600 token file once, reads it back, and refu
     await assert.rejects(tokenFromFile(`${dir}/short`), /fewer than 16/);
     await assert.rejects(tokenFromFile(`${dir}/sub`), /not a regular file/);
     // The server then requires it.
-    const server = await testServer({ token });
+    const server = await testServer({ run, token });
     try {
       const denied = await fetch(`${server.url}/v1/health`);
       assert.equal(denied.status, 401);
@@ -269,7 +272,7 @@ Deno.test("--socket replaces only a stale socket: never a file, a directory or a
     reader.releaseLock();
     await killed.stdout.cancel();
     assert.ok((await Deno.lstat(socket)).isSocket, "a killed server leaves its socket behind");
-    const server = await testServer({ socket });
+    const server = await testServer({ run, socket });
     try {
       // While it listens, a second server may not take its socket.
       await assert.rejects(startServer({ socket }), /a server is listening on it/);

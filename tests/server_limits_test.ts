@@ -6,25 +6,21 @@
  */
 import assert from "node:assert/strict";
 import { ZodError } from "zod";
-import { JobQueue, type JobRunner, type RunnerStep } from "../src/server/jobs.ts";
-import { catPng, encodePng, gradientWithAlpha, jobForm, readSse, testServer } from "./_server.ts";
+import { DEFAULT_OPTIONS } from "../src/engine/options.ts";
+import { JobQueue, type JobRunner } from "../src/server/jobs.ts";
+import {
+  catPng,
+  encodePng,
+  fakeRunner,
+  gradientWithAlpha,
+  jobForm,
+  readSse,
+  testServer,
+} from "./_server.ts";
 
 const layerPng = await encodePng(gradientWithAlpha(40, 30));
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const losses = { total: 1, content: 0.5, style: 0.5, tv: 0 };
-
-/** A runner that takes `stepMs` per step and yields a `pngBytes`-byte "preview" each step. */
-function fakeRunner(steps: number, stepMs: number, pngBytes = 0): JobRunner {
-  return async function* (_spec, signal) {
-    for (let i = 1; i <= steps; i++) {
-      await sleep(stepMs);
-      signal.throwIfAborted();
-      const step: RunnerStep = { iteration: i, iterations: steps, losses, elapsedMs: i * stepMs };
-      if (pngBytes) step.png = new Uint8Array(pngBytes).fill(i);
-      yield step;
-    }
-  };
-}
 
 /** A runner that holds each job until `release()`, recording what it was given. */
 function gatedRunner() {
@@ -166,7 +162,7 @@ Deno.test("previews stay within the per-job and overall byte budgets, oldest dro
     maxImageBytes: 1200,
   });
   try {
-    const spec = { content: layerPng, styles: [layerPng], options: {} };
+    const spec = { content: layerPng, styles: [layerPng], options: DEFAULT_OPTIONS };
     const first = queue.submit(spec);
     await first.settled;
     // 300-byte previews, 1000 bytes per job: the newest three.

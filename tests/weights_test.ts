@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { initBackend } from "../src/backend.ts";
 import { mirrorDir, repoPath } from "../src/config.ts";
-import { FetchError, fetchVerified, type SourceFile } from "../src/weights/fetch.ts";
+import { FetchError, fetchVerified, type SourceFile } from "../src/fetch.ts";
 import { installWeights } from "../src/weights/install.ts";
 import { readManifest } from "../src/weights/manifest.ts";
 import { readStore } from "../src/weights/store.ts";

@@ -13,7 +13,9 @@
  */
 
 const PLUGIN = "restyle";
-const SOURCE = new URL(`./${PLUGIN}/${PLUGIN}.py`, import.meta.url);
+const SOURCE = new URL(`./${PLUGIN}/`, import.meta.url);
+/** The plug-in's files: its code, and its option fields and built-in styles. */
+const FILES = [`${PLUGIN}.py`, "fields.json"];
 
 /** GIMP 3.0's per-user configuration folder for this platform and environment. */
 export function gimpConfigDir(
@@ -37,8 +39,8 @@ export function gimpConfigDir(
 }
 
 /**
- * Copies `restyle.py` to `<configDir>/plug-ins/restyle/restyle.py`, executable,
- * and returns the installed path.
+ * Copies `restyle.py` (executable) and `fields.json` to `<configDir>/plug-ins/restyle/`,
+ * and returns the installed `restyle.py`.
  *
  * @example
  * ```ts
@@ -49,7 +51,7 @@ export async function installGimpPlugin(configDir: string = gimpConfigDir()): Pr
   const folder = `${configDir}/plug-ins/${PLUGIN}`;
   const target = `${folder}/${PLUGIN}.py`;
   await Deno.mkdir(folder, { recursive: true });
-  await Deno.copyFile(SOURCE, target);
+  for (const file of FILES) await Deno.copyFile(new URL(file, SOURCE), `${folder}/${file}`);
   if (Deno.build.os !== "windows") await Deno.chmod(target, 0o755);
   return target;
 }

@@ -107,7 +107,7 @@ export async function installKritaPlugin(
   });
   await Deno.mkdir(target);
   for await (const entry of Deno.readDir(new URL(`${PLUGIN}/`, SOURCE))) {
-    if (entry.isFile && entry.name.endsWith(".py")) {
+    if (entry.isFile && /\.(py|json)$/.test(entry.name)) {
       await Deno.copyFile(new URL(`${PLUGIN}/${entry.name}`, SOURCE), `${target}/${entry.name}`);
     }
   }

@@ -5,6 +5,8 @@ import { addLayer, exportActiveLayer, insideEditor } from "./photopea.js";
 import { RestyleClient } from "./restyle.js";
 
 const UPLOAD = "__upload__";
+/** The options this panel shows, from the server's options table (`deno task plugin-options`). */
+const { options: OPTIONS } = await (await fetch(new URL("./fields.json", import.meta.url))).json();
 const $ = (id) => document.getElementById(id);
 const form = $("form");
 const statusLine = $("status");
@@ -38,17 +40,40 @@ async function loadStyles() {
   $("upload").hidden = select.value !== UPLOAD;
 }
 
+/** A labelled form field for an option: a number, a range for strength-like ones, or a list. */
+function optionField(option) {
+  const label = document.createElement("label");
+  label.htmlFor = option.name;
+  label.textContent = option.label;
+  let input;
+  if (option.kind === "choice") {
+    input = document.createElement("select");
+    for (const choice of option.choices) input.append(new Option(choice.label, choice.nick));
+    input.value = option.choices.find((c) => c.value === option.default)?.nick ?? "";
+  } else {
+    input = document.createElement("input");
+    input.type = option.kind === "number" ? "range" : "number";
+    Object.assign(input, { min: option.minimum, max: option.maximum, value: option.default });
+    if (option.kind === "number") {
+      const value = document.createElement("span");
+      value.textContent = ` ${option.default}`;
+      input.addEventListener("input", () => (value.textContent = ` ${input.value}`));
+      label.append(value);
+    }
+  }
+  input.id = input.name = option.name;
+  input.title = option.help;
+  const field = document.createElement("div");
+  field.append(label, input);
+  return field;
+}
+
 function readOptions() {
-  const number = (id) => Number($(id).value);
-  return {
-    network: $("network").value,
-    iterations: number("iterations"),
-    previewEvery: number("previewEvery"),
-    maxSize: number("maxSize"),
-    strength: number("strength"), // 50 = the network's tuned balance (the server scales it)
-    preserveColors: $("preserveColors").checked,
-    init: $("init").value,
-  };
+  return Object.fromEntries(OPTIONS.map((option) => {
+    const text = $(option.name).value;
+    if (option.kind !== "choice") return [option.name, Number(text)];
+    return [option.name, option.choices.find((c) => c.nick === text)?.value ?? option.default];
+  }));
 }
 
 async function restyle() {
@@ -117,9 +142,7 @@ $("cancel").addEventListener("click", async () => {
 $("style").addEventListener("change", () => {
   $("upload").hidden = $("style").value !== UPLOAD;
 });
-$("strength").addEventListener("input", () => {
-  $("strengthValue").textContent = $("strength").value;
-});
 $("token").addEventListener("change", loadStyles);
 
+$("options").append(...OPTIONS.map(optionField));
 loadStyles();

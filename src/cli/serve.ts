@@ -14,7 +14,7 @@
  * once the engine is ready; stops on Ctrl-C / SIGTERM whatever the engine does.
  */
 import { parseArgs } from "node:util";
-import { mirrorDir } from "../config.ts";
+import { mirrorDir, tokenSetting } from "../config.ts";
 import { networkReady } from "../net/load.ts";
 import { NETWORK_IDS } from "../net/network.ts";
 import { defaultTokenFile, tokenFromFile } from "../server/guard.ts";
@@ -63,7 +63,7 @@ function options(args: string[]) {
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
       throw new Error(`--port must be an integer 0..65535, got "${values.port}"`);
     }
-    return { ...values, port, token: values.token ?? Deno.env.get("RESTYLE_TOKEN") };
+    return { ...values, port, token: values.token ?? tokenSetting() };
   } catch (error) {
     console.error(`${(error as Error).message}\n\n${USAGE}`);
     Deno.exit(2);

@@ -2,7 +2,7 @@
  * @module `deno task stylize`: stylize one image from the command line.
  *
  * ```sh
- * deno task stylize cat.png --style starry-night --out cat-starry.png --iterations 100 --size 256
+ * deno task stylize cat.png --style starry-night --out cat-starry.png --iterations 100 --max-size 256
  * deno task stylize cat.png --style a.jpg --style b.jpg --style-weights 2,1 --json --out out.png
  * ```
  */
@@ -12,65 +12,30 @@ import { basename, extname, join } from "node:path";
 import cliProgress from "cli-progress";
 import { ZodError } from "zod";
 import { type BackendName, initBackend } from "../backend.ts";
-import { dataDir, homeDir, mirrorDir } from "../config.ts";
 import { stylize } from "../engine/stylize.ts";
-import { type StylizeOptionsInput, stylizeOptionsSchema } from "../engine/options.ts";
+import type { StylizeOptions } from "../engine/options.ts";
 import { chooseBackend } from "../engine/backend_probe.ts";
 import { decodeImage, encodeGif, encodePng } from "../image/codec.ts";
 import type { RgbaImage } from "../image/image.ts";
-import { catalogueDir, readCatalogue } from "../styles/catalogue.ts";
+import { fetchCatalogue, readCatalogue } from "../styles/catalogue.ts";
+import { StyleError, StyleStore } from "../styles/store.ts";
+import {
+  DEPRECATED_FLAGS,
+  describeOptionError,
+  helpLines,
+  normalizeArgs,
+  optionFlags,
+  optionHelp,
+  parseOptions,
+  readOptionFlags,
+  UsageError,
+} from "./option_flags.ts";
 
-const USAGE =
-  `Usage: deno task stylize <content> --style <id|file> [--style ...] --out <out.png> [options]
-
-  --style <id|file>        style image file, or a built-in style id (repeatable)
-  --style-weights <a,b>    blend weights, one per --style
-  --out <file.png>         where the result goes (required)
-  --iterations <n>         optimiser iterations (default 100)
-  --every <k>              preview every k iterations (default 10)
-  --size <px>              longest side the optimisation runs at (default 512; from 256 up
-                           a half-size stage comes first)
-  --scales <a,b,...>       coarse-to-fine sizes instead of --size, e.g. 256,512
-  --network <name>         squeezenet | googlenet | vgg16 (default squeezenet)
-  --preserve-colors        keep the content's colours (luminance-only transfer)
-  --match-colors           recolour the style to the content's colours first
-  --strength <0..100>      style strength; 50 (default) is the network's tuned balance,
-                           each 25 more multiplies the style weight by 10
-  --content-weight <w>     --style-weight <w>   --tv-weight <w>   --style-scale <s>
-  --pooling <max|avg|blur> --padding <zero|reflect>   (default: the network's preset)
-  --init <content|noise>   starting image (default content)
-  --optimizer <lbfgs|adam>
-  --seed <n>               seed for the noise start
-  --frames <dir>           write every preview there as PNG
-  --gif <file.gif>         write an animated GIF of the previews
-  --json                   one JSON line per iteration instead of a progress bar
-  --backend <name>         webgpu | onnx | wasm | cpu (default: the best available)
-  -h, --help`;
-
-/** A bad command line: the message is shown with a pointer to --help, exit code 2. */
-class UsageError extends Error {}
-
-const FLAGS = {
+/** The flags that are not options: what to read and where to write. */
+const COMMAND_FLAGS = {
   style: { type: "string", multiple: true },
-  "style-weights": { type: "string" },
   out: { type: "string", short: "o" },
-  iterations: { type: "string" },
-  every: { type: "string" },
-  size: { type: "string" },
-  scales: { type: "string" },
-  network: { type: "string" },
-  "preserve-colors": { type: "boolean" },
-  "match-colors": { type: "boolean" },
-  "content-weight": { type: "string" },
-  "style-weight": { type: "string" },
-  "tv-weight": { type: "string" },
-  "style-scale": { type: "string" },
-  strength: { type: "string" },
-  pooling: { type: "string" },
-  padding: { type: "string" },
-  init: { type: "string" },
-  optimizer: { type: "string" },
-  seed: { type: "string" },
+  "init-image": { type: "string" },
   frames: { type: "string" },
   gif: { type: "string" },
   json: { type: "boolean" },
@@ -78,55 +43,66 @@ const FLAGS = {
   help: { type: "boolean", short: "h" },
 } as const;
 
-/** Option field -> the flag that sets it, for error messages. */
-const FLAG_OF: Record<string, string> = {
-  iterations: "--iterations",
-  previewEvery: "--every",
-  maxSize: "--size",
-  scales: "--scales",
-  network: "--network",
-  styleWeights: "--style-weights",
-  contentWeight: "--content-weight",
-  styleWeight: "--style-weight",
-  tvWeight: "--tv-weight",
-  styleScale: "--style-scale",
-  strength: "--strength",
-  pooling: "--pooling",
-  padding: "--padding",
-  init: "--init",
-  optimizer: "--optimizer",
-  seed: "--seed",
-};
+const BACKENDS: BackendName[] = ["webgpu", "onnx", "wasm", "cpu"];
 
-function number(flag: string, text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  if (text.trim() === "" || !Number.isFinite(value)) {
-    throw new UsageError(`--${flag}: "${text}" is not a number`);
+/** `--help`: the command's own flags, then one line per option of the options table. */
+export function usage(): string {
+  return `Usage: deno task stylize <content> --style <id|file> [--style ...] --out <out.png> [options]
+
+${
+    helpLines([
+      { flag: "--style <id|file>", description: "style image file, or a style id (repeatable)" },
+      { flag: "--out <file.png>", description: "where the result goes (required)" },
+      {
+        flag: "--init-image <file>",
+        description: "start image (sets --init image unless --init says otherwise)",
+      },
+      { flag: "--frames <dir>", description: "write every preview there as PNG" },
+      { flag: "--gif <file.gif>", description: "write an animated GIF of the previews" },
+      { flag: "--json", description: "one JSON line per iteration instead of a progress bar" },
+      {
+        flag: "--backend <name>",
+        description: `${BACKENDS.join(" | ")} (default: the best available)`,
+      },
+      { flag: "-h, --help", description: "this text" },
+    ])
   }
-  return value;
-}
 
-function numbers(flag: string, text: string | undefined): number[] | undefined {
-  return text?.split(",").map((part) => number(flag, part)!);
+Options (the HTTP API's \`options\`, same names in kebab-case):
+${helpLines(optionHelp())}
+
+Deprecated: ${
+    Object.entries(DEPRECATED_FLAGS).map(([old, now]) => `${old} (${now.join(" ")})`).join(", ")
+  }`;
 }
 
 /** Parsed command line. */
-interface Command {
+export interface Command {
   content: string;
   styles: string[];
   out: string;
-  options: StylizeOptionsInput;
+  initImage?: string;
+  /** Validated once here, defaults applied. */
+  options: StylizeOptions;
   frames?: string;
   gif?: string;
   json: boolean;
   backend?: BackendName;
 }
 
-function parseCommand(args: string[]): Command | null {
+/** Reads the command line; `null` for `--help`. Throws a UsageError naming the flag. */
+export function parseCommand(
+  args: string[],
+  warn: (message: string) => void = (message) => console.error(`restyle stylize: ${message}`),
+): Command | null {
   let parsed;
   try {
-    parsed = parseArgs({ args, options: FLAGS, allowPositionals: true, strict: true });
+    parsed = parseArgs({
+      args: normalizeArgs(args, warn),
+      options: { ...optionFlags(), ...COMMAND_FLAGS },
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
@@ -141,50 +117,23 @@ function parseCommand(args: string[]): Command | null {
   }
   if (!values.style?.length) throw new UsageError("missing --style (a style id or an image file)");
   if (!values.out) throw new UsageError("missing --out <file.png>");
-  if (values["preserve-colors"] && values["match-colors"]) {
-    throw new UsageError(
-      "--preserve-colors and --match-colors are two ways of doing one thing: pick one",
-    );
+  const backend = values.backend as BackendName | undefined;
+  if (backend && !BACKENDS.includes(backend)) {
+    throw new UsageError(`--backend: "${backend}" is not one of ${BACKENDS.join(", ")}`);
   }
-  const backend = values.backend;
-  if (backend && !["webgpu", "onnx", "wasm", "cpu"].includes(backend)) {
-    throw new UsageError(`--backend: "${backend}" is not one of webgpu, onnx, wasm, cpu`);
-  }
-  const options: StylizeOptionsInput = {
-    iterations: number("iterations", values.iterations),
-    previewEvery: number("every", values.every),
-    maxSize: number("size", values.size),
-    scales: numbers("scales", values.scales),
-    network: values.network as StylizeOptionsInput["network"],
-    styleWeights: numbers("style-weights", values["style-weights"]),
-    preserveColors: values["preserve-colors"]
-      ? "luminance"
-      : values["match-colors"]
-      ? "match"
-      : undefined,
-    contentWeight: number("content-weight", values["content-weight"]),
-    styleWeight: number("style-weight", values["style-weight"]),
-    tvWeight: number("tv-weight", values["tv-weight"]),
-    styleScale: number("style-scale", values["style-scale"]),
-    strength: number("strength", values.strength),
-    pooling: values.pooling as StylizeOptionsInput["pooling"],
-    padding: values.padding as StylizeOptionsInput["padding"],
-    init: values.init as StylizeOptionsInput["init"],
-    optimizer: values.optimizer as StylizeOptionsInput["optimizer"],
-    seed: number("seed", values.seed),
-  };
-  for (const key of Object.keys(options) as (keyof StylizeOptionsInput)[]) {
-    if (options[key] === undefined) delete options[key];
-  }
+  const options = readOptionFlags(values);
+  const initImage = values["init-image"] as string | undefined;
+  if (initImage && options.init === undefined) options.init = "image";
   return {
     content: positionals[0],
-    styles: values.style,
-    out: values.out,
-    options,
-    frames: values.frames,
-    gif: values.gif,
-    json: values.json ?? false,
-    backend: backend as BackendName | undefined,
+    styles: values.style as string[],
+    out: values.out as string,
+    initImage,
+    options: parseOptions(options),
+    frames: values.frames as string | undefined,
+    gif: values.gif as string | undefined,
+    json: (values.json as boolean | undefined) ?? false,
+    backend,
   };
 }
 
@@ -197,28 +146,27 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /**
- * A `--style` argument as a file: itself when it is one, else the built-in
- * style of that id (fetched catalogue, `$RESTYLE_HOME/data/styles/`, or the mirror).
+ * The image a `--style` argument names: the file of that name, else the style store's
+ * style of that id (uploads included); a built-in one not fetched yet is fetched first,
+ * from `RESTYLE_MIRROR` when set.
  */
-export async function resolveStyle(arg: string): Promise<string> {
-  if (await exists(arg)) return arg;
-  const catalogue = await readCatalogue().catch(() => []);
-  const entry = catalogue.find((style) => style.id === arg);
-  const file = entry?.file ?? `${arg}.jpg`;
-  const mirror = mirrorDir();
-  const candidates = [
-    join(catalogueDir(), file),
-    join(dataDir(), "styles", file),
-    join(homeDir(), "data", "styles", file),
-    ...(mirror ? [join(mirror, "images", file)] : []),
-  ];
-  for (const path of candidates) if (await exists(path)) return path;
-  const known = catalogue.map((style) => style.id).join(", ") || "(catalogue unreadable)";
-  throw new UsageError(
-    entry
-      ? `--style ${arg}: built-in style not fetched yet; run \`deno task serve\` once (or set RESTYLE_MIRROR) to fetch the catalogue`
-      : `--style ${arg}: no such file, and not a built-in style id; built-in styles are: ${known}`,
-  );
+export async function readStyle(arg: string, store?: StyleStore): Promise<RgbaImage> {
+  if (await exists(arg)) return await readImage(arg, "style");
+  store ??= await StyleStore.open();
+  try {
+    return await store.decoded(arg);
+  } catch (error) {
+    if (!(error instanceof StyleError)) throw error;
+    if (error.reason !== "not-fetched") {
+      throw new UsageError(`--style ${arg}: no such file, and ${error.message}`);
+    }
+  }
+  console.error(`restyle stylize: fetching the built-in style ${arg}`);
+  const styles = (await readCatalogue()).filter((style) => style.id === arg);
+  await fetchCatalogue({ styles, dest: `${store.dir}/catalogue` }).catch((error) => {
+    throw new UsageError(`--style ${arg}: ${error.message}`);
+  });
+  return await store.decoded(arg);
 }
 
 async function readImage(path: string, what: string): Promise<RgbaImage> {
@@ -235,25 +183,20 @@ async function readImage(path: string, what: string): Promise<RgbaImage> {
   }
 }
 
-function describeZodError(error: ZodError): string {
-  return error.issues.map((issue) => {
-    const [field, ...rest] = issue.path.map(String);
-    const flag = field === "options" ? FLAG_OF[rest[0]] ?? rest.join(".") : FLAG_OF[field] ?? field;
-    return `${flag}: ${issue.message}`;
-  }).join("; ");
-}
-
 async function main(args: string[]): Promise<number> {
   const command = parseCommand(args);
   if (!command) {
-    console.log(USAGE);
+    console.log(usage());
     return 0;
   }
   const content = await readImage(command.content, "content");
   const styles = await Promise.all(
-    command.styles.map(async (style) => readImage(await resolveStyle(style), "style")),
+    command.styles.map((style) => readStyle(style)),
   );
-  const parsed = stylizeOptionsSchema.parse(command.options);
+  const initImage = command.initImage
+    ? await readImage(command.initImage, "init image")
+    : undefined;
+  const parsed = command.options;
   // Unforced, the backend is the fastest one measured on this network and size bucket.
   const backend = command.backend
     ? { ...await initBackend(command.backend), probeMs: {}, cached: false }
@@ -277,7 +220,7 @@ async function main(args: string[]): Promise<number> {
   let bar: cliProgress.SingleBar | undefined;
   let last: RgbaImage | undefined;
   const stem = basename(command.out, extname(command.out));
-  for await (const step of stylize({ content, styles, options: command.options })) {
+  for await (const step of stylize({ content, styles, initImage, options: parsed })) {
     if (command.json) {
       console.log(JSON.stringify({ iteration: step.iteration, losses: step.losses }));
     } else if (Deno.stderr.isTerminal()) {
@@ -314,7 +257,7 @@ if (import.meta.main) {
       console.error(`restyle stylize: ${error.message}\n(see --help)`);
       code = 2;
     } else if (error instanceof ZodError) {
-      console.error(`restyle stylize: ${describeZodError(error)}\n(see --help)`);
+      console.error(`restyle stylize: ${describeOptionError(error)}\n(see --help)`);
       code = 2;
     } else {
       console.error(`restyle stylize: ${(error as Error).message ?? error}`);

@@ -11,7 +11,7 @@ import { parseArgs } from "node:util";
 import cliProgress from "cli-progress";
 import { mirrorDir } from "../config.ts";
 import { NETWORK_IDS, type NetworkId } from "../net/network.ts";
-import type { FetchProgress } from "../weights/fetch.ts";
+import type { FetchProgress } from "../fetch.ts";
 import { installWeights } from "../weights/install.ts";
 
 const USAGE = `usage: deno task weights [network...] [--all] [--from DIR] [--check]

@@ -311,6 +311,33 @@ export function checkRun(
   return layers!;
 }
 
+/**
+ * Throws a ZodError unless the options agree with the run's inputs: at least one style
+ * image, one `styleWeights` entry per style with one above 0, and an init image when
+ * `init` is `"image"`. `stylize()` checks its images with it, the server its form's fields.
+ */
+export function checkInputs(
+  options: Pick<StylizeOptions, "styleWeights" | "init">,
+  inputs: { styles: number; initImage: boolean },
+): void {
+  const issues: Issue[] = [];
+  const issue = (path: string, message: string) => issues.push({ path: fieldPath(path), message });
+  if (inputs.styles < 1) issue("styles", "at least one style image is required");
+  const weights = options.styleWeights;
+  if (weights && inputs.styles >= 1 && weights.length !== inputs.styles) {
+    issue(
+      "options.styleWeights",
+      `expected one weight per style image (${inputs.styles}), got ${weights.length}`,
+    );
+  } else if (weights && !weights.some((w) => w > 0)) {
+    issue("options.styleWeights", "at least one weight must be greater than 0");
+  }
+  if (options.init === "image" && !inputs.initImage) {
+    issue("initImage", 'options.init is "image" but no initImage was given');
+  }
+  if (issues.length) throw zodError(issues);
+}
+
 /** The sizes of a run's images as `stylize()` names them: `content`, `styles.0`, `styles.1`… */
 export function runImages(
   content: { width: number; height: number },

@@ -8,6 +8,17 @@ import * as tf from "@tensorflow/tfjs";
 import { gram } from "../ops/gram.ts";
 import type { LayerWeights } from "../net/network.ts";
 
+/** The loss set-up after options are laid over the network's preset. */
+export interface LossSetup {
+  contentLayers: LayerWeights;
+  styleLayers: LayerWeights;
+  contentWeight: number;
+  styleWeight: number;
+  tvWeight: number;
+  /** Divide each layer's loss by its target's mean square (see `Preset.normalize`). */
+  normalize: boolean;
+}
+
 /** Layer name -> activation `[1, h, w, c]`. */
 export type Features = Record<string, tf.Tensor4D>;
 /** Layer name -> Gram matrix `[c, c]`. */

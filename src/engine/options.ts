@@ -1,9 +1,15 @@
 /**
- * @module The stylize options: one schema, shared by the engine, the CLI and the HTTP API.
+ * @module The stylize options: the one table of every setting, shared by the engine, the CLI,
+ * the HTTP API and the plug-ins.
  *
  * Every field is optional; what is left out comes from the network's preset
  * (layers, weights) or from the defaults below. The schema is zod, so the HTTP
- * API validates `options` with it and publishes it in `/openapi.json`.
+ * API validates `options` with it and publishes it in `/openapi.json`; the CLI
+ * makes one flag per field (the kebab-case of its name: `previewEvery` ->
+ * `--preview-every`) whose help is the field's description and whose default is
+ * the schema's ({@link ./option_fields.ts}); fields marked {@linkcode inPlugins}
+ * are the plug-ins' form fields, with that label (`deno task plugin-options`
+ * writes them out for the plug-ins). Adding an option is one entry here.
  */
 import { z } from "zod";
 
@@ -14,6 +20,24 @@ export const MAX_SIZE = 2048;
 /** Largest `maxOutput` (longest side of a result, in pixels) the schema accepts. */
 export const MAX_OUTPUT = 16384;
 
+/**
+ * Marks an option as a field of the plug-ins' forms, with its `label`; for a choice,
+ * `choices` labels the values offered (keys are the values as text: `"false"`,
+ * `"match"`); `maximum` bounds a number the schema leaves unbounded. The keys are
+ * OpenAPI extensions, so `/openapi.json` carries them too.
+ */
+export function inPlugins(
+  label: string,
+  { choices, maximum }: { choices?: Record<string, string>; maximum?: number } = {},
+) {
+  return {
+    "x-plugin": true,
+    "x-label": label,
+    ...(choices ? { "x-choices": choices } : {}),
+    ...(maximum !== undefined ? { "x-maximum": maximum } : {}),
+  };
+}
+
 const layerWeights = z.record(z.string().min(1), z.number().min(0).finite());
 
 /**
@@ -21,24 +45,35 @@ const layerWeights = z.record(z.string().min(1), z.number().min(0).finite());
  */
 export const stylizeOptionsSchema = z.object({
   network: z.enum(["squeezenet", "googlenet", "vgg16"]).default("squeezenet")
-    .describe("Feature network."),
+    .describe("Feature network.")
+    .meta(inPlugins("Network", {
+      choices: {
+        squeezenet: "SqueezeNet (fast)",
+        googlenet: "GoogLeNet",
+        vgg16: "VGG16 (the paper's; fetch its weights first)",
+      },
+    })),
   preset: z.string().min(1).default("default")
     .describe("Named preset of the network (layers and weights)."),
   iterations: z.number().int().min(1).max(MAX_ITERATIONS).default(100)
-    .describe("Optimiser iterations (one L-BFGS update each)."),
+    .describe("Optimiser iterations (one L-BFGS update each).")
+    .meta(inPlugins("Iterations")),
   previewEvery: z.number().int().min(1).default(10)
-    .describe("Emit a preview image every N iterations (and always at the last)."),
+    .describe("Emit a preview image every N iterations (and always at the last).")
+    .meta(inPlugins("Preview every", { maximum: MAX_ITERATIONS })),
   maxSize: z.number().int().min(16).max(MAX_SIZE).default(512)
-    .describe("Longest side, in pixels, the optimisation runs at."),
-  maxOutput: z.number().int().min(16).max(MAX_OUTPUT).optional()
+    .describe("Longest side, in pixels, the optimisation runs at.")
+    .meta(inPlugins("Size (px)")),
+  maxOutput: z.number().int().min(16).max(MAX_OUTPUT).default(MAX_OUTPUT)
     .describe(
-      "Longest side, in pixels, of the result. When the content is larger than maxSize, " +
-        "detail stages continue at doubling sizes up to the content's own size or this, " +
-        "whichever is smaller (default: the content's own size; set it to maxSize for a " +
-        "result optimised at maxSize and upscaled).",
-    ),
+      "Longest side, in pixels, of the result, at most the content's own. When the content " +
+        "is larger than maxSize, detail stages continue at doubling sizes up to it " +
+        "(set it to maxSize for a result optimised at maxSize and upscaled).",
+    )
+    .meta(inPlugins("Largest result (px)")),
   detailIterations: z.number().int().min(1).max(MAX_ITERATIONS).default(10)
-    .describe("Iterations of each detail stage (each stage above maxSize)."),
+    .describe("Iterations of each detail stage (each stage above maxSize).")
+    .meta(inPlugins("Detail iterations")),
   memoryBudget: z.number().int().min(16).optional()
     .describe(
       "MiB one stage may hold: the optimiser's image-sized vectors plus the network's " +
@@ -53,7 +88,8 @@ export const stylizeOptionsSchema = z.object({
     .describe(
       "Style strength relative to the network's tuned balance: 50 keeps the style weight, " +
         "each 25 up or down multiplies or divides it by 10 (0 -> /100, 100 -> x100).",
-    ),
+    )
+    .meta(inPlugins("Strength")),
   tvWeight: z.number().min(0).finite().optional()
     .describe("Weight of the total-variation loss (preset's when omitted)."),
   styleWeights: z.array(z.number().min(0).finite()).min(1).optional()
@@ -64,13 +100,24 @@ export const stylizeOptionsSchema = z.object({
     .describe(
       "Keep the content's colours: luminance-only transfer (true or 'luminance'), " +
         "or 'match' the style's colour statistics to the content first.",
-    ),
+    )
+    .meta(inPlugins("Colours", {
+      choices: {
+        false: "The style's",
+        luminance: "The layer's (luminance-only transfer)",
+        match: "The layer's (style recoloured first)",
+      },
+    })),
   init: z.enum(["content", "noise", "image"]).default("content")
     .describe(
       "Start from the content image (keeps its structure; previews look like it from the " +
         "start), noise (the paper's choice), or `initImage`.",
-    ),
-  optimizer: z.enum(["lbfgs", "adam"]).default("lbfgs"),
+    )
+    .meta(inPlugins("Start from", {
+      choices: { content: "The layer itself", noise: "Noise (the paper's choice)" },
+    })),
+  optimizer: z.enum(["lbfgs", "adam"]).default("lbfgs")
+    .describe("Optimiser: L-BFGS (fewer, better steps) or Adam."),
   historySize: z.number().int().min(1).max(100).default(10)
     .describe("L-BFGS history size."),
   learningRate: z.number().positive().finite().default(5)
@@ -97,6 +144,9 @@ export const stylizeOptionsSchema = z.object({
         "(default: half of maxSize, then maxSize; maxSize alone below 256).",
     ),
 }).strict();
+
+/** Every option's default: what `{}` parses to (fields the preset decides stay absent). */
+export const DEFAULT_OPTIONS: StylizeOptions = stylizeOptionsSchema.parse({});
 
 /** Options as a caller writes them: every field optional (the schema's input type). */
 export type StylizeOptionsInput = Parameters<typeof stylizeOptionsSchema.decode>[0];

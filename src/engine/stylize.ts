@@ -7,7 +7,6 @@
  * and, every `previewEvery` iterations, a preview image.
  */
 import * as tf from "@tensorflow/tfjs";
-import { ZodError } from "zod";
 import type { RgbaImage } from "../image/image.ts";
 import {
   alphaOf,
@@ -26,6 +25,7 @@ import {
   type Features,
   type Grams,
   type LayerScales,
+  type LossSetup,
   styleLoss,
   tvLoss,
 } from "./losses.ts";
@@ -34,7 +34,7 @@ import { noiseImage, randomSeed } from "./init.ts";
 import { lbfgs } from "./lbfgs.ts";
 import { adam } from "./adam.ts";
 import { valueAndGrad } from "../ops/tape.ts";
-import { checkRun, runImages } from "./guards.ts";
+import { checkInputs, checkRun, runImages } from "./guards.ts";
 import type { AsyncObjective, Objective, Optimizer } from "./optimizer.ts";
 import { layersOf } from "../net/graph.ts";
 import { type Reach, reachOf } from "./tiles.ts";
@@ -100,16 +100,7 @@ export interface StylizeStep {
   image?: RgbaImage;
 }
 
-/** The loss set-up after options are laid over the network's preset. */
-export interface LossSetup {
-  contentLayers: LayerWeights;
-  styleLayers: LayerWeights;
-  contentWeight: number;
-  styleWeight: number;
-  tvWeight: number;
-  /** Divide each layer's loss by its target's mean square (see `Preset.normalize`). */
-  normalize: boolean;
-}
+export type { LossSetup };
 
 /** The preset `options.preset` of `presets`, or a RangeError naming the presets there are. */
 function findPreset(
@@ -204,7 +195,7 @@ export function stagePlan(options: StylizeOptions, contentSide = 0): Stage[] {
       detail: false,
     }))
     .filter((stage) => stage.iterations > 0);
-  const target = Math.min(contentSide, options.maxOutput ?? contentSide);
+  const target = Math.min(contentSide, options.maxOutput);
   let size = sizes.at(-1)!;
   if (target <= size) return stages;
   while (size * DETAIL_STEP * DETAIL_SKIP_BELOW <= target) {
@@ -365,24 +356,6 @@ class Held {
   }
 }
 
-function checkInput(input: StylizeInput, options: StylizeOptions) {
-  const issue = (path: string, message: string) =>
-    new ZodError([{ code: "custom", path: path.split("."), message, input: undefined }]);
-  if (input.styles.length < 1) throw issue("styles", "at least one style image is required");
-  if (options.styleWeights && options.styleWeights.length !== input.styles.length) {
-    throw issue(
-      "options.styleWeights",
-      `expected one weight per style image (${input.styles.length}), got ${options.styleWeights.length}`,
-    );
-  }
-  if (options.styleWeights && !options.styleWeights.some((w) => w > 0)) {
-    throw issue("options.styleWeights", "at least one weight must be greater than 0");
-  }
-  if (options.init === "image" && !input.initImage) {
-    throw issue("initImage", 'options.init is "image" but no initImage was given');
-  }
-}
-
 /**
  * Stylizes `input.content` after `input.styles`, yielding every iteration.
  *
@@ -398,7 +371,7 @@ function checkInput(input: StylizeInput, options: StylizeOptions) {
  */
 export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep> {
   const options = stylizeOptionsSchema.parse(input.options ?? {});
-  checkInput(input, options);
+  checkInputs(options, { styles: input.styles.length, initImage: input.initImage !== undefined });
   const { signal } = input;
   signal?.throwIfAborted();
   // The preset names the network's pooling and padding; an unknown one is reported by checkRun.

@@ -1,17 +1,14 @@
 /**
- * @module Decoding and encoding image files (imagescript) to and from {@linkcode RgbaImage}.
+ * @module Decoding, encoding and resizing images with imagescript, to and from {@linkcode RgbaImage}.
  *
- * PNG, JPEG, TIFF and GIF (first frame) decode; WebP is recognised and refused
- * with a clear error, since imagescript has no WebP decoder. A JPEG's EXIF
- * orientation is applied. Sizes come from `header.ts`, read before decoding.
+ * PNG, JPEG, TIFF and GIF (first frame) decode; WebP is recognised (by `header.ts`,
+ * which names every format) and refused with a clear error, since imagescript has
+ * no WebP decoder. A JPEG's EXIF orientation is applied.
  */
-import { Frame, GIF, Image, ImageType } from "imagescript";
-import { readImageHeader } from "./header.ts";
+import { Frame, GIF, Image } from "imagescript";
+import { readImageHeader, sniffFormat } from "./header.ts";
 import type { RgbaImage } from "./image.ts";
 import { applyOrientation } from "./orient.ts";
-
-/** Formats {@linkcode decodeImage} reads. */
-export type ImageFormat = "png" | "jpeg" | "tiff" | "gif";
 
 /** Raised for bytes that are not an image we can decode; `unsupported` marks a known but unreadable format. */
 export class ImageDecodeError extends Error {
@@ -20,16 +17,6 @@ export class ImageDecodeError extends Error {
     super(message);
     this.name = "ImageDecodeError";
   }
-}
-
-function isWebP(bytes: Uint8Array): boolean {
-  const ascii = (from: number, to: number) => String.fromCharCode(...bytes.subarray(from, to));
-  return bytes.length >= 12 && ascii(0, 4) === "RIFF" && ascii(8, 12) === "WEBP";
-}
-
-/** The format of `bytes` from its magic number, or `null` when not one we decode. */
-export function imageFormat(bytes: Uint8Array): ImageFormat | null {
-  return ImageType.getType(bytes) as ImageFormat | null;
 }
 
 /**
@@ -42,12 +29,11 @@ export function imageFormat(bytes: Uint8Array): ImageFormat | null {
  * ```
  */
 export async function decodeImage(bytes: Uint8Array): Promise<RgbaImage> {
-  const format = imageFormat(bytes);
-  if (!format) {
-    throw isWebP(bytes)
-      ? new ImageDecodeError("WebP images are not supported; use PNG, JPEG, TIFF or GIF", true)
-      : new ImageDecodeError("not a PNG, JPEG, TIFF or GIF image");
+  const format = sniffFormat(bytes);
+  if (format === "webp") {
+    throw new ImageDecodeError("WebP images are not supported; use PNG, JPEG, TIFF or GIF", true);
   }
+  if (!format) throw new ImageDecodeError("not a PNG, JPEG, TIFF or GIF image");
   let image: Image;
   try {
     image = format === "gif"
@@ -59,7 +45,7 @@ export async function decodeImage(bytes: Uint8Array): Promise<RgbaImage> {
   if (!image || image.width < 1 || image.height < 1) {
     throw new ImageDecodeError(`the ${format.toUpperCase()} image is empty`);
   }
-  const decoded = { width: image.width, height: image.height, data: new Uint8Array(image.bitmap) };
+  const decoded = fromImagescript(image);
   return format === "jpeg" ? applyOrientation(decoded, jpegOrientation(bytes)) : decoded;
 }
 
@@ -76,6 +62,22 @@ function toImagescript(image: RgbaImage): Image {
   const out = new Image(image.width, image.height);
   out.bitmap.set(image.data);
   return out;
+}
+
+function fromImagescript(image: Image): RgbaImage {
+  return { width: image.width, height: image.height, data: new Uint8Array(image.bitmap) };
+}
+
+/**
+ * `image` resized to `width` x `height` by nearest neighbour (no crop), as imagescript does.
+ *
+ * @example
+ * ```ts
+ * const small = resizeImage(cat, 64, 48);
+ * ```
+ */
+export function resizeImage(image: RgbaImage, width: number, height: number): RgbaImage {
+  return fromImagescript(toImagescript(image).resize(width, height, Image.RESIZE_NEAREST_NEIGHBOR));
 }
 
 /** Encodes RGBA pixels as a PNG. */

@@ -5,7 +5,7 @@
  * their real classes), and handy for users checking an installation.
  */
 import * as tf from "@tensorflow/tfjs";
-import { Image } from "imagescript";
+import { resizeImage } from "../image/codec.ts";
 import type { RgbaImage } from "../image/image.ts";
 import type { GraphNetwork } from "./graph.ts";
 
@@ -32,10 +32,7 @@ export function rgbTensor(image: RgbaImage): tf.Tensor4D {
  * crop), as the weights' verification did.
  */
 export function resizeForClassifier(image: RgbaImage, size: number): RgbaImage {
-  const img = new Image(image.width, image.height);
-  img.bitmap.set(image.data);
-  img.resize(size, size, Image.RESIZE_NEAREST_NEIGHBOR);
-  return { width: size, height: size, data: new Uint8Array(img.bitmap) };
+  return resizeImage(image, size, size);
 }
 
 /** The `k` most probable classes of `image`, resized to the network's input size. */

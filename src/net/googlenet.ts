@@ -7,20 +7,13 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { caffePool } from "../ops/pool.ts";
-import {
-  CAFFE_MEAN_BGR,
-  conv,
-  downsample,
-  inception,
-  LayerWeights,
-  lrn,
-  type NetworkOptions,
-  type Pooling,
-} from "./_caffe.ts";
-import { type GraphLayer, GraphNetwork, INPUT } from "./graph.ts";
+import { CAFFE_MEAN_BGR, inception, lrn } from "./_caffe.ts";
+import { conv, downsample, networkFromWeights, type WeightTensors } from "./layers.ts";
+import type { NetworkOptions, Pooling } from "./network.ts";
+import { type GraphLayer, type GraphNetwork, INPUT } from "./graph.ts";
 
 /** The layer graph of GoogLeNet up to `inception_5b/output`, downsampling with `pooling`. */
-function googlenetGraph(w: LayerWeights, pooling: Pooling): GraphLayer[] {
+function googlenetGraph(w: WeightTensors, pooling: Pooling): GraphLayer[] {
   return [
     conv(w, "conv1/7x7_s2", INPUT, { stride: 2, pad: 3 }),
     downsample("pool1/3x3_s2", "conv1/7x7_s2", pooling),
@@ -49,28 +42,29 @@ function googlenetGraph(w: LayerWeights, pooling: Pooling): GraphLayer[] {
  */
 export function createGooglenet(
   tensors: tf.NamedTensorMap,
-  { pooling = "max", padding = "zero", labels, sharedTensors }: NetworkOptions = {},
+  options: NetworkOptions = {},
 ): GraphNetwork {
-  const w = new LayerWeights("googlenet", tensors, padding);
-  const classifier = w.get("loss3/classifier");
-  return new GraphNetwork({
-    id: "googlenet",
-    graph: googlenetGraph(w, pooling),
-    meanBgr: CAFFE_MEAN_BGR,
-    pooling,
-    tensors,
-    labels,
-    sharedTensors,
-    head: {
-      input: "inception_5b/output",
-      inputSize: 224,
-      // pool5/7x7_s1 (average), dropout = identity, loss3/classifier. Larger inputs
-      // average the pooled windows, which equals averaging their logits.
-      run: (x) => {
-        const pooled = caffePool(x, { kernel: 7, stride: 1, pad: 0, kind: "avg" });
-        const features = tf.mean(pooled, [1, 2]) as tf.Tensor2D;
-        return tf.add(tf.matMul(features, classifier.kernel as tf.Tensor2D), classifier.bias);
+  return networkFromWeights(
+    {
+      id: "googlenet",
+      graph: googlenetGraph,
+      meanBgr: CAFFE_MEAN_BGR,
+      head: (w) => {
+        const classifier = w.get("loss3/classifier");
+        return {
+          input: "inception_5b/output",
+          inputSize: 224,
+          // pool5/7x7_s1 (average), dropout = identity, loss3/classifier. Larger inputs
+          // average the pooled windows, which equals averaging their logits.
+          run: (x) => {
+            const pooled = caffePool(x, { kernel: 7, stride: 1, pad: 0, kind: "avg" });
+            const features = tf.mean(pooled, [1, 2]) as tf.Tensor2D;
+            return tf.add(tf.matMul(features, classifier.kernel as tf.Tensor2D), classifier.bias);
+          },
+        };
       },
     },
-  });
+    tensors,
+    options,
+  );
 }

@@ -6,10 +6,9 @@
  * asked for and returns just those, freeing every intermediate.
  */
 import * as tf from "@tensorflow/tfjs";
-import { fromBgrMinusMean, type Pooling, toBgrMinusMean } from "./_caffe.ts";
 import type { ConvLayer } from "../ops/conv.ts";
 import type { PoolSpec } from "../ops/pool.ts";
-import type { FeatureNetwork, NetworkId, Preset } from "./network.ts";
+import type { FeatureNetwork, NetworkId, Pooling, Preset } from "./network.ts";
 import { PRESETS } from "./presets.ts";
 
 /**
@@ -233,4 +232,22 @@ export class GraphNetwork implements FeatureNetwork {
   dispose(): void {
     if (!this.#spec.sharedTensors) tf.dispose(this.#spec.tensors);
   }
+}
+
+/** RGB 0..255 `[1, h, w, 3]` -> BGR minus `meanBgr`. */
+export function toBgrMinusMean(
+  rgb: tf.Tensor4D,
+  meanBgr: readonly [number, number, number],
+): tf.Tensor4D {
+  return tf.tidy(() => tf.sub(tf.reverse(rgb, -1), tf.tensor1d([...meanBgr])));
+}
+
+/** Inverse of {@link toBgrMinusMean}, clipped to 0..255 RGB. */
+export function fromBgrMinusMean(
+  x: tf.Tensor4D,
+  meanBgr: readonly [number, number, number],
+): tf.Tensor4D {
+  return tf.tidy(() =>
+    tf.clipByValue(tf.reverse(tf.add(x, tf.tensor1d([...meanBgr])), -1), 0, 255)
+  );
 }

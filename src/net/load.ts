@@ -9,15 +9,19 @@ import type * as tf from "@tensorflow/tfjs";
 import { weightsDir } from "../config.ts";
 import { readStore, readStoreInfo, storePaths } from "../weights/store.ts";
 import { weightsCommand } from "../weights/install.ts";
-import type { NetworkOptions, PadMode, Pooling } from "./_caffe.ts";
 import type { GraphNetwork } from "./graph.ts";
 import { createGooglenet } from "./googlenet.ts";
-import type { NetworkId } from "./network.ts";
-import { NETWORK_IDS } from "./network.ts";
+import {
+  NETWORK_IDS,
+  type NetworkId,
+  type NetworkOptions,
+  type PadMode,
+  type Pooling,
+} from "./network.ts";
 import { createSqueezenet } from "./squeezenet.ts";
 import { createVgg16 } from "./vgg16.ts";
 
-export type { PadMode, Pooling } from "./_caffe.ts";
+export type { PadMode, Pooling } from "./network.ts";
 
 /** Where to load from and how to pool. */
 export interface LoadOptions {

@@ -5,6 +5,7 @@
  * preprocessed batch of one image to the activations of the layers asked for.
  */
 import type * as tf from "@tensorflow/tfjs";
+import type { PadMode } from "../ops/conv.ts";
 
 /** Ids of the networks Restyle ships. */
 export type NetworkId = "squeezenet" | "googlenet" | "vgg16";
@@ -72,4 +73,24 @@ export interface FeatureNetwork {
   ): Record<string, readonly [number, number]>;
   /** Frees the weights. */
   dispose(): void;
+}
+
+/**
+ * Pooling used for the downsampling pools: the trained `max`, Gatys's `avg`, or
+ * `blur`, an average weighted [1,2,1] that covers every input equally (see `PoolSpec`).
+ */
+export type Pooling = "max" | "avg" | "blur";
+
+export type { PadMode } from "../ops/conv.ts";
+
+/** How a network is built from its weights. */
+export interface NetworkOptions {
+  /** Downsampling pools; default `max`, as trained. */
+  pooling?: Pooling;
+  /** Convolution padding; default `zero`, as trained. */
+  padding?: PadMode;
+  /** Class labels, line i = class i. */
+  labels?: readonly string[];
+  /** The tensors are shared with another instance: `dispose()` leaves them alone. */
+  sharedTensors?: boolean;
 }

@@ -6,7 +6,7 @@
  */
 import type { NetworkId, Preset } from "./network.ts";
 
-/** VGG16's two reference presets (DESIGN §1), with their exact values. */
+/** VGG16's two reference presets, content at block2_conv2 or block4_conv2, with their exact values. */
 const vgg16: Record<string, Preset> = {
   seed: {
     contentLayers: { block2_conv2: 1 },

@@ -10,8 +10,7 @@ import type * as tf from "@tensorflow/tfjs";
 import { weightsDir } from "../config.ts";
 import { readStoreInfo } from "../weights/store.ts";
 import { FACTORIES } from "./load.ts";
-import type { FeatureNetwork, NetworkId } from "./network.ts";
-import type { PadMode } from "./_caffe.ts";
+import type { FeatureNetwork, NetworkId, PadMode } from "./network.ts";
 
 /** What is known of a network without its weights. */
 export type NetworkShape = Pick<FeatureNetwork, "id" | "layers" | "presets" | "outputSizes">;

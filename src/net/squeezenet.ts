@@ -6,19 +6,13 @@
  * Caffe's; every convolution's blob is post-ReLU.
  */
 import * as tf from "@tensorflow/tfjs";
-import {
-  CAFFE_MEAN_BGR,
-  conv,
-  downsample,
-  fire,
-  LayerWeights,
-  type NetworkOptions,
-  type Pooling,
-} from "./_caffe.ts";
-import { type GraphLayer, GraphNetwork, INPUT } from "./graph.ts";
+import { CAFFE_MEAN_BGR, fire } from "./_caffe.ts";
+import { conv, downsample, networkFromWeights, type WeightTensors } from "./layers.ts";
+import type { NetworkOptions, Pooling } from "./network.ts";
+import { type GraphLayer, type GraphNetwork, INPUT } from "./graph.ts";
 
 /** The layer graph of SqueezeNet v1.1, downsampling with `pooling`. */
-function squeezenetGraph(w: LayerWeights, pooling: Pooling): GraphLayer[] {
+function squeezenetGraph(w: WeightTensors, pooling: Pooling): GraphLayer[] {
   return [
     conv(w, "conv1", INPUT, { stride: 2 }),
     downsample("pool1", "conv1", pooling),
@@ -42,21 +36,20 @@ function squeezenetGraph(w: LayerWeights, pooling: Pooling): GraphLayer[] {
  */
 export function createSqueezenet(
   tensors: tf.NamedTensorMap,
-  { pooling = "max", padding = "zero", labels, sharedTensors }: NetworkOptions = {},
+  options: NetworkOptions = {},
 ): GraphNetwork {
-  const w = new LayerWeights("squeezenet", tensors, padding);
-  return new GraphNetwork({
-    id: "squeezenet",
-    graph: squeezenetGraph(w, pooling),
-    meanBgr: CAFFE_MEAN_BGR,
-    pooling,
-    tensors,
-    labels,
-    sharedTensors,
-    head: {
-      input: "conv10",
-      inputSize: 227,
-      run: (conv10) => tf.mean(conv10, [1, 2]) as tf.Tensor2D, // pool10: global average
+  return networkFromWeights(
+    {
+      id: "squeezenet",
+      graph: squeezenetGraph,
+      meanBgr: CAFFE_MEAN_BGR,
+      head: () => ({
+        input: "conv10",
+        inputSize: 227,
+        run: (conv10) => tf.mean(conv10, [1, 2]) as tf.Tensor2D, // pool10: global average
+      }),
     },
-  });
+    tensors,
+    options,
+  );
 }

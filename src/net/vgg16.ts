@@ -7,8 +7,9 @@
  * Preprocessing: BGR minus the ImageNet means (B 103.939, G 116.779, R 123.68).
  */
 import * as tf from "@tensorflow/tfjs";
-import { conv, LayerWeights, type NetworkOptions, type Pooling } from "./_caffe.ts";
-import { type GraphLayer, GraphNetwork, INPUT } from "./graph.ts";
+import { conv, networkFromWeights, type WeightTensors } from "./layers.ts";
+import type { NetworkOptions, Pooling } from "./network.ts";
+import { type GraphLayer, type GraphNetwork, INPUT } from "./graph.ts";
 import { caffePool } from "../ops/pool.ts";
 
 /** ImageNet channel means, B G R, as Keras's VGG16 preprocessing subtracts them. */
@@ -44,7 +45,7 @@ function pool2x2(name: string, input: string, pooling: Pooling): GraphLayer {
   };
 }
 
-function vgg16Graph(w: LayerWeights, pooling: Pooling): GraphLayer[] {
+function vgg16Graph(w: WeightTensors, pooling: Pooling): GraphLayer[] {
   const graph: GraphLayer[] = [];
   let input = INPUT;
   VGG16_BLOCKS.forEach((filters, b) => {
@@ -65,17 +66,13 @@ function vgg16Graph(w: LayerWeights, pooling: Pooling): GraphLayer[] {
  */
 export function createVgg16(
   tensors: tf.NamedTensorMap,
-  { pooling = "max", padding = "zero", sharedTensors }: NetworkOptions = {},
+  options: NetworkOptions = {},
 ): GraphNetwork {
-  const w = new LayerWeights("vgg16", tensors, padding);
-  return new GraphNetwork({
-    id: "vgg16",
-    graph: vgg16Graph(w, pooling),
-    meanBgr: VGG16_MEAN_BGR,
-    pooling,
+  return networkFromWeights(
+    { id: "vgg16", graph: vgg16Graph, meanBgr: VGG16_MEAN_BGR },
     tensors,
-    sharedTensors,
-  });
+    options,
+  );
 }
 
 /**

@@ -6,7 +6,7 @@
  * factors (term weight × layer weight × normalisation scale) arrive as the
  * input {@linkcode COEFFICIENTS}, so one session serves every weighting.
  */
-import type { LossSetup } from "../engine/stylize.ts";
+import type { LossSetup } from "../engine/losses.ts";
 import type { LayerScales } from "../engine/losses.ts";
 import type { GraphBuilder } from "./builder.ts";
 import type { Blob } from "./network.ts";

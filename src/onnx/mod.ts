@@ -11,7 +11,7 @@ import * as tf from "@tensorflow/tfjs";
 import { onnxActive } from "../backend.ts";
 import type { Features, Grams, LayerScales } from "../engine/losses.ts";
 import type { Objective } from "../engine/optimizer.ts";
-import type { LossSetup } from "../engine/stylize.ts";
+import type { LossSetup } from "../engine/losses.ts";
 import { layersOf } from "../net/graph.ts";
 import type { FeatureNetwork } from "../net/network.ts";
 import { lossSpec } from "./loss.ts";

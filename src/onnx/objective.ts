@@ -10,7 +10,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { Features, Grams, LayerScales } from "../engine/losses.ts";
 import type { Objective } from "../engine/optimizer.ts";
-import type { LossSetup } from "../engine/stylize.ts";
+import type { LossSetup } from "../engine/losses.ts";
 import type { GraphLayer } from "../net/graph.ts";
 import { GraphBuilder } from "./builder.ts";
 import {

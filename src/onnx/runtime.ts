@@ -9,6 +9,7 @@
  * `InferenceSession.run` only wraps the same call in a promise): the optimisers'
  * objective is a synchronous function.
  */
+import { threadsSetting } from "../config.ts";
 import type * as Ort from "onnxruntime-node";
 import type { Binding } from "onnxruntime-node/dist/binding.js";
 
@@ -45,18 +46,7 @@ function runtime(): Loaded {
 
 /** Threads a session computes on: `RESTYLE_ONNX_THREADS`, else one per core. */
 export function onnxThreads(): number {
-  let fromEnv: string | undefined;
-  try {
-    fromEnv = Deno.env.get("RESTYLE_ONNX_THREADS");
-  } catch {
-    // no --allow-env: the default
-  }
-  if (fromEnv === undefined) return navigator.hardwareConcurrency;
-  const n = Number(fromEnv);
-  if (!Number.isInteger(n) || n < 1) {
-    throw new Error(`RESTYLE_ONNX_THREADS must be a whole number of at least 1, got "${fromEnv}"`);
-  }
-  return n;
+  return threadsSetting("RESTYLE_ONNX_THREADS") ?? navigator.hardwareConcurrency;
 }
 
 /** A float32 tensor by name: its data and shape. */

@@ -7,15 +7,7 @@
  * as an escape hatch: `RESTYLE_FAST_BACKWARD=0` or `setFastBackward(false)`.
  */
 import * as tf from "@tensorflow/tfjs";
-
-function envDefault(): boolean {
-  try {
-    const value = Deno.env.get("RESTYLE_FAST_BACKWARD");
-    return value === undefined || !["0", "false", "off", "no"].includes(value.toLowerCase());
-  } catch {
-    return true; // no --allow-env: keep the default
-  }
-}
+import { fastBackwardSetting } from "../config.ts";
 
 let enabled: boolean | undefined;
 
@@ -28,7 +20,7 @@ let enabled: boolean | undefined;
  * WebGPU ~1x, and its conv gradient read back zeros under a tape on the software adapter.
  */
 export function fastBackward(): boolean {
-  enabled ??= envDefault();
+  enabled ??= fastBackwardSetting();
   return enabled && tf.getBackend() === "wasm";
 }
 

@@ -10,7 +10,7 @@ import { stream, streamSSE } from "hono/streaming";
 import { Buffer } from "node:buffer";
 import type { Job, JobEvent } from "./jobs.ts";
 
-/** Seconds between SSE keep-alive comments while a job is quiet. */
+/** Milliseconds between SSE keep-alive comments while a job is quiet. */
 const KEEPALIVE_MS = 15_000;
 
 /** Calls `each` for every event after `lastId`, live, until the job finishes or `signal` aborts. */

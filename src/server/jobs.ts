@@ -10,8 +10,8 @@
  * Finished jobs stay readable for a bounded time and count, then are freed.
  * Cancelling aborts the running stylization; a job over the time limit fails.
  */
-import type { StylizeOptionsInput } from "../engine/options.ts";
-import type { Losses } from "../engine/stylize.ts";
+import type { StylizeOptions } from "../engine/options.ts";
+import type { Losses, StylizeStep } from "../engine/stylize.ts";
 import { Problem, type ProblemBody, toProblem } from "./problem.ts";
 
 /** Where a job is in its life. */
@@ -20,19 +20,11 @@ export type JobStatus = "queued" | "running" | "done" | "failed" | "cancelled";
 /** The four loss terms reported each iteration (the engine's). */
 export type { Losses };
 
-/** One step as a runner reports it (the engine's `StylizeStep`). */
-export interface RunnerStep {
-  /** 1-based iteration. */
-  iteration: number;
-  /** Total iterations of the run. */
-  iterations: number;
-  /** This iteration's losses. */
-  losses: Losses;
-  /** Milliseconds since the run started. */
-  elapsedMs: number;
+/** One step as a runner reports it: the engine's `StylizeStep`, its preview as PNG bytes. */
+export type RunnerStep = Pick<StylizeStep, "iteration" | "iterations" | "losses" | "elapsedMs"> & {
   /** A preview as PNG bytes, on preview iterations and the last. */
   png?: Uint8Array;
-}
+};
 
 /** What a job stylizes: the uploaded image files (PNG, JPEG, GIF or TIFF bytes) and validated options. */
 export interface JobSpec {
@@ -42,8 +34,8 @@ export interface JobSpec {
   styles: Uint8Array[];
   /** Start image for `init: "image"`. */
   initImage?: Uint8Array;
-  /** Stylize options, already validated. */
-  options: StylizeOptionsInput;
+  /** Stylize options, parsed once at the edge (defaults applied). */
+  options: StylizeOptions;
 }
 
 /** Bytes a spec holds. */
@@ -128,7 +120,7 @@ export class Job {
   /** A queued job for `spec`; its URLs start with `basePath` (e.g. `/v1/jobs`). */
   constructor(spec: JobSpec, readonly basePath: string) {
     this.spec = spec;
-    this.iterations = spec.options.iterations ?? 100;
+    this.iterations = spec.options.iterations;
     this.settled = new Promise((resolve) => (this.#settle = resolve));
   }
 

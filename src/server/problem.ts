@@ -10,6 +10,7 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { ZodError } from "zod";
+import { StyleError, type StyleErrorReason } from "../styles/store.ts";
 
 /** One invalid field: its dotted path (`options.iterations`) and what is wrong or allowed. */
 export interface FieldError {
@@ -103,6 +104,27 @@ export function fieldProblem(error: ZodError, prefix?: string): Problem {
   return new Problem(422, detail, { type: "invalid-field", errors });
 }
 
+/** How each refusal of the style store is answered: status, problem type, and a hint. */
+const STYLE_PROBLEMS: Record<StyleErrorReason, { status: number; type: string; hint?: string }> = {
+  "unknown": { status: 404, type: "unknown-style", hint: "GET /v1/styles lists uploads too" },
+  "not-fetched": { status: 503, type: "style-not-fetched" },
+  "exists": { status: 409, type: "style-exists" },
+  "full": { status: 409, type: "style-quota", hint: "delete some with DELETE /v1/styles/{id}" },
+  "built-in": { status: 403, type: "built-in-style" },
+};
+
+/** A StyleError as a Problem; `field` names the form field it is about, when there is one. */
+export function styleProblem(error: StyleError, field?: string): Problem {
+  const { status, type, hint } = STYLE_PROBLEMS[error.reason];
+  const detail = hint ? `${error.message}; ${hint}` : error.message;
+  const message = error.reason === "exists" ? `already stored as "${error.existingId}"` : detail;
+  return new Problem(status, detail, {
+    type,
+    ...(field ? { errors: [{ field, message }] } : {}),
+    ...(error.existingId ? { extra: { id: error.existingId } } : {}),
+  });
+}
+
 /**
  * Turns anything thrown into a Problem. An unexpected error becomes a 500 whose
  * body says nothing of it (no message, path or engine internals): only
@@ -112,6 +134,7 @@ export function fieldProblem(error: ZodError, prefix?: string): Problem {
 export function toProblem(error: unknown, reference?: string): Problem {
   if (error instanceof Problem) return error;
   if (error instanceof ZodError) return fieldProblem(error);
+  if (error instanceof StyleError) return styleProblem(error);
   if (error instanceof HTTPException) return new Problem(error.status, error.message);
   if (error instanceof URIError) {
     return new Problem(400, "the URL has a malformed percent-encoding (such as %zz)", {

@@ -2,7 +2,7 @@
  * @module The job routes: `POST /v1/jobs`, `GET/DELETE /v1/jobs/{id}`, events, images, `POST /v1/stylize`.
  */
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
-import type { StylizeOptionsInput } from "../engine/options.ts";
+import type { StylizeOptions } from "../engine/options.ts";
 import type { NetworkId } from "../net/network.ts";
 import type { StyleStore } from "../styles/store.ts";
 import { ndjsonResponse, pngResponse, sseResponse } from "./events.ts";
@@ -14,7 +14,7 @@ import {
   JobFormSchema,
   JobParamsSchema,
   JobSchema,
-  ProblemSchema,
+  problemResponses,
 } from "./schemas.ts";
 import { readJobForm, type UploadLimits } from "./upload.ts";
 
@@ -36,12 +36,6 @@ export interface JobRoutesContext {
   /** Whether a network's weights are in place, and the command that fetches them. */
   networkStatus: (id: NetworkId) => Promise<{ ready: boolean; fetch: string }>;
 }
-
-const problems = (...statuses: number[]) =>
-  Object.fromEntries(statuses.map((status) => [status, {
-    description: `problem (${status})`,
-    content: { "application/problem+json": { schema: ProblemSchema } },
-  }]));
 
 const jobForm = {
   required: true,
@@ -89,9 +83,9 @@ export function addJobRoutes(app: OpenAPIHono, ctx: JobRoutesContext): void {
   };
 
   // Checked after the fields and before any image is decoded.
-  const admit = async (options: StylizeOptionsInput) => {
+  const admit = async (options: StylizeOptions) => {
     checkSizes(options, ctx.limits);
-    const network = (options.network ?? "squeezenet") as NetworkId;
+    const network: NetworkId = options.network;
     const status = await ctx.networkStatus(network);
     if (!status.ready) {
       throw new Problem(
@@ -133,7 +127,7 @@ export function addJobRoutes(app: OpenAPIHono, ctx: JobRoutesContext): void {
         description: "queued",
         content: { "application/json": { schema: JobCreatedSchema } },
       },
-      ...problems(400, 404, 413, 415, 422, 429, 503),
+      ...problemResponses(400, 404, 413, 415, 422, 429, 503),
     },
   });
   app.post("/v1/jobs", async (c) => {
@@ -153,7 +147,7 @@ export function addJobRoutes(app: OpenAPIHono, ctx: JobRoutesContext): void {
       request: { params: JobParamsSchema },
       responses: {
         200: { description: "the job", content: { "application/json": { schema: JobSchema } } },
-        ...problems(404),
+        ...problemResponses(404),
       },
     }),
     (c) => c.json(jobView(findJob(c.req.valid("param").id), queue), 200),
@@ -168,7 +162,7 @@ export function addJobRoutes(app: OpenAPIHono, ctx: JobRoutesContext): void {
       request: { params: JobParamsSchema },
       responses: {
         200: { description: "the job", content: { "application/json": { schema: JobSchema } } },
-        ...problems(404),
+        ...problemResponses(404),
       },
     }),
     async (c) => {
@@ -185,7 +179,7 @@ export function addJobRoutes(app: OpenAPIHono, ctx: JobRoutesContext): void {
     request: { params: JobParamsSchema },
     responses: {
       200: { description: "event stream", content: { "text/event-stream": { schema: {} } } },
-      ...problems(404),
+      ...problemResponses(404),
     },
   });
   app.get("/v1/jobs/:id/events", (c) => sseResponse(c, findJob(c.req.param("id"))));
@@ -201,7 +195,7 @@ export function addJobRoutes(app: OpenAPIHono, ctx: JobRoutesContext): void {
           description: "PNG",
           content: { "image/png": { schema: { type: "string", format: "binary" } } },
         },
-        ...problems(404),
+        ...problemResponses(404),
       },
     }),
     (c) => {
@@ -243,7 +237,7 @@ export function addJobRoutes(app: OpenAPIHono, ctx: JobRoutesContext): void {
           "image/png": { schema: { type: "string", format: "binary" } },
         },
       },
-      ...problems(400, 404, 413, 415, 422, 429, 503),
+      ...problemResponses(400, 404, 413, 415, 422, 429, 503),
     },
   });
   app.post("/v1/stylize", async (c) => {
@@ -256,15 +250,18 @@ export function addJobRoutes(app: OpenAPIHono, ctx: JobRoutesContext): void {
   });
 }
 
-/** 422 naming `options.maxSize` or `options.scales` when they pass what this server can serve. */
-export function checkSizes(options: StylizeOptionsInput, limits: SizeLimits): void {
+/**
+ * 422 naming `options.maxSize` or `options.scales` when the sizes the run would use pass what
+ * this server can serve: the scales when given, else maxSize (its default too).
+ */
+export function checkSizes(options: StylizeOptions, limits: SizeLimits): void {
   const refuse = (field: string, message: string) => {
     throw new Problem(422, `${field}: ${message}`, {
       type: "invalid-field",
       errors: [{ field, message }],
     });
   };
-  if (options.maxSize !== undefined && options.maxSize > limits.maxSize) {
+  if (options.scales === undefined && options.maxSize > limits.maxSize) {
     refuse(
       "options.maxSize",
       `${options.maxSize} is more than this server can serve (at most ${limits.maxSize})`,

@@ -4,21 +4,16 @@
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import { IMAGE_MIME_TYPES, readImageHeader } from "../image/header.ts";
 import type { StyleInfo, StyleStore } from "../styles/store.ts";
-import { Problem } from "./problem.ts";
+import { StyleError } from "../styles/store.ts";
+import { Problem, styleProblem } from "./problem.ts";
 import {
-  ProblemSchema,
+  problemResponses,
   StyleListSchema,
   StyleParamsSchema,
   StyleSchema,
   StyleUploadSchema,
 } from "./schemas.ts";
 import { decodeUpload, readForm } from "./upload.ts";
-
-const problems = (...statuses: number[]) =>
-  Object.fromEntries(statuses.map((status) => [status, {
-    description: `problem (${status})`,
-    content: { "application/problem+json": { schema: ProblemSchema } },
-  }]));
 
 const png = { "image/png": { schema: { type: "string" as const, format: "binary" } } };
 
@@ -55,7 +50,7 @@ export function addStyleRoutes(app: OpenAPIHono, styles: StyleStore, maxPixels: 
       request: { params: StyleParamsSchema },
       responses: {
         200: { description: "the image", content: png },
-        ...problems(404, 503),
+        ...problemResponses(404, 503),
       },
     }),
     async (c) => {
@@ -76,7 +71,7 @@ export function addStyleRoutes(app: OpenAPIHono, styles: StyleStore, maxPixels: 
       request: { params: StyleParamsSchema },
       responses: {
         200: { description: "PNG thumbnail", content: png },
-        ...problems(404, 503),
+        ...problemResponses(404, 503),
       },
     }),
     async (c) => {
@@ -96,7 +91,7 @@ export function addStyleRoutes(app: OpenAPIHono, styles: StyleStore, maxPixels: 
       request: { params: StyleParamsSchema },
       responses: {
         204: { description: "deleted" },
-        ...problems(403, 404),
+        ...problemResponses(403, 404),
       },
     }),
     async (c) => {
@@ -114,7 +109,7 @@ export function addStyleRoutes(app: OpenAPIHono, styles: StyleStore, maxPixels: 
     },
     responses: {
       201: { description: "created", content: { "application/json": { schema: StyleSchema } } },
-      ...problems(400, 409, 413, 415, 422),
+      ...problemResponses(400, 409, 413, 415, 422),
     },
     description: "An image already stored, or a full store (count or bytes), is a 409.",
   });
@@ -135,7 +130,11 @@ export function addStyleRoutes(app: OpenAPIHono, styles: StyleStore, maxPixels: 
       });
     }
     const { bytes } = await decodeUpload(image, "image", maxPixels);
-    const style = withLinks(await styles.add(bytes, title.trim()));
+    const style = withLinks(
+      await styles.add(bytes, title.trim()).catch((error) => {
+        throw error instanceof StyleError ? styleProblem(error, "image") : error;
+      }),
+    );
     c.header("Location", `/v1/styles/${style.id}`);
     return c.json(style, 201);
   });

@@ -1,8 +1,8 @@
 /**
  * @module Zod schemas of the HTTP API (v1): they document `/openapi.json`.
  *
- * The response shapes here are the contract of DESIGN §4 that plug-ins,
- * macros and tests rely on: fields may be added, never renamed.
+ * The response shapes here are the contract that the plug-ins, scripts and
+ * tests rely on: fields may be added, never renamed.
  */
 import { z } from "@hono/zod-openapi";
 import { stylizeOptionsSchema } from "../engine/options.ts";
@@ -21,6 +21,14 @@ export const ProblemSchema = z.object({
   detail: z.string(),
   errors: z.array(FieldErrorSchema).optional(),
 }).openapi("Problem");
+
+/** OpenAPI responses for `statuses`, each a problem (`application/problem+json`). */
+export function problemResponses(...statuses: number[]) {
+  return Object.fromEntries(statuses.map((status) => [status, {
+    description: `problem (${status})`,
+    content: { "application/problem+json": { schema: ProblemSchema } },
+  }]));
+}
 
 const LossesSchema = z.object({
   total: z.number(),

@@ -1,19 +1,9 @@
 /**
- * @module Serving a directory of plain files (the web page, the Photopea plug-in page).
+ * @module Serving a directory of plain files (the web page, the Photopea plug-in page), typed
+ * by Hono's MIME table.
  */
 import type { MiddlewareHandler } from "hono";
-
-const TYPES: Record<string, string> = {
-  html: "text/html; charset=utf-8",
-  js: "text/javascript; charset=utf-8",
-  mjs: "text/javascript; charset=utf-8",
-  css: "text/css; charset=utf-8",
-  json: "application/json",
-  png: "image/png",
-  svg: "image/svg+xml",
-  ico: "image/x-icon",
-  txt: "text/plain; charset=utf-8",
-};
+import { getMimeType } from "hono/utils/mime";
 
 /**
  * Serves files under `root` for request paths under `prefix`; `index.html` for
@@ -32,9 +22,8 @@ export function staticFiles(root: string, prefix: string): MiddlewareHandler {
     } catch {
       return await next();
     }
-    const ext = relative.slice(relative.lastIndexOf(".") + 1).toLowerCase();
     return c.body(body as Uint8Array<ArrayBuffer>, 200, {
-      "Content-Type": TYPES[ext] ?? "application/octet-stream",
+      "Content-Type": getMimeType(relative) ?? "application/octet-stream",
       "Cache-Control": "no-cache",
       "X-Content-Type-Options": "nosniff",
     });

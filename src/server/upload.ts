@@ -11,16 +11,16 @@
  * working size), also before decoding; 404 for an unknown style id.
  */
 import { ZodError } from "zod";
-import { checkRun, type RunImages, type SizedImage } from "../engine/guards.ts";
-import { type StylizeOptionsInput, stylizeOptionsSchema } from "../engine/options.ts";
+import { checkInputs, checkRun, type RunImages, type SizedImage } from "../engine/guards.ts";
+import { type StylizeOptions, stylizeOptionsSchema } from "../engine/options.ts";
 import { networkShape } from "../net/shape.ts";
 import { presetNamed, PRESETS } from "../net/presets.ts";
 import { decodeImage, ImageDecodeError } from "../image/codec.ts";
 import { type ImageHeader, ImageHeaderError, readImageHeader } from "../image/header.ts";
 import type { RgbaImage } from "../image/image.ts";
-import type { StyleStore } from "../styles/store.ts";
+import { StyleError, type StyleStore } from "../styles/store.ts";
 import type { JobSpec } from "./jobs.ts";
-import { fieldProblem, Problem } from "./problem.ts";
+import { fieldProblem, Problem, styleProblem } from "./problem.ts";
 
 /** Limits applied while reading a job. */
 export interface UploadLimits {
@@ -156,12 +156,15 @@ export async function decodeUpload(
   return { image: await decodeChecked(upload), bytes: upload.bytes };
 }
 
-/** Parses and validates the `options` field (400 not JSON, 422 invalid values). */
+/**
+ * Parses and validates the `options` field once (400 not JSON, 422 invalid values): the
+ * result has the schema's defaults, and is what the job and the engine get.
+ */
 export function readOptions(
   value: FormDataEntryValue | null,
   limits: Pick<UploadLimits, "maxIterations">,
-): Promise<StylizeOptionsInput> | StylizeOptionsInput {
-  if (value === null) return {};
+): Promise<StylizeOptions> | StylizeOptions {
+  if (value === null) return readOptions("", limits);
   if (typeof value !== "string") return value.text().then((text) => readOptions(text, limits));
   let json: unknown;
   try {
@@ -180,11 +183,13 @@ export function readOptions(
   }
   const parsed = stylizeOptionsSchema.safeParse(json);
   if (!parsed.success) throw fieldProblem(parsed.error, "options");
-  const iterations = (json as StylizeOptionsInput).iterations;
-  if (iterations !== undefined && iterations > limits.maxIterations) {
+  const { iterations } = parsed.data;
+  if (iterations > limits.maxIterations) {
+    // The default counts too: the job would run it.
+    const what = "iterations" in json ? `${iterations}` : `the default, ${iterations},`;
     throw new Problem(
       422,
-      `options.iterations: ${iterations} is more than this server allows (${limits.maxIterations})`,
+      `options.iterations: ${what} is more than this server allows (${limits.maxIterations})`,
       {
         type: "invalid-field",
         errors: [{
@@ -194,8 +199,7 @@ export function readOptions(
       },
     );
   }
-  // Keep what the caller wrote: the engine applies the defaults itself.
-  return json as StylizeOptionsInput;
+  return parsed.data;
 }
 
 /**
@@ -207,10 +211,9 @@ export async function readJobForm(
   request: Request,
   styles: StyleStore,
   limits: UploadLimits,
-  admit?: (options: StylizeOptionsInput) => void | Promise<void>,
+  admit?: (options: StylizeOptions) => void | Promise<void>,
 ): Promise<JobSpec> {
   const form = await readForm(request, JOB_FIELDS);
-  const options = await readOptions(form.get("options"), limits);
   const contentField = form.get("content");
   if (contentField === null) {
     throw new Problem(422, "content is required: the image (layer) to stylize", {
@@ -218,6 +221,7 @@ export async function readJobForm(
       errors: [{ field: "content", message: "required: a PNG, JPEG, GIF or TIFF file" }],
     });
   }
+  const options = await readOptions(form.get("options"), limits);
   const styleIds = form.getAll("style");
   const styleFiles = form.getAll("styleImage");
   const count = styleIds.length + styleFiles.length;
@@ -230,20 +234,8 @@ export async function readJobForm(
       errors: [{ field: "style", message }],
     });
   }
-  if (options.styleWeights && options.styleWeights.length !== count) {
-    const message = `has ${options.styleWeights.length} weights for ${count} styles`;
-    throw new Problem(422, `options.styleWeights ${message}`, {
-      type: "invalid-field",
-      errors: [{ field: "options.styleWeights", message: `one weight per style (${count})` }],
-    });
-  }
   const initField = form.get("initImage");
-  if (options.init === "image" && initField === null) {
-    throw new Problem(422, 'options.init is "image" but no initImage file was sent', {
-      type: "invalid-field",
-      errors: [{ field: "initImage", message: 'required when options.init is "image"' }],
-    });
-  }
+  withFieldProblem(() => checkInputs(options, { styles: count, initImage: initField !== null }));
   // Every header first, then the guards, then the queue's admission, then the decoding.
   const content = await readUpload(contentField, "content", limits.maxPixels);
   const styleSizes: SizedImage[] = [];
@@ -288,28 +280,27 @@ export async function readJobForm(
  * too small or thin for the layers — a 422 naming the field, before anything is
  * decoded or queued. Skipped when the weights are missing (the route's 503).
  */
-async function checkAgainstNetwork(options: StylizeOptionsInput, images: RunImages) {
-  const parsed = stylizeOptionsSchema.parse(options);
+async function checkAgainstNetwork(parsed: StylizeOptions, images: RunImages) {
   const preset = presetNamed(PRESETS[parsed.network], parsed.preset);
   const network = await networkShape(parsed.network, parsed.padding ?? preset?.padding);
   if (!network) return;
+  withFieldProblem(() => checkRun(network, parsed, images));
+}
+
+/** Runs an engine guard; its ZodError becomes a 422 naming the fields. */
+function withFieldProblem(check: () => unknown): void {
   try {
-    checkRun(network, parsed, images);
+    check();
   } catch (error) {
     throw error instanceof ZodError ? fieldProblem(error) : error;
   }
 }
 
-/** `promise`, with a Problem it rejects with naming `field` (the store's 404 / 503 do not). */
+/** `promise`, with the style store's refusal as a Problem naming `field`. */
 async function withField<T>(promise: Promise<T>, field: string): Promise<T> {
   try {
     return await promise;
   } catch (error) {
-    if (!(error instanceof Problem) || error.body.errors) throw error;
-    throw new Problem(error.status, error.message, {
-      type: error.body.type.replace(/^\/problems\//, ""),
-      errors: [{ field, message: error.message }],
-      headers: error.headers,
-    });
+    throw error instanceof StyleError ? styleProblem(error, field) : error;
   }
 }

@@ -17,7 +17,7 @@
  * what to try, and a fresh process starts at once, so the queue goes on.
  */
 import type { BackendInfo } from "../backend.ts";
-import { repoPath } from "../config.ts";
+import { hasXdgRuntimeDir, repoPath } from "../config.ts";
 import type { JobRunner, JobSpec, RunnerStep } from "./jobs.ts";
 import { Problem } from "./problem.ts";
 import {
@@ -370,7 +370,7 @@ export class EngineWorker {
    * the engine gets a private, empty runtime directory instead.
    */
   #xdgRuntimeDir(): string | undefined {
-    if (Deno.env.get("XDG_RUNTIME_DIR")) return undefined;
+    if (hasXdgRuntimeDir()) return undefined;
     this.#xdgDir ??= Deno.makeTempDirSync({ prefix: "restyle-runtime-" });
     Deno.chmodSync(this.#xdgDir, 0o700);
     return this.#xdgDir;

@@ -13,7 +13,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend.ts";
 import { chooseBackend } from "../engine/backend_probe.ts";
-import { stylizeOptionsSchema } from "../engine/options.ts";
+import { workerTestHooks } from "../config.ts";
+import { DEFAULT_OPTIONS } from "../engine/options.ts";
 import { stylize } from "../engine/stylize.ts";
 import { decodeImage, encodePng, ImageDecodeError } from "../image/codec.ts";
 import type { RgbaImage } from "../image/image.ts";
@@ -51,7 +52,7 @@ function stats(): WorkerStats {
 
 async function start(): Promise<void> {
   const started = performance.now();
-  const network = stylizeOptionsSchema.parse({}).network;
+  const network = DEFAULT_OPTIONS.network;
   const ready = await networkReady(network);
   // Unforced, the backend is the fastest one measured on the default network (when it is ready).
   const choice = ready ? await chooseBackend(network) : undefined;
@@ -141,7 +142,7 @@ async function runJob(message: Extract<ToWorker, { type: "job" }>, payload: Uint
   }
 }
 
-const testHooks = Deno.env.get("RESTYLE_WORKER_TEST_HOOKS") === "1";
+const testHooks = workerTestHooks();
 /** A failure a test asked for, injected at the running job's next step (or the next job's start). */
 let pending: "exit" | "hang" | "abort" | undefined;
 

@@ -8,7 +8,7 @@
  * other), so images cross the boundary once, encoded, never as JSON text.
  */
 import type { BackendInfo } from "../backend.ts";
-import type { StylizeOptionsInput } from "../engine/options.ts";
+import type { StylizeOptions } from "../engine/options.ts";
 import type { Losses } from "../engine/stylize.ts";
 import type { ProblemBody } from "./problem.ts";
 
@@ -31,7 +31,7 @@ export interface ImageLengths {
 
 /** HTTP process -> engine process. */
 export type ToWorker =
-  | { type: "job"; id: string; options: StylizeOptionsInput; images: ImageLengths }
+  | { type: "job"; id: string; options: StylizeOptions; images: ImageLengths }
   | { type: "cancel"; id: string }
   | { type: "stats" }
   /** Test hook, honoured only when the worker runs with `RESTYLE_WORKER_TEST_HOOKS=1`. */

@@ -8,7 +8,7 @@
  * every byte, into `<dataDir>/styles/catalogue/`.
  */
 import { dataDir, mirrorDir, repoPath } from "../config.ts";
-import { type FetchProgress, fetchVerified, verifyFile } from "../weights/fetch.ts";
+import { type FetchProgress, fetchVerified, verifyFile } from "../fetch.ts";
 
 /** One painting of the catalogue. */
 export interface CatalogueStyle {

@@ -7,14 +7,31 @@
  * image (by sha256), deletable. Thumbnails are made once and cached in
  * `<dir>/thumbnails/`.
  */
-import { Image } from "imagescript";
 import { createHash } from "node:crypto";
 import { dataDir } from "../config.ts";
-import { decodeImage, encodePng } from "../image/codec.ts";
+import { decodeImage, encodePng, resizeImage } from "../image/codec.ts";
 import { readImageHeader } from "../image/header.ts";
-import type { RgbaImage } from "../image/image.ts";
-import { Problem } from "../server/problem.ts";
+import { fitToLongestSide, type RgbaImage } from "../image/image.ts";
 import { type CatalogueStyle, FETCH_STYLES_COMMAND, readCatalogue } from "./catalogue.ts";
+
+/**
+ * Why the store refused: `unknown` id, a catalogue style `not-fetched` yet, an upload that
+ * `exists` already or would overfill a `full` store, or removing a `built-in` style.
+ */
+export type StyleErrorReason = "unknown" | "not-fetched" | "exists" | "full" | "built-in";
+
+/** A style the store cannot give, add or remove; the server maps `reason` to an HTTP status. */
+export class StyleError extends Error {
+  /** A refusal for `reason`; `existingId`, for `exists`, is the id the image is stored under. */
+  constructor(
+    readonly reason: StyleErrorReason,
+    message: string,
+    readonly existingId?: string,
+  ) {
+    super(message);
+    this.name = "StyleError";
+  }
+}
 
 /** A style as listed by `GET /v1/styles`. */
 export interface StyleInfo {
@@ -123,16 +140,16 @@ export class StyleStore {
     return [...catalogue, ...users];
   }
 
-  /** The style's file bytes; 404 Problem when unknown, 503 when not fetched yet. */
+  /** The style's file bytes; a StyleError when unknown or not fetched yet. */
   async bytes(id: string): Promise<Uint8Array> {
     return await Deno.readFile(await this.#path(id));
   }
 
-  /** The style's width and height without decoding it; 404 / 503 Problems as {@linkcode bytes}. */
+  /** The style's width and height without decoding it; StyleErrors as {@linkcode bytes}. */
   async size(id: string): Promise<{ width: number; height: number }> {
     const style = this.#catalogue.get(id);
     if (style) {
-      await this.#path(id); // 503 when not fetched yet
+      await this.#path(id); // not fetched yet: a StyleError
       return { width: style.width, height: style.height };
     }
     await this.#path(id);
@@ -153,20 +170,8 @@ export class StyleStore {
       return await Deno.readFile(cached);
     } catch { /* not made yet */ }
     const rgba = await decodeImage(await Deno.readFile(source));
-    const image = new Image(rgba.width, rgba.height);
-    image.bitmap.set(rgba.data);
-    const scale = this.thumbnailSize / Math.max(rgba.width, rgba.height);
-    if (scale < 1) {
-      image.resize(
-        Math.max(1, Math.round(rgba.width * scale)),
-        Math.max(1, Math.round(rgba.height * scale)),
-      );
-    }
-    const png = await encodePng({
-      width: image.width,
-      height: image.height,
-      data: new Uint8Array(image.bitmap),
-    });
+    const [height, width] = fitToLongestSide(rgba.height, rgba.width, this.thumbnailSize, false);
+    const png = await encodePng(resizeImage(rgba, width, height));
     await Deno.mkdir(`${this.dir}/thumbnails`, { recursive: true, mode: 0o700 });
     await Deno.writeFile(cached, png, { mode: 0o600 });
     return png;
@@ -190,11 +195,11 @@ export class StyleStore {
     const same = records.find((r) => r.sha256 === sha256);
     if (same || this.#catalogue.has(id)) {
       const existing = same?.id ?? id;
-      throw new Problem(409, `this image is already a style with id "${existing}"`, {
-        type: "style-exists",
-        errors: [{ field: "image", message: `already stored as "${existing}"` }],
-        extra: { id: existing },
-      });
+      throw new StyleError(
+        "exists",
+        `this image is already a style with id "${existing}"`,
+        existing,
+      );
     }
     const used = (await Promise.all(records.map((r) => this.#fileSize(r)))).reduce(
       (a, b) => a + b,
@@ -205,11 +210,7 @@ export class StyleStore {
         ? `${records.length} uploaded styles, the most this server keeps`
         : `${used} bytes of uploaded styles; this one (${bytes.length}) would pass the ` +
           `${this.maxUserBytes}-byte limit`;
-      throw new Problem(
-        409,
-        `the style store is full: ${full}. Delete some with DELETE /v1/styles/{id}`,
-        { type: "style-quota", errors: [{ field: "image", message: "the style store is full" }] },
-      );
+      throw new StyleError("full", `the style store is full: ${full}`);
     }
     const ext = header.format === "jpeg" ? "jpg" : header.format;
     const record: UserStyleRecord = {
@@ -244,11 +245,9 @@ export class StyleStore {
    */
   async remove(id: string): Promise<void> {
     if (this.#catalogue.has(id)) {
-      throw new Problem(403, `"${id}" is a built-in style; only uploaded styles can be deleted`, {
-        type: "built-in-style",
-      });
+      throw new StyleError("built-in", `"${id}" is a built-in style; only uploads can be deleted`);
     }
-    await this.#path(id); // 404 when unknown
+    await this.#path(id); // unknown: a StyleError
     const record = (await this.#userRecords()).find((r) => r.id === id)!;
     for (
       const path of [
@@ -280,11 +279,10 @@ export class StyleStore {
     if (style) {
       const path = this.#cataloguePath(style);
       if (!await exists(path)) {
-        throw new Problem(
-          503,
+        throw new StyleError(
+          "not-fetched",
           `style "${id}" is in the catalogue but its image is not fetched yet; ` +
             `run ${FETCH_STYLES_COMMAND}, with RESTYLE_MIRROR set when offline`,
-          { type: "style-not-fetched" },
         );
       }
       return path;
@@ -294,11 +292,7 @@ export class StyleStore {
       : undefined;
     if (!record) {
       const ids = [...this.#catalogue.keys()].join(", ");
-      throw new Problem(
-        404,
-        `no style "${id}"; built-in styles are ${ids}, and GET /v1/styles lists uploads too`,
-        { type: "unknown-style" },
-      );
+      throw new StyleError("unknown", `no style "${id}"; built-in styles are ${ids}`);
     }
     return `${this.dir}/user/${record.file}`;
   }

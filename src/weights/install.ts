@@ -10,7 +10,7 @@
 import { mirrorDir, weightsDir } from "../config.ts";
 import type { NetworkId } from "../net/network.ts";
 import { convertCaffe } from "./convert_caffe.ts";
-import { type FetchProgress, fetchVerified } from "./fetch.ts";
+import { type FetchProgress, fetchVerified } from "../fetch.ts";
 import {
   type NetworkSources,
   readManifest,

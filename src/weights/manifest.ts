@@ -7,7 +7,7 @@
  */
 import { repoPath } from "../config.ts";
 import type { NetworkId } from "../net/network.ts";
-import type { SourceFile } from "./fetch.ts";
+import type { SourceFile } from "../fetch.ts";
 
 /** One tensor of a raw float32 dump: which file, its shape and axis order. */
 export interface RawTensor {

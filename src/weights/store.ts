@@ -10,7 +10,7 @@
  * plain float32 arrays); reading decodes with `tf.io.decodeWeights`.
  */
 import * as tf from "@tensorflow/tfjs";
-import { hashFile } from "./fetch.ts";
+import { hashFile } from "../fetch.ts";
 
 /** Format tag and version written into every `weights.json`. */
 export const STORE_FORMAT = "restyle-weights";

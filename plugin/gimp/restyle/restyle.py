@@ -10,7 +10,9 @@
 # whole run is one undo step.
 #
 # Only the Python standard library and GIMP's own introspected libraries are
-# used, so the plug-in is this one file. Written for the GIMP 3.0 API.
+# used. The option arguments and the built-in styles come from fields.json next
+# to this file, written from the server's options table by
+# `deno task plugin-options`. Written for the GIMP 3.0 API.
 
 import json
 import os
@@ -32,25 +34,12 @@ from gi.repository import Gegl, Gimp, GLib, GObject, Gio  # noqa: E402
 
 PROC_NAME = "plug-in-restyle"
 DEFAULT_URL = "http://127.0.0.1:8787"
-NETWORKS = [
-    ("squeezenet", "SqueezeNet (fast, the default without a GPU)"),
-    ("googlenet", "GoogLeNet (middle)"),
-    ("vgg16", "VGG16 (the reference network; needs its weights)"),
-]
-# Used when the server cannot be asked for its catalogue: the built-in styles.
-FALLBACK_STYLES = [
-    ("starry-night", "The Starry Night — Vincent van Gogh (1889)"),
-    ("great-wave", "The Great Wave off Kanagawa — Katsushika Hokusai (1831)"),
-    ("the-scream", "The Scream — Edvard Munch (1893)"),
-    ("shipwreck-minotaur", "The Shipwreck of the Minotaur — J. M. W. Turner (1810)"),
-    ("composition-vii", "Composition VII — Wassily Kandinsky (1913)"),
-    ("monet-san-giorgio", "San Giorgio Maggiore at Dusk — Claude Monet (1908)"),
-    ("wheat-field-cypresses", "Wheat Field with Cypresses — Vincent van Gogh (1889)"),
-]
-STARTS = [
-    ("content", "The layer itself (previews look like it from the start)"),
-    ("noise", "Noise (the paper's choice; early previews are noisy)"),
-]
+HERE = os.path.dirname(os.path.abspath(__file__))
+# fields.json: the options the plug-ins show and the built-in styles.
+with open(os.path.join(HERE, "fields.json"), encoding="utf-8") as fields_file:
+    FIELDS = json.load(fields_file)
+# Each option is an argument named as the CLI's flag (the kebab-case of the API's name).
+OPTIONS = FIELDS["options"]
 STYLE_FROM_FILE = "file"
 STYLE_FROM_LAYER = "layer"
 PNG_FORMAT = "R'G'B'A u8"
@@ -255,12 +244,41 @@ def style_label(style):
 
 def catalogue(timeout):
     """[(id, label)] of the server's styles, or the built-in list when it cannot be asked."""
+    built_in = [(s["id"], style_label(s)) for s in FIELDS["styles"]]
     try:
         client = Client(server_url(""), server_token(""))
         styles = [(s["id"], style_label(s)) for s in client.styles(timeout=timeout)]
-        return styles or FALLBACK_STYLES
+        return styles or built_in
     except Exception:
-        return FALLBACK_STYLES
+        return built_in
+
+
+def add_option_argument(procedure, option, flags):
+    """One argument of `procedure` for an option of fields.json, by its kind."""
+    name, label, blurb = option["flag"], "_" + option["label"], option["help"]
+    kind = option["kind"]
+    if kind == "integer":
+        procedure.add_int_argument(name, label, blurb, option["minimum"], option["maximum"],
+                                   option["default"], flags)
+    elif kind == "number":
+        procedure.add_double_argument(name, label, blurb, float(option["minimum"]),
+                                      float(option["maximum"]), float(option["default"]), flags)
+    else:
+        choice = Gimp.Choice.new()
+        default = option["choices"][0]["nick"]
+        for index, entry in enumerate(option["choices"]):
+            choice.add(entry["nick"], index, entry["label"], "")
+            if entry["value"] == option["default"] and type(entry["value"]) is type(
+                    option["default"]):
+                default = entry["nick"]
+        procedure.add_choice_argument(name, label, blurb, choice, default, flags)
+
+
+def option_value(option, value):
+    """An argument's value as the API takes it (a choice's nick back to its value)."""
+    if option["kind"] == "choice":
+        return next((c["value"] for c in option["choices"] if c["nick"] == value), value)
+    return int(value) if option["kind"] == "integer" else float(value)
 
 
 class Restyle(Gimp.PlugIn):
@@ -294,28 +312,8 @@ class Restyle(Gimp.PlugIn):
                                     Gimp.FileChooserAction.OPEN, True, None, rw)
         procedure.add_layer_argument("style-layer", "Style _layer", "Layer of any open image "
                                      "(used when Style is 'Another open layer')", True, rw)
-        procedure.add_int_argument("iterations", "_Iterations", "Optimiser iterations",
-                                   1, 2000, 100, rw)
-        procedure.add_int_argument("preview-every", "_Preview every", "Insert a preview layer "
-                                   "every N iterations (and at the last)", 1, 2000, 10, rw)
-        procedure.add_int_argument("max-size", "Si_ze", "Longest side, in pixels, the "
-                                   "style transfer runs at (the result is scaled to the layer)",
-                                   16, 2048, 512, rw)
-        procedure.add_double_argument("strength", "S_trength", "Style/content balance: "
-                                      "50 is the network's tuned balance; each 25 more "
-                                      "multiplies the style weight by 10", 0.0, 100.0, 50.0, rw)
-        procedure.add_boolean_argument("preserve-colors", "Preserve _colours", "Keep the "
-                                       "layer's colours (transfer luminance only)", False, rw)
-        networks = Gimp.Choice.new()
-        for index, (nick, label) in enumerate(NETWORKS):
-            networks.add(nick, index, label, "")
-        procedure.add_choice_argument("network", "_Network", "Feature network",
-                                      networks, "squeezenet", rw)
-        starts = Gimp.Choice.new()
-        for index, (nick, label) in enumerate(STARTS):
-            starts.add(nick, index, label, "")
-        procedure.add_choice_argument("init", "Start _from", "What the optimisation starts "
-                                      "from", starts, "content", rw)
+        for option in OPTIONS:
+            add_option_argument(procedure, option, rw)
         procedure.add_string_argument("server-url", "Server _URL", "Restyle server; empty: "
                                       "$RESTYLE_URL or " + DEFAULT_URL, "", rw)
         procedure.add_string_argument("token", "T_oken", "Bearer token, if the server "
@@ -390,27 +388,14 @@ class Settings:
         self.style_title = catalogue_title(config, self.style)
         self.style_file = get("style-file")
         self.style_layer = get("style-layer")
-        self.iterations = get("iterations")
-        self.preview_every = get("preview-every")
-        self.max_size = get("max-size")
-        self.strength = get("strength")
-        self.preserve_colors = get("preserve-colors")
-        self.network = get("network")
-        self.init = get("init")
+        # The job's `options`, by the API's names (strength 50 keeps the network's balance).
+        self.option_values = {o["name"]: option_value(o, get(o["flag"])) for o in OPTIONS}
+        self.iterations = self.option_values["iterations"]
         self.url = server_url(get("server-url"))
         self.token = server_token(get("token"))
 
     def options(self):
-        return {
-            "network": self.network,
-            "iterations": self.iterations,
-            "previewEvery": self.preview_every,
-            "maxSize": self.max_size,
-            # The server scales the network's tuned style weight: 50 keeps it.
-            "strength": self.strength,
-            "preserveColors": bool(self.preserve_colors),
-            "init": self.init,
-        }
+        return dict(self.option_values)
 
 
 def style_request(settings):

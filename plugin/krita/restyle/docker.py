@@ -4,18 +4,24 @@ import threading
 
 from krita import DockWidget, Extension, Krita
 from PyQt5.QtCore import QObject, Qt, pyqtSignal
-from PyQt5.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QFileDialog, QFormLayout,
+from PyQt5.QtWidgets import (QComboBox, QDockWidget, QDoubleSpinBox, QFileDialog, QFormLayout,
                              QGroupBox, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
                              QPushButton, QSlider, QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
 from .client import DEFAULT_URL, Client, RestyleError, server_token, server_url
 from .job import RestyleRun
-from .settings import FALLBACK_STYLES, LIMITS, NETWORKS, STARTS, Settings
+from .settings import DEFAULT_STYLE, FALLBACK_STYLES, OPTIONS, Settings, snake_case
 
 DOCKER_ID = "restyle_docker"
 SETTINGS_GROUP = "restyle"
 FROM_FILE = "\x00file"
 FROM_LAYER = "\x00layer"
+
+
+def _nick(option, value):
+    """A choice's value as text (its nick in fields.json)."""
+    return next((c["nick"] for c in option["choices"]
+                 if c["value"] == value and type(c["value"]) is type(value)), str(value))
 
 
 def style_label(style):
@@ -108,41 +114,14 @@ class RestyleDocker(DockWidget):
         self.style_layer_row = self._row(self.style_layer, layers)
         form.addRow("Style layer", self.style_layer_row)
 
-        self.iterations = self._spin("iterations", "How long to optimise (100 is a good "
-                                     "first run; 20 at a small size previews a style quickly)")
-        form.addRow("Iterations", self.iterations)
-        self.preview_every = self._spin("previewEvery", "A new layer every N iterations "
-                                        "and at the end")
-        form.addRow("Preview every", self.preview_every)
-        self.max_size = self._spin("maxSize", "Longest side, in pixels, the computation runs "
-                                   "at; results are scaled to the layer")
-        self.max_size.setSuffix(" px")
-        form.addRow("Size", self.max_size)
-
-        self.strength = QSlider(Qt.Horizontal)
-        low, high, default = LIMITS["strength"]
-        self.strength.setRange(low, high)
-        self.strength.setValue(default)
-        self.strength.setToolTip("50 is the network's tuned balance of style and content; "
-                                 "each 25 more multiplies the style weight by 10")
-        strength_value = QLabel(str(default))
-        strength_value.setMinimumWidth(24)
-        self.strength.valueChanged.connect(lambda v: strength_value.setText(str(v)))
-        form.addRow("Strength", self._row(self.strength, strength_value))
-
-        self.preserve_colors = QCheckBox("Preserve colours")
-        self.preserve_colors.setToolTip("Keep the layer's colours; transfer only the style's "
-                                        "texture (luminance)")
-        form.addRow("", self.preserve_colors)
-
-        self.network = QComboBox()
-        for value, label in NETWORKS:
-            self.network.addItem(label, value)
-        form.addRow("Network", self.network)
-        self.init = QComboBox()
-        for value, label in STARTS:
-            self.init.addItem(label, value)
-        form.addRow("Start from", self.init)
+        # One row per option of fields.json; each widget is also an attribute named in
+        # snake_case (self.preview_every), as Settings takes it.
+        self.option_widgets = {}
+        for option in OPTIONS:
+            widget, row = self._option_widget(option)
+            self.option_widgets[option["name"]] = widget
+            setattr(self, snake_case(option["name"]), widget)
+            form.addRow(option["label"], row)
 
         server = QGroupBox("Server")
         server_form = QFormLayout(server)
@@ -190,14 +169,40 @@ class RestyleDocker(DockWidget):
             box.addWidget(widget, 1 if index == 0 else 0)
         return row
 
-    @staticmethod
-    def _spin(name, tip):
-        low, high, default = LIMITS[name]
-        spin = QSpinBox()
-        spin.setRange(low, high)
-        spin.setValue(default)
-        spin.setToolTip(tip)
-        return spin
+    def _option_widget(self, option):
+        """(widget, row) for an option: a spin box, a slider for a whole-number range, or a
+        list of choices (their nicks as data)."""
+        kind, default = option["kind"], option["default"]
+        if kind == "choice":
+            widget = QComboBox()
+            for choice in option["choices"]:
+                widget.addItem(choice["label"], choice["nick"])
+            widget.setCurrentIndex(max(0, widget.findData(_nick(option, default))))
+            row = widget
+        elif kind == "number" and float(option["minimum"]).is_integer() \
+                and float(option["maximum"]).is_integer():
+            widget = QSlider(Qt.Horizontal)
+            widget.setRange(int(option["minimum"]), int(option["maximum"]))
+            widget.setValue(int(default))
+            value = QLabel(str(int(default)))
+            value.setMinimumWidth(24)
+            widget.valueChanged.connect(lambda v, label=value: label.setText(str(v)))
+            row = self._row(widget, value)
+        else:
+            widget = QSpinBox() if kind == "integer" else QDoubleSpinBox()
+            widget.setRange(option["minimum"], option["maximum"])
+            widget.setValue(default)
+            row = widget
+        widget.setToolTip(option["help"])
+        return widget, row
+
+    def _option_value(self, option):
+        widget = self.option_widgets[option["name"]]
+        if option["kind"] != "choice":
+            return widget.value()
+        nick = widget.currentData()
+        return next((c["value"] for c in option["choices"] if c["nick"] == nick),
+                    option["default"])
 
     def canvasChanged(self, canvas):
         pass
@@ -217,7 +222,7 @@ class RestyleDocker(DockWidget):
             self._say(error, error=bool(error))
 
     def _list_styles(self, styles):
-        current = self.style.currentData() or self._saved("style", "starry-night")
+        current = self.style.currentData() or self._saved("style", DEFAULT_STYLE)
         self.style.blockSignals(True)
         self.style.clear()
         for value, label in styles:
@@ -254,15 +259,9 @@ class RestyleDocker(DockWidget):
         """The docker's current choices as a `Settings`."""
         choice = self.style.currentData()
         settings = Settings(
-            network=self.network.currentData(),
-            iterations=self.iterations.value(),
-            preview_every=self.preview_every.value(),
-            max_size=self.max_size.value(),
-            strength=self.strength.value(),
-            preserve_colors=self.preserve_colors.isChecked(),
-            init=self.init.currentData(),
             url=self.url.text(),
             token=self.token.text(),
+            **{snake_case(o["name"]): self._option_value(o) for o in OPTIONS},
         )
         settings.style = None
         if choice == FROM_FILE:
@@ -284,29 +283,27 @@ class RestyleDocker(DockWidget):
         return Krita.instance().readSetting(SETTINGS_GROUP, key, str(default))
 
     def _restore(self):
-        for key, spin in (("iterations", self.iterations),
-                          ("previewEvery", self.preview_every),
-                          ("maxSize", self.max_size), ("strength", self.strength)):
+        for option in OPTIONS:
+            widget = self.option_widgets[option["name"]]
+            saved = self._saved(option["name"], "")
+            if option["kind"] == "choice":
+                index = widget.findData(saved)
+                if index >= 0:
+                    widget.setCurrentIndex(index)
+                continue
             try:
-                spin.setValue(int(self._saved(key, spin.value())))
+                widget.setValue(type(widget.value())(float(saved)))
             except ValueError:
                 pass
-        self.preserve_colors.setChecked(self._saved("preserveColors", "false") == "true")
-        for key, combo in (("network", self.network), ("init", self.init)):
-            combo.setCurrentIndex(max(0, combo.findData(self._saved(key, combo.currentData()))))
         self.url.setText(self._saved("url", ""))
         self.style_file.setText(self._saved("styleFile", ""))
 
     def _save(self):
         write = Krita.instance().writeSetting
-        write(SETTINGS_GROUP, "iterations", str(self.iterations.value()))
-        write(SETTINGS_GROUP, "previewEvery", str(self.preview_every.value()))
-        write(SETTINGS_GROUP, "maxSize", str(self.max_size.value()))
-        write(SETTINGS_GROUP, "strength", str(self.strength.value()))
-        write(SETTINGS_GROUP, "preserveColors", "true" if self.preserve_colors.isChecked()
-              else "false")
-        write(SETTINGS_GROUP, "network", self.network.currentData())
-        write(SETTINGS_GROUP, "init", self.init.currentData())
+        for option in OPTIONS:
+            value = self._option_value(option)
+            write(SETTINGS_GROUP, option["name"], _nick(option, value)
+                  if option["kind"] == "choice" else str(value))
         write(SETTINGS_GROUP, "url", self.url.text().strip())
         write(SETTINGS_GROUP, "styleFile", self.style_file.text().strip())
         if self.style.currentData() not in (FROM_FILE, FROM_LAYER):

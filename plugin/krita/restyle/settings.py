@@ -1,72 +1,72 @@
-"""One run's parameters, with the same option names as the GIMP and Photopea plug-ins."""
+"""One run's parameters: the options of fields.json (the server's options table, written
+by `deno task plugin-options`), with the same names as the API, the CLI and GIMP."""
 
 import json
 import os
+import re
 
 from .client import server_token, server_url
 
-NETWORKS = [
-    ("squeezenet", "SqueezeNet (fast)"),
-    ("googlenet", "GoogLeNet"),
-    ("vgg16", "VGG16 (the paper's; fetch its weights first)"),
-]
-STARTS = [
-    ("content", "The layer itself"),
-    ("noise", "Noise (the paper's choice)"),
-]
+
+def _read_fields():
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fields.json")
+    with open(path, encoding="utf-8") as file:
+        return json.load(file)
+
+
+FIELDS = _read_fields()
+# The options the docker shows, in the table's order: name, label, help, kind, default, ….
+OPTIONS = FIELDS["options"]
 # Shown when the server cannot be asked for its catalogue: its built-in styles.
-FALLBACK_STYLES = [
-    ("starry-night", "The Starry Night"),
-    ("great-wave", "The Great Wave off Kanagawa"),
-    ("the-scream", "The Scream"),
-    ("shipwreck-minotaur", "The Shipwreck of the Minotaur"),
-    ("composition-vii", "Composition VII"),
-    ("monet-san-giorgio", "San Giorgio Maggiore at Dusk"),
-    ("wheat-field-cypresses", "Wheat Field with Cypresses"),
-]
-# (name, lowest, highest, default) of the integer options, as the server accepts them.
-LIMITS = {
-    "iterations": (1, 2000, 100),
-    "previewEvery": (1, 2000, 10),
-    "maxSize": (16, 2048, 512),
-    "strength": (0, 100, 50),
-}
+FALLBACK_STYLES = [(s["id"], s["title"]) for s in FIELDS["styles"]]
+DEFAULT_STYLE = FALLBACK_STYLES[0][0]
+
+
+def snake_case(name):
+    """The Python name of an API option: `previewEvery` -> `preview_every`."""
+    return re.sub(r"[A-Z]", lambda m: "_" + m.group(0).lower(), name)
+
+
+def option_value(option, value):
+    """`value` as the API takes it: a number of the option's kind, or a choice's value."""
+    if option["kind"] == "integer":
+        return int(value)
+    if option["kind"] == "number":
+        return float(value)
+    return value
 
 
 class Settings:
     """What to restyle with. The style is exactly one of `style` (a server style id),
-    `style_file` (a path) or `style_layer` (a Krita node of any open document)."""
+    `style_file` (a path) or `style_layer` (a Krita node of any open document). Every
+    option of fields.json is a keyword argument named in snake_case (`preview_every`);
+    those left out take the table's default."""
 
-    def __init__(self, style="starry-night", style_title=None, style_file=None,
-                 style_layer=None, network="squeezenet", iterations=100, preview_every=10,
-                 max_size=512, strength=50, preserve_colors=False, init="content",
-                 url="", token=""):
+    def __init__(self, style=DEFAULT_STYLE, style_title=None, style_file=None,
+                 style_layer=None, url="", token="", **options):
         self.style = style
         self.style_title = style_title
         self.style_file = style_file
         self.style_layer = style_layer
-        self.network = network
-        self.iterations = int(iterations)
-        self.preview_every = int(preview_every)
-        self.max_size = int(max_size)
-        self.strength = float(strength)
-        self.preserve_colors = bool(preserve_colors)
-        self.init = init
         self.url = server_url(url)
         self.token = server_token(token)
+        known = {snake_case(o["name"]): o for o in OPTIONS}
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise TypeError("unknown option %s; options are: %s"
+                            % (", ".join(unknown), ", ".join(known)))
+        self.option_values = {
+            o["name"]: option_value(o, options.get(key, o["default"]))
+            for key, o in known.items()
+        }
+
+    @property
+    def iterations(self):
+        return self.option_values["iterations"]
 
     def options(self):
         """The job's `options` field: the API's names, as the other plug-ins send them."""
-        return {
-            "network": self.network,
-            "iterations": self.iterations,
-            "previewEvery": self.preview_every,
-            "maxSize": self.max_size,
-            # 50 keeps the network's tuned style weight; the server scales it.
-            "strength": self.strength,
-            "preserveColors": self.preserve_colors,
-            "init": self.init,
-        }
+        return dict(self.option_values)
 
     def options_json(self):
         return json.dumps(self.options())

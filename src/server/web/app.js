@@ -122,8 +122,8 @@ async function submit(event) {
   const options = {
     network: $("network").value || undefined,
     iterations: numberField("iterations"),
-    maxSize: numberField("size"),
-    previewEvery: numberField("preview-every"),
+    maxSize: numberField("maxSize"),
+    previewEvery: numberField("previewEvery"),
     preserveColors: $("preserve-colors").checked || undefined,
   };
   form.append("options", JSON.stringify(options));
@@ -212,4 +212,15 @@ $("token").addEventListener("change", async () => {
   await Promise.all([loadHealth(), loadStyles()]);
 });
 
-await Promise.all([loadHealth(), loadStyles()]);
+/** Bounds, defaults and help of the form's number fields, from the options table. */
+async function loadFields() {
+  const { options } = await (await fetch("/fields.json")).json();
+  for (const option of options) {
+    const input = $(option.name);
+    if (input?.type !== "number") continue;
+    const { minimum: min, maximum: max, default: value, help: title } = option;
+    Object.assign(input, { min, max, value, title });
+  }
+}
+
+await Promise.all([loadFields(), loadHealth(), loadStyles()]);

@@ -4,8 +4,8 @@
  * A file comes either from a local mirror (`<mirror>/<mirrorPrefix>/<path>`,
  * copied) or from its public URLs (downloaded, the next URL tried when one
  * fails). Every file is verified by size and checksum before it counts as
- * fetched; a file already in place that verifies is not fetched again. Nothing
- * here knows about weights: the style catalogue fetches its images the same way.
+ * fetched; a file already in place that verifies is not fetched again. The
+ * weights and the style catalogue both fetch their files this way.
  */
 import { createHash } from "node:crypto";
 
