@@ -69,6 +69,7 @@ export interface TileProgress {
   iteration: number;
   /** Tiles done in this evaluation, of `tiles`. */
   tile: number;
+  /** Tiles in this evaluation's grid. */
   tiles: number;
 }
 
