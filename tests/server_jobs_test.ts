@@ -77,6 +77,43 @@ Deno.test("a job streams ordered events and serves every preview at the layer's 
   }
 });
 
+Deno.test("a layer larger than maxSize comes back optimised at its own size; tiled iterations report their tiles", async () => {
+  const server = await testServer();
+  try {
+    const big = await encodePng(gradientWithAlpha(400, 300));
+    const created = await submit(
+      server.url,
+      tiny({
+        maxSize: 32,
+        scales: [32],
+        iterations: 1,
+        maxOutput: 16384,
+        detailIterations: 1,
+        // Shallow layers and a small budget: the 400 px stage does not fit whole.
+        contentLayers: { "fire2/concat": 1 },
+        styleLayers: { conv1: 1, "fire2/concat": 1 },
+        memoryBudget: 40,
+      }),
+      big,
+    );
+    const events = await readSse(await fetch(server.url + created.links.events));
+    assert.equal(events.at(-1)!.event, "done", JSON.stringify(events.at(-1)));
+    const steps = events.filter((e) => e.event === "iteration");
+    // 32 px, then detail stages at 64, 128, 256 and the layer's 400 px.
+    assert.deepEqual(steps.map((e) => e.data.iteration), [1, 2, 3, 4, 5]);
+    const tiles = events.filter((e) => e.event === "tile");
+    assert.ok(tiles.length >= 4, `${tiles.length} tile events`);
+    const last = tiles.at(-1)!.data;
+    assert.equal(last.iteration, 5);
+    assert.equal(last.tile, last.tiles);
+    assert.ok(events.indexOf(tiles[0]) < events.indexOf(steps[4]), "tiles come before their step");
+    const final = await pngOf(await fetch(server.url + steps[4].data.url));
+    assert.deepEqual([final.width, final.height], [400, 300]);
+  } finally {
+    await server.shutdown();
+  }
+});
+
 Deno.test("Last-Event-ID resumes the event stream with exactly the missed events", async () => {
   const server = await testServer();
   try {

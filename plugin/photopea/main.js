@@ -101,12 +101,23 @@ async function restyle() {
   running.jobId = job.id;
   show("Waiting for the first preview…");
   let added = 0;
-  await api.follow(job, async ({ iteration, iterations, url }) => {
-    await addLayer(await api.imageDataUrl(url));
-    added++;
-    progress.value = iteration / (iterations || options.iterations);
-    show(`Iteration ${iteration} of ${iterations || options.iterations}: ${added} layer(s) added`);
-  }, abort.signal);
+  await api.follow(
+    job,
+    async ({ iteration, iterations, url }) => {
+      await addLayer(await api.imageDataUrl(url));
+      added++;
+      progress.value = iteration / (iterations || options.iterations);
+      show(
+        `Iteration ${iteration} of ${iterations || options.iterations}: ${added} layer(s) added`,
+      );
+    },
+    abort.signal,
+    ({ iteration, iterations, tile, tiles }) => {
+      // A big layer's iteration runs tile by tile: show it moving.
+      progress.value = (iteration - 1 + tile / tiles) / (iterations || options.iterations);
+      show(`Iteration ${iteration}, tile ${tile} of ${tiles}: ${added} layer(s) added`);
+    },
+  );
   progress.value = 1;
   return added;
 }

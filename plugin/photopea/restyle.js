@@ -61,9 +61,11 @@ export class RestyleClient {
   /**
    * Follows a job: calls `onPreview({iteration, iterations, url})` for every
    * preview (from the event stream, then any the stream missed from the job's
-   * state), and resolves when the job is done. Rejects when it fails or is cancelled.
+   * state), `onTile({iteration, iterations, tile, tiles})` as a big layer's
+   * iteration goes tile by tile, and resolves when the job is done. Rejects when
+   * it fails or is cancelled.
    */
-  async follow(job, onPreview, signal) {
+  async follow(job, onPreview, signal, onTile) {
     const seen = new Set();
     const preview = async (p) => {
       if (seen.has(p.iteration)) return;
@@ -79,6 +81,7 @@ export class RestyleClient {
       for await (const { event, data } of readEvents(response.body)) {
         const payload = data.startsWith("{") ? JSON.parse(data) : {};
         if (event === "iteration" && payload.url) await preview(payload);
+        else if (event === "tile") onTile?.(payload);
         else if (event === "error") {
           throw new Error(`Restyle failed: ${payload.detail ?? payload.error ?? data}`);
         } else if (event === "cancelled") throw new Error("The job was cancelled.");

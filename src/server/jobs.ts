@@ -11,7 +11,7 @@
  * Cancelling aborts the running stylization; a job over the time limit fails.
  */
 import type { StylizeOptions } from "../engine/options.ts";
-import type { Losses, StylizeStep } from "../engine/stylize.ts";
+import type { Losses, StylizeStep, TileProgress } from "../engine/stylize.ts";
 import { Problem, type ProblemBody, toProblem } from "./problem.ts";
 
 /** Where a job is in its life. */
@@ -21,10 +21,15 @@ export type JobStatus = "queued" | "running" | "done" | "failed" | "cancelled";
 export type { Losses };
 
 /** One step as a runner reports it: the engine's `StylizeStep`, its preview as PNG bytes. */
-export type RunnerStep = Pick<StylizeStep, "iteration" | "iterations" | "losses" | "elapsedMs"> & {
-  /** A preview as PNG bytes, on preview iterations and the last. */
-  png?: Uint8Array;
-};
+export type RunnerStep =
+  & Pick<StylizeStep, "iteration" | "iterations" | "losses" | "elapsedMs">
+  & {
+    /** A preview as PNG bytes, on preview iterations and the last. */
+    png?: Uint8Array;
+  };
+
+/** A tile of a tiled evaluation done, within the iteration it computes (`TileProgress`). */
+export type RunnerTile = TileProgress;
 
 /** What a job stylizes: the uploaded image files (PNG, JPEG, GIF or TIFF bytes) and validated options. */
 export interface JobSpec {
@@ -45,14 +50,17 @@ export function specBytes(spec: JobSpec): number {
 }
 
 /** Runs one job; must stop (throwing `signal.reason`) within one step of an abort. */
-export type JobRunner = (spec: JobSpec, signal: AbortSignal) => AsyncIterable<RunnerStep>;
+export type JobRunner = (
+  spec: JobSpec,
+  signal: AbortSignal,
+) => AsyncIterable<RunnerStep | RunnerTile>;
 
 /** One entry of a job's event log, as sent over SSE. */
 export interface JobEvent {
   /** Sequence number within the job (the SSE `id`), from 1. */
   id: number;
   /** The SSE event name. */
-  event: "status" | "progress" | "iteration" | "done" | "error" | "cancelled";
+  event: "status" | "progress" | "tile" | "iteration" | "done" | "error" | "cancelled";
   /** The SSE data, sent as JSON. */
   data: Record<string, unknown>;
 }
@@ -364,6 +372,10 @@ export class JobQueue {
       const spec = job.spec!;
       job.spec = undefined; // the runner holds the files until the engine has them
       for await (const step of this.options.run(spec, signal)) {
+        if ("tile" in step) {
+          job.emit("tile", { ...step, iterations: job.iterations });
+          continue;
+        }
         job.iteration = step.iteration;
         job.iterations = step.iterations;
         job.losses = step.losses;

@@ -174,7 +174,7 @@ export function addJobRoutes(app: OpenAPIHono, ctx: JobRoutesContext): void {
   app.openAPIRegistry.registerPath({
     method: "get",
     path: "/v1/jobs/{id}/events",
-    summary: "Server-sent events: status, progress, iteration, done, error, cancelled",
+    summary: "Server-sent events: status, progress, tile, iteration, done, error, cancelled",
     description: "Each event has an `id:`; reconnect with `Last-Event-ID` to get the missed ones.",
     request: { params: JobParamsSchema },
     responses: {

@@ -18,7 +18,7 @@
  */
 import type { BackendInfo } from "../backend.ts";
 import { hasXdgRuntimeDir, repoPath } from "../config.ts";
-import type { JobRunner, JobSpec, RunnerStep } from "./jobs.ts";
+import type { JobRunner, JobSpec, RunnerStep, RunnerTile } from "./jobs.ts";
 import { Problem } from "./problem.ts";
 import {
   encodeFrame,
@@ -196,7 +196,7 @@ export class EngineWorker {
     if (this.#xdgDir) await Deno.remove(this.#xdgDir, { recursive: true }).catch(() => {});
   }
 
-  async *#run(spec: JobSpec, signal: AbortSignal): AsyncGenerator<RunnerStep> {
+  async *#run(spec: JobSpec, signal: AbortSignal): AsyncGenerator<RunnerStep | RunnerTile> {
     await this.ready(signal);
     const proc = this.#proc!;
     const current: Current = {
@@ -235,7 +235,9 @@ export class EngineWorker {
           continue;
         }
         const message = frame.header;
-        if (message.type === "step") {
+        if (message.type === "tile") {
+          yield { iteration: message.iteration, tile: message.tile, tiles: message.tiles };
+        } else if (message.type === "step") {
           yield {
             iteration: message.iteration,
             iterations: message.iterations,

@@ -104,7 +104,14 @@ async function runJob(message: Extract<ToWorker, { type: "job" }>, payload: Uint
     }
     const initImage = files.initImage && await decode(files.initImage, "initImage");
     for await (
-      const step of stylize({ content, styles, initImage, options: message.options, signal })
+      const step of stylize({
+        content,
+        styles,
+        initImage,
+        options: message.options,
+        signal,
+        onTile: (progress) => void send({ type: "tile", id: message.id, ...progress }),
+      })
     ) {
       const png = step.image ? await encodePng(step.image) : undefined;
       await send({

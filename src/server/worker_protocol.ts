@@ -59,6 +59,15 @@ export type FromWorker =
     image: boolean;
   }
   | {
+    /** A tile of a tiled evaluation is done: the job is alive within a long iteration. */
+    type: "tile";
+    id: string;
+    /** The iteration being computed. */
+    iteration: number;
+    tile: number;
+    tiles: number;
+  }
+  | {
     type: "end";
     id: string;
     outcome: "done" | "cancelled" | "failed";

@@ -458,6 +458,10 @@ def follow(client, job, iterations, previews):
                 if event == "iteration" and payload.get("url"):
                     previews.add(client, payload["iteration"], payload["url"])
                     progress(payload["iteration"], payload.get("iterations") or iterations)
+                elif event == "tile" and "tile" in payload:
+                    # A big layer's iteration runs tile by tile: show it moving.
+                    progress(payload["iteration"] - 1, payload.get("iterations") or iterations,
+                             (payload["tile"], payload.get("tiles") or 1))
                 elif event == "error":
                     raise RestyleError("Restyle failed: %s" % (
                         payload.get("detail") or payload.get("error") or payload.get("message")
@@ -482,9 +486,15 @@ def follow(client, job, iterations, previews):
         time.sleep(0.5)
 
 
-def progress(iteration, iterations):
-    Gimp.progress_update(min(1.0, iteration / max(1, iterations)))
-    Gimp.progress_set_text("Restyle: iteration %d of %d" % (iteration, iterations))
+def progress(iteration, iterations, tile=None):
+    """Iterations done of `iterations`; `tile` = (done, of) within the next, when it is tiled."""
+    done = iteration + (tile[0] / max(1, tile[1]) if tile else 0)
+    Gimp.progress_update(min(1.0, done / max(1, iterations)))
+    if tile:
+        Gimp.progress_set_text("Restyle: iteration %d of %d, tile %d of %d"
+                               % (iteration + 1, iterations, tile[0], tile[1]))
+    else:
+        Gimp.progress_set_text("Restyle: iteration %d of %d" % (iteration, iterations))
 
 
 class Previews:
