@@ -18,6 +18,7 @@
  * deno task bench --networks squeezenet --backends wasm,wasm:1,webgpu --sizes 256
  * deno task bench --json                            # one JSON object per row
  * deno task bench --optimizers                      # loss against evaluations (bench/optimizers.ts)
+ * deno task bench --tiled                           # full-resolution stages (bench/tiled.ts)
  * deno task bench --service-only                    # health under load and the soak only
  * ```
  *
@@ -33,12 +34,14 @@ import { measure, type MeasureOptions, type Row } from "./_measure.ts";
 import { referenceAvailable, runReference } from "./_reference.ts";
 import { cpuModel } from "./cpu.ts";
 import { benchOptimizers } from "./optimizers.ts";
+import { benchTiled } from "./tiled.ts";
 import { measureService, type ServiceFigures, serviceReport } from "./_service.ts";
 
 const USAGE = `usage: deno task bench [--networks a,b] [--backends a,b] [--sizes a,b] [--json]
   [--repeat N] [--iterations N] [--limit SECONDS] [--no-reference] [--no-server]
   [--no-service | --service-only]
-       deno task bench --optimizers [--help]`;
+       deno task bench --optimizers [--help]
+       deno task bench --tiled [--size N] [--final N] [--iterations N] [--budget MIB]`;
 
 function list(value: string, flag: string): string[] {
   const items = value.split(",").map((s) => s.trim()).filter(Boolean);
@@ -187,6 +190,10 @@ function table(rows: Row[]): string {
 }
 
 async function main() {
+  if (Deno.args.includes("--tiled")) {
+    await benchTiled(Deno.args.filter((arg) => arg !== "--tiled"));
+    Deno.exit(0);
+  }
   if (Deno.args.includes("--optimizers")) {
     await benchOptimizers(Deno.args.filter((arg) => arg !== "--optimizers"));
     Deno.exit(0); // idle wasm pthread workers must not keep the process alive

@@ -5,7 +5,13 @@
 import assert from "node:assert/strict";
 import { decodeImage, encodePng, gradientWithAlpha, testServer } from "./_server.ts";
 
-const OPTIONS = JSON.stringify({ iterations: 4, previewEvery: 2, maxSize: 48, seed: 3 });
+const OPTIONS = JSON.stringify({
+  iterations: 4,
+  previewEvery: 2,
+  maxSize: 48,
+  maxOutput: 48,
+  seed: 3,
+});
 
 async function run(command: string, args: string[], url: string) {
   const output = await new Deno.Command(command, {

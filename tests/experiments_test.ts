@@ -16,6 +16,8 @@ async function runExample(script: string) {
       outDir,
       "--max-size",
       "48",
+      "--max-output", // one stage, its result upscaled to the content
+      "48",
       "--iterations",
       "6",
       "--preview-every",

@@ -181,7 +181,14 @@ Deno.test("a client that hangs up on /v1/stylize with Accept: image/png cancels 
       }).catch((error) => error);
       const job = await running();
       abort.abort();
-      assert.equal((await request).name, "AbortError");
+      const outcome = await request;
+      assert.equal(
+        outcome.name,
+        "AbortError",
+        outcome instanceof Response
+          ? `the server answered first: ${outcome.status} ${await outcome.text()}`
+          : String(outcome),
+      );
       await stopped(job);
     });
     await t.step("connection closed", async () => {

@@ -25,6 +25,7 @@ line search never leaves the start. It prints one JSON line:
 "scipy", "torch"}.
 """
 import json
+import os
 import statistics
 import sys
 import time
@@ -210,6 +211,8 @@ def minimize_lbfgsb(evaluate, x, settings):
 def main():
     with open(sys.argv[1]) as f:
         spec = json.load(f)
+    # As many threads as Restyle's backends use (Debian's build starts with one on some machines).
+    torch.set_num_threads(os.cpu_count() or 1)
     size = spec["size"]
     shapes = {name: spec.get("shapes", {}).get(name, [size, size]) for name in ("x", "content", "style")}
     dtype = torch.float64 if "optimize" in spec else torch.float32

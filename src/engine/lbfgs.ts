@@ -185,28 +185,42 @@ export async function lbfgs(
    * the components the projection would hold at their bound.
    */
   function direction(g: tf.Tensor): tf.Tensor {
-    return tf.tidy(() => {
-      let d: tf.Tensor;
-      if (gamma === null) {
+    // Each update frees the vector it replaces: at 4096 px one vector is 200 MB, and a
+    // single tidy around the recursion would hold all 4m intermediates at once.
+    const replace = (old: tf.Tensor, next: tf.Tensor) => (old.dispose(), next);
+    let d: tf.Tensor;
+    if (gamma === null) {
+      d = tf.tidy(() => {
         const dg = diagonal ? tf.mul(diagonal, g) : g;
         const rms = tf.sqrt(tf.div(dot(dg, dg), g.size));
-        d = tf.mul(dg, tf.div(-firstStepRms, tf.maximum(rms, 1e-20)));
-      } else {
-        let q: tf.Tensor = tf.neg(g);
-        const alpha: tf.Scalar[] = [];
-        for (let i = s.length - 1; i >= 0; i--) {
-          alpha[i] = tf.mul(rho[i], dot(s[i], q));
-          q = tf.sub(q, tf.mul(alpha[i], y[i]));
-        }
-        d = tf.mul(gamma, diagonal ? tf.mul(diagonal, q) : q);
-        for (let i = 0; i < s.length; i++) {
-          const beta = tf.mul(rho[i], dot(y[i], d));
-          d = tf.add(d, tf.mul(s[i], tf.sub(alpha[i], beta)));
-        }
+        return tf.mul(dg, tf.div(-firstStepRms, tf.maximum(rms, 1e-20)));
+      });
+    } else {
+      let q: tf.Tensor = tf.neg(g);
+      const alpha: tf.Scalar[] = [];
+      for (let i = s.length - 1; i >= 0; i--) {
+        alpha[i] = tf.tidy(() => tf.mul(rho[i], dot(s[i], q)));
+        q = replace(q, tf.tidy(() => tf.sub(q, tf.mul(alpha[i], y[i]))));
       }
-      // x at a bound that d pushes out of: P(x + d) = x there, and that component cannot move.
-      return tf.where(tf.equal(project(tf.add(x, d)), x), tf.zerosLike(d), d);
-    });
+      const scale = gamma;
+      d = tf.tidy(() => tf.mul(scale, diagonal ? tf.mul(diagonal, q) : q));
+      q.dispose();
+      for (let i = 0; i < s.length; i++) {
+        d = replace(
+          d,
+          tf.tidy(() => {
+            const beta = tf.mul(rho[i], dot(y[i], d));
+            return tf.add(d, tf.mul(s[i], tf.sub(alpha[i], beta)));
+          }),
+        );
+      }
+      tf.dispose(alpha);
+    }
+    // x at a bound that d pushes out of: P(x + d) = x there, and that component cannot move.
+    const moves = tf.tidy(() => tf.notEqual(project(tf.add(x, d)), x));
+    const masked = tf.tidy(() => tf.mul(d, tf.cast(moves, d.dtype)));
+    tf.dispose([moves, d]);
+    return masked;
   }
 
   /** Evaluates x(t) = P(x + t·d), reading back its values, φ'(t), φ'(0) and the pair's products. */
@@ -219,23 +233,25 @@ export async function lbfgs(
       xt.dispose();
       throw error;
     }
-    const read = tf.tidy(() => {
+    // One small tidy per product, so at most a few image-sized temporaries live at once.
+    const slope = tf.tidy(() => {
       // The path's slope counts only the components the projection left where x + t·d put them.
-      const free = tf.equal(xt, tf.add(x, tf.mul(d, t)));
-      const sk = tf.sub(xt, x);
-      const yk = tf.sub(et.grad, evaluation.grad);
-      return tf.concat([
-        et.values,
-        tf.stack([
-          dot(et.grad, tf.where(free, d, tf.zerosLike(d))),
-          slope0,
-          dot(yk, sk),
-          dot(sk, sk),
-          dot(yk, yk),
-          diagonal ? dot(yk, tf.mul(diagonal, yk)) : dot(yk, yk),
-        ]),
-      ]);
+      const free = tf.cast(tf.equal(xt, tf.add(x, tf.mul(d, t))), d.dtype);
+      return dot(et.grad, tf.mul(free, d));
     });
+    const sk = tf.sub(xt, x);
+    const yk = tf.sub(et.grad, evaluation.grad);
+    const products = [
+      slope,
+      slope0.clone(),
+      tf.tidy(() => dot(yk, sk)),
+      tf.tidy(() => dot(sk, sk)),
+      tf.tidy(() => dot(yk, yk)),
+      tf.tidy(() => diagonal ? dot(yk, tf.mul(diagonal, yk)) : dot(yk, yk)),
+    ];
+    tf.dispose([sk, yk]);
+    const read = tf.tidy(() => tf.concat([et.values, tf.stack(products)]));
+    tf.dispose(products);
     const got = Array.from(await read.data());
     read.dispose();
     const [g, s0, ys, ss, yy, yDy] = got.slice(-6);

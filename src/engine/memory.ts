@@ -24,8 +24,13 @@ export function defaultMemoryBudget(): number {
   return Math.round(Math.min(3072, Math.max(512, total / 4 / MiB)));
 }
 
-/** Image-sized vectors a stage holds besides the optimiser's history. */
-const FIXED_VECTORS = { lbfgs: 9, adam: 8 } as const;
+/**
+ * Image-sized vectors a stage holds at its peak besides the optimiser's history: the
+ * content (RGB and preprocessed), the gradient (in host memory and on the device), and
+ * the optimiser's own (L-BFGS: x, ∇f, d, the trial point and its gradient, and about
+ * four temporaries while it reads a trial's products; Adam: x, m, v, ∇f and its update).
+ */
+const FIXED_VECTORS = { lbfgs: 13, adam: 9 } as const;
 
 /** How one stage runs within the budget. */
 export interface StageMemory {

@@ -408,7 +408,12 @@ export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep>
 
     for (const stage of plan) {
       const [h, w] = fitToLongestSide(input.content.height, input.content.width, stage.size);
-      const content = held.add(resize(contentFull, h, w));
+      // At the content's own size a clone shares its data: no second image-sized copy.
+      const content = held.add(
+        h === input.content.height && w === input.content.width
+          ? contentFull.clone()
+          : resize(contentFull, h, w),
+      );
       const styleSide = Math.max(16, Math.round(options.styleScale * Math.max(h, w)));
       const styles: tf.Tensor4D[] = [];
       for (const image of input.styles) {
@@ -443,6 +448,7 @@ export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep>
       held.free(...styles);
 
       const x0 = held.add(startingPoint(network, options, input, content, x, seed, [h, w]));
+      held.free(content); // the targets and the start are made
       held.free(x);
       x = undefined;
       const objective: AsyncObjective = async (x) => {
@@ -482,7 +488,6 @@ export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep>
       optimizer = undefined;
       disposeTargets(targets);
       targets = undefined;
-      held.free(content);
     }
   } finally {
     optimizer?.dispose();

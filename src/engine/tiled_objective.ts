@@ -307,8 +307,10 @@ function tileVariation(c: tf.Tensor4D, tile: Tile, [height, width]: readonly [nu
     const left = tile.left - tile.cropLeft;
     const rows = tile.bottom - tile.top;
     const cols = tile.right - tile.left;
-    const downRows = Math.min(tile.bottom, height - 1) - tile.top;
-    const rightCols = Math.min(tile.right, width - 1) - tile.left;
+    // A pair needs its second pixel in the crop: always so with a halo (and at the image's
+    // end there is no pair to count).
+    const downRows = Math.min(tile.bottom, height - 1, tile.cropBottom - 1) - tile.top;
+    const rightCols = Math.min(tile.right, width - 1, tile.cropRight - 1) - tile.left;
     const terms: tf.Scalar[] = [tf.scalar(0)];
     if (downRows > 0) {
       const a = tf.slice(c, [0, top, left, 0], [1, downRows, cols, 3]);

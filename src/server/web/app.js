@@ -124,6 +124,8 @@ async function submit(event) {
     iterations: numberField("iterations"),
     maxSize: numberField("maxSize"),
     previewEvery: numberField("previewEvery"),
+    maxOutput: numberField("maxOutput"),
+    detailIterations: numberField("detailIterations"),
     preserveColors: $("preserve-colors").checked || undefined,
   };
   form.append("options", JSON.stringify(options));
@@ -156,6 +158,13 @@ function follow(current) {
     setStatus(data.status === "queued" ? `Queued (position ${data.position})…` : "Running…");
   });
   events.addEventListener("progress", (e) => showProgress(JSON.parse(e.data)));
+  events.addEventListener("tile", (e) => {
+    // A big image's iteration runs tile by tile: show it moving.
+    const { iteration, iterations, tile, tiles } = JSON.parse(e.data);
+    $("progress").max = iterations;
+    $("progress").value = iteration - 1 + tile / tiles;
+    setStatus(`Iteration ${iteration} of ${iterations} · tile ${tile} of ${tiles}`);
+  });
   events.addEventListener("iteration", (e) => {
     const data = JSON.parse(e.data);
     showProgress(data);

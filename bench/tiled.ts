@@ -1,0 +1,233 @@
+/**
+ * @module `deno task bench --tiled`: what full-resolution stages cost, tiled and whole.
+ *
+ * 1. At `--size` (default 1024) px square: the tiled gradient against the whole
+ *    image's (relative error), and the time of one tiled evaluation against one
+ *    whole evaluation, interleaved in one process (the ratio holds on a noisy machine).
+ * 2. A stylize() run of a `--final` (default 4096) px square content with SqueezeNet's
+ *    defaults, ending in a detail stage at that size, in a child process: its peak
+ *    resident memory (the kernel's high-water mark, VmHWM), the seconds per
+ *    iteration of the final stage, its tiles and the L-BFGS history it kept.
+ *
+ * ```sh
+ * deno task bench --tiled                           # 1024 px comparison, 4096 px run
+ * deno task bench --tiled --final 2048 --iterations 2
+ * deno task bench --tiled --no-final                # the comparison only
+ * ```
+ */
+import { parseArgs } from "node:util";
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "../src/backend.ts";
+import { mirrorDir } from "../src/config.ts";
+import { lossSetup, styleObjective, stylize } from "../src/engine/stylize.ts";
+import { stylizeOptionsSchema } from "../src/engine/options.ts";
+import { reachOf } from "../src/engine/tiles.ts";
+import { tiledObjective, tiledTargets } from "../src/engine/tiled_objective.ts";
+import { defaultMemoryBudget, planStageMemory } from "../src/engine/memory.ts";
+import { blendGrams } from "../src/engine/losses.ts";
+import { layersOf } from "../src/net/graph.ts";
+import { getNetwork } from "../src/net/load.ts";
+import { decodeImage } from "../src/image/codec.ts";
+import { imageToTensor, resize } from "../src/image/tensor.ts";
+import type { RgbaImage } from "../src/image/image.ts";
+import { cpuModel } from "./cpu.ts";
+
+const MiB = 2 ** 20;
+
+async function photo(name: string): Promise<RgbaImage> {
+  const dir = mirrorDir() ?? "../shared";
+  return decodeImage(await Deno.readFile(`${dir}/images/${name}`));
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+/** The kernel's record of this process's peak resident memory, in bytes. */
+async function peakRss(): Promise<number> {
+  const status = await Deno.readTextFile("/proc/self/status").catch(() => "");
+  const kb = status.match(/^VmHWM:\s+(\d+) kB/m)?.[1];
+  return kb ? Number(kb) * 1024 : Deno.memoryUsage().rss;
+}
+
+/** Tiled against whole at `size` px: gradient error and the time of one evaluation each. */
+async function compare(size: number, repeat: number) {
+  const network = await getNetwork("squeezenet", { padding: "reflect", pooling: "blur" });
+  const setup = lossSetup(network, stylizeOptionsSchema.parse({}));
+  const reach = reachOf(layersOf(network)!, [
+    ...Object.keys(setup.contentLayers),
+    ...Object.keys(setup.styleLayers),
+  ]);
+  // The tile the planner picks when the whole pass does not fit: here, half the side.
+  const tile = Math.floor(size / 2 / reach.stride) * reach.stride;
+  const rgb = (image: RgbaImage) => {
+    const t = imageToTensor(image);
+    const out = resize(t, size, size);
+    t.dispose();
+    return out;
+  };
+  const content = rgb(await photo("golden-gate.jpg"));
+  const style = rgb(await photo("starry-night.jpg"));
+  const pre = network.preprocess(content);
+  const contentFeatures = network.features(pre, Object.keys(setup.contentLayers));
+  const styleFeatures = network.features(
+    network.preprocess(style),
+    Object.keys(setup.styleLayers),
+  );
+  const grams = blendGrams([styleFeatures], [1]);
+  const scales = { contentScales: {}, styleScales: {} };
+  const whole = styleObjective(network, { content: contentFeatures, grams, ...scales }, setup);
+  const tiled = tiledObjective(network, { content: pre, grams, ...scales }, setup, {
+    tile,
+    reach,
+  });
+  const x = tf.tidy(() => tf.add(pre, tf.randomNormal(pre.shape, 0, 10, "float32", 1)));
+  const a = whole(x);
+  const b = await tiled(x);
+  const error = tf.tidy(() =>
+    tf.div(tf.norm(tf.sub(a.grad, b.grad)), tf.norm(a.grad)).dataSync()[0]
+  );
+  tf.dispose([a.values, a.grad, b.values, b.grad]);
+  const times = { whole: [] as number[], tiled: [] as number[] };
+  for (let i = 0; i < repeat; i++) {
+    for (const [name, objective] of [["whole", whole], ["tiled", tiled]] as const) {
+      const started = performance.now();
+      const e = await objective(x);
+      await e.values.data();
+      times[name].push(performance.now() - started);
+      tf.dispose([e.values, e.grad]);
+    }
+  }
+  const tiles = Math.ceil(size / tile) ** 2;
+  return {
+    size,
+    tile,
+    tiles,
+    halo: reach.halo,
+    gradientRelativeError: error,
+    wholeMs: median(times.whole),
+    tiledMs: median(times.tiled),
+    ratio: median(times.tiled) / median(times.whole),
+  };
+}
+
+/** The child: one stylize() run ending at `final` px; prints one JSON line. */
+async function finalStage(final: number, iterations: number, budget: number) {
+  const square = (image: RgbaImage): RgbaImage => {
+    const t = imageToTensor(image);
+    const side = Math.min(t.shape[1], t.shape[2]);
+    const crop = tf.slice(t, [0, 0, 0, 0], [1, side, side, 3]);
+    const out = resize(crop as tf.Tensor4D, final, final);
+    const data = out.dataSync();
+    const rgba = new Uint8Array(final * final * 4);
+    for (let p = 0; p < final * final; p++) {
+      rgba[p * 4] = data[p * 3];
+      rgba[p * 4 + 1] = data[p * 3 + 1];
+      rgba[p * 4 + 2] = data[p * 3 + 2];
+      rgba[p * 4 + 3] = 255;
+    }
+    tf.dispose([t, crop, out]);
+    return { width: final, height: final, data: rgba };
+  };
+  const content = square(await photo("city-skyline.jpg"));
+  const style = await photo("starry-night.jpg");
+  const stamps: { iteration: number; ms: number; size: number }[] = [];
+  let tiles = 0;
+  const started = performance.now();
+  const network = await getNetwork("squeezenet", { padding: "reflect", pooling: "blur" });
+  const setup = lossSetup(network, stylizeOptionsSchema.parse({}));
+  const reach = reachOf(layersOf(network)!, [
+    ...Object.keys(setup.contentLayers),
+    ...Object.keys(setup.styleLayers),
+  ]);
+  const plan = planStageMemory([final, final], reach, budget, "lbfgs", 10);
+  for await (
+    const step of stylize({
+      content,
+      styles: [style],
+      onTile: (p) => (tiles = p.tiles),
+      options: {
+        maxSize: 512,
+        scales: [512],
+        iterations: 1,
+        detailIterations: iterations,
+        previewEvery: 1000,
+        memoryBudget: budget,
+        seed: 1,
+      },
+    })
+  ) {
+    stamps.push({ iteration: step.iteration, ms: step.elapsedMs, size: 0 });
+  }
+  // The final stage's iterations are the last `iterations` steps.
+  const last = stamps.slice(-iterations - 1);
+  const perIteration = (last.at(-1)!.ms - last[0].ms) / (last.length - 1) / 1000;
+  console.log(JSON.stringify({
+    final,
+    budgetMiB: budget,
+    tile: plan.tile,
+    tiles,
+    historySize: plan.historySize,
+    plannedMiB: Math.round(plan.bytes / MiB),
+    secondsPerIteration: perIteration,
+    totalSeconds: (performance.now() - started) / 1000,
+    peakRssMiB: Math.round(await peakRss() / MiB),
+  }));
+}
+
+/** `deno task bench --tiled [...]`. */
+export async function benchTiled(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      size: { type: "string", default: "1024" },
+      final: { type: "string", default: "4096" },
+      iterations: { type: "string", default: "2" },
+      repeat: { type: "string", default: "3" },
+      budget: { type: "string" },
+      "no-final": { type: "boolean", default: false },
+      child: { type: "boolean", default: false },
+    },
+  });
+  const budget = Number(values.budget ?? defaultMemoryBudget());
+  await initBackend("wasm");
+  if (values.child) {
+    await finalStage(Number(values.final), Number(values.iterations), budget);
+    return;
+  }
+  console.log(`bench --tiled on ${await cpuModel()}, tfjs wasm`);
+  const c = await compare(Number(values.size), Number(values.repeat));
+  console.log(
+    `${c.size} px, ${c.tiles} tiles of ${c.tile} px (halo ${c.halo}): gradient relative error ` +
+      `${c.gradientRelativeError.toExponential(2)}; one evaluation ${c.wholeMs.toFixed(0)} ms ` +
+      `whole, ${c.tiledMs.toFixed(0)} ms tiled: ${c.ratio.toFixed(2)}x`,
+  );
+  if (values["no-final"]) return;
+  const child = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      import.meta.filename!,
+      "--child",
+      "--final",
+      values.final,
+      "--iterations",
+      values.iterations,
+      "--budget",
+      String(budget),
+    ],
+    stderr: "inherit",
+  }).output();
+  const line = new TextDecoder().decode(child.stdout).trim().split("\n").at(-1) ?? "";
+  if (!child.success) throw new Error(`the ${values.final} px run failed`);
+  const f = JSON.parse(line);
+  console.log(
+    `${f.final}x${f.final} final stage (SqueezeNet defaults, budget ${f.budgetMiB} MiB): ` +
+      `${f.tiles} tiles of ${f.tile} px, L-BFGS history ${f.historySize}; ` +
+      `${f.secondsPerIteration.toFixed(1)} s per iteration; peak RSS ${f.peakRssMiB} MiB ` +
+      `(planned ${f.plannedMiB} MiB; whole run ${f.totalSeconds.toFixed(0)} s)`,
+  );
+}
+
+if (import.meta.main) await benchTiled(Deno.args);
