@@ -22,7 +22,7 @@ import { mirrorDir } from "../src/config.ts";
 import { lossSetup, styleObjective, stylize } from "../src/engine/stylize.ts";
 import { stylizeOptionsSchema } from "../src/engine/options.ts";
 import { reachOf } from "../src/engine/tiles.ts";
-import { tiledObjective, tiledTargets } from "../src/engine/tiled_objective.ts";
+import { tiledObjective } from "../src/engine/tiled_objective.ts";
 import { defaultMemoryBudget, planStageMemory } from "../src/engine/memory.ts";
 import { blendGrams } from "../src/engine/losses.ts";
 import { layersOf } from "../src/net/graph.ts";

@@ -26,11 +26,12 @@ export function defaultMemoryBudget(): number {
 
 /**
  * Image-sized vectors a stage holds at its peak besides the optimiser's history: the
- * content (RGB and preprocessed), the gradient (in host memory and on the device), and
- * the optimiser's own (L-BFGS: x, ∇f, d, the trial point and its gradient, and about
- * four temporaries while it reads a trial's products; Adam: x, m, v, ∇f and its update).
+ * content (RGB and preprocessed), the gradient in host memory while a tiled evaluation
+ * sums it, and the optimiser's own (L-BFGS: x, ∇f, d, the trial point and its gradient,
+ * and up to three temporaries while it reads a trial's products; Adam: x, m, v, ∇f and
+ * its update).
  */
-const FIXED_VECTORS = { lbfgs: 13, adam: 9 } as const;
+const FIXED_VECTORS = { lbfgs: 11, adam: 8 } as const;
 
 /** How one stage runs within the budget. */
 export interface StageMemory {
