@@ -79,6 +79,7 @@ export type {
   JobSpec,
   JobStatus,
   RunnerStep,
+  RunnerTile,
 } from "./src/server/jobs.ts";
 export type { FieldError, ProblemBody } from "./src/server/problem.ts";
 export {
