@@ -199,7 +199,16 @@ async function render(
     const step of stylize({
       content,
       styles: [style],
-      options: { network, maxSize: size, seed: SEED, previewEvery: 1e6, iterations },
+      // maxOutput: the cells compare the working size, as the sheets always did (the photos
+      // are larger; full-resolution detail stages would multiply the time).
+      options: {
+        network,
+        maxSize: size,
+        maxOutput: size,
+        seed: SEED,
+        previewEvery: 1e6,
+        iterations,
+      },
     })
   ) last = step;
   const seconds = (performance.now() - started) / 1000;
