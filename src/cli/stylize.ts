@@ -12,7 +12,7 @@ import { basename, extname, join } from "node:path";
 import cliProgress from "cli-progress";
 import { ZodError } from "zod";
 import { type BackendName, initBackend } from "../backend.ts";
-import { stylize } from "../engine/stylize.ts";
+import { stylize, type TileProgress } from "../engine/stylize.ts";
 import type { StylizeOptions } from "../engine/options.ts";
 import { chooseBackend } from "../engine/backend_probe.ts";
 import { decodeImage, encodeGif, encodePng } from "../image/codec.ts";
@@ -220,7 +220,10 @@ async function main(args: string[]): Promise<number> {
   let bar: cliProgress.SingleBar | undefined;
   let last: RgbaImage | undefined;
   const stem = basename(command.out, extname(command.out));
-  for await (const step of stylize({ content, styles, initImage, options: parsed })) {
+  // A full-resolution iteration runs tile by tile: the bar moves within it.
+  const onTile = ({ iteration, tile, tiles }: TileProgress) =>
+    bar?.update(iteration - 1 + tile / tiles, { loss: `tile ${tile}/${tiles}` });
+  for await (const step of stylize({ content, styles, initImage, options: parsed, onTile })) {
     if (command.json) {
       console.log(JSON.stringify({ iteration: step.iteration, losses: step.losses }));
     } else if (Deno.stderr.isTerminal()) {
