@@ -149,14 +149,19 @@ Deno.test({
       const [options] = await proxy.jobOptions();
       assert.equal(options.strength, 80);
       assert.equal(options.styleWeight, undefined);
+      // Full resolution unless the user lowers "Largest result".
+      assert.equal(options.maxOutput, 16384);
+      assert.equal(options.detailIterations, 2);
 
       // A layer group directly above the source layer, named after the style.
       assert.deepEqual(facts.topLevelNames, ["Restyle: The Starry Night", "cat", "background"]);
       const previews = facts.previews!;
-      // iterations 4, preview every 2: previews at iterations 2 and 4, newest on top.
+      // iterations 4 at 64 px, then 2 at the layer's own 96 px (full resolution is the
+      // default), preview every 2: previews at iterations 2, 4 and 6, newest on top.
       assert.deepEqual(previews.map((p) => p.name), [
         "The Starry Night — iteration 2",
         "The Starry Night — iteration 4",
+        "The Starry Night — iteration 6",
       ]);
       for (const p of previews) {
         assert.deepEqual([p.width, p.height], [LAYER.w, LAYER.h], `${p.name}: source size`);

@@ -225,17 +225,19 @@ function assertPreviewGroup(facts: RunFacts, style: string, count: number) {
 }
 
 function assertCatalogueRun(facts: RunFacts, masks: boolean) {
-  assertPreviewGroup(facts, "The Starry Night", 2);
+  assertPreviewGroup(facts, "The Starry Night", 3);
   // Directly above the source, below the layer that was above it.
   assert.deepEqual(facts.topLevel, ["Background", "cat", "Restyle: The Starry Night", "overlay"]);
   assert.deepEqual(facts.sourceBounds, LAYER);
   assert.deepEqual(facts.region, REGION, "the selection's bounds within the layer");
-  // iterations 4, preview every 2: iterations 2 and 4, newest on top.
+  // iterations 4 at 64 px, then 2 at the layer's own 96 px (full resolution is the default),
+  // preview every 2: iterations 2, 4 and 6, newest on top.
   assert.deepEqual(facts.previews!.map((p) => p.name), [
     "The Starry Night — iteration 2",
     "The Starry Night — iteration 4",
+    "The Starry Night — iteration 6",
   ]);
-  assert.deepEqual(facts.progress!.at(-1), [4, 4]);
+  assert.deepEqual(facts.progress!.at(-1), [6, 6]);
   const selected = facts.selectedInRegion!;
   assert.ok(selected > 0 && selected < facts.pixelsInRegion!, "the selection is partial");
   for (const p of facts.previews!) {
