@@ -40,7 +40,7 @@ Deno.test("cuts() and tileGrid() split an image into tiles that cover it once, c
   assert.deepEqual(cuts(100, 32, 0), [[0, 32], [32, 64], [64, 100]]); // 4 px join the last
   assert.deepEqual(cuts(100, 32, 16), [[0, 16], [16, 48], [48, 80], [80, 100]]);
   assert.deepEqual(cuts(100, 32, 8), [[0, 40], [40, 72], [72, 100]]); // so do the first 8
-  const reach = { stride: 16, halo: 32, strides: {}, bytesPerPixel: 1 };
+  const reach = { stride: 16, halo: 32, strides: {}, channels: {}, bytesPerPixel: 1 };
   const tiles = tileGrid([150, 203], 64, reach, [16, 48]);
   const owner = new Uint8Array(150 * 203);
   for (const t of tiles) {
@@ -208,7 +208,7 @@ Deno.test("stagePlan() adds detail stages up to the content's own size, or maxOu
 });
 
 Deno.test("planStageMemory() runs a stage whole when it fits, else in tiles, shortening the history last", () => {
-  const reach = { stride: 16, halo: 80, strides: {}, bytesPerPixel: 1000 };
+  const reach = { stride: 16, halo: 80, strides: {}, channels: {}, bytesPerPixel: 1000 };
   const MiB = 2 ** 20;
   const whole = planStageMemory([512, 512], reach, 3072, "lbfgs", 10);
   assert.deepEqual([whole.tile, whole.historySize], [null, 10]);

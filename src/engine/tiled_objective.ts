@@ -100,7 +100,7 @@ export function tiledGrams(
   offset: readonly [number, number] = [0, 0],
 ): { grams: Grams; meanSquares: Record<string, tf.Scalar> } {
   const [, height, width] = x.shape;
-  const sizes = mapSizes(network, [height, width], layers);
+  const sizes = mapSizes(network, [height, width], layers, tiling.reach);
   const sums: Record<string, tf.Tensor2D> = {};
   const squares: Record<string, tf.Scalar> = {};
   for (const tile of tileGrid([height, width], tiling.tile, tiling.reach, offset)) {
@@ -146,27 +146,13 @@ function mapSizes(
   network: FeatureNetwork,
   image: readonly [number, number],
   layers: readonly string[],
+  reach: Reach,
 ): Record<string, number> {
   if (!network.outputSizes) throw new Error(`${network.id} cannot be tiled: no layer geometry`);
   const sizes = network.outputSizes(image, layers);
-  const channels = channelsOf(network, layers);
-  return Object.fromEntries(layers.map((l) => [l, sizes[l][0] * sizes[l][1] * channels[l]]));
-}
-
-const channelCache = new WeakMap<FeatureNetwork, Record<string, number>>();
-
-/** Channels of each layer, from one small forward pass (cached per network). */
-function channelsOf(network: FeatureNetwork, layers: readonly string[]): Record<string, number> {
-  const known = channelCache.get(network) ?? {};
-  const missing = layers.filter((l) => !(l in known));
-  if (missing.length > 0) {
-    tf.tidy(() => {
-      const probe = network.features(tf.zeros([1, 64, 64, 3]), missing);
-      for (const l of missing) known[l] = probe[l].shape[3];
-    });
-    channelCache.set(network, known);
-  }
-  return known;
+  return Object.fromEntries(
+    layers.map((l) => [l, sizes[l][0] * sizes[l][1] * reach.channels[l]]),
+  );
 }
 
 /**
@@ -184,8 +170,8 @@ export function tiledObjective(
   const layers = [...new Set([...contentLayers, ...styleLayers])];
   const [, height, width] = targets.content.shape;
   const image = [height, width] as const;
-  const sizes = mapSizes(network, image, layers);
-  const channels = channelsOf(network, layers);
+  const sizes = mapSizes(network, image, layers, tiling.reach);
+  const channels = tiling.reach.channels;
   let evaluations = 0;
 
   return async (xTensor) => {

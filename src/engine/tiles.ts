@@ -24,6 +24,8 @@ export interface Reach {
   halo: number;
   /** Total stride of each layer asked for. */
   strides: Record<string, number>;
+  /** Channels of each layer asked for. */
+  channels: Record<string, number>;
   /** Estimated bytes per input pixel a forward + backward pass holds (activations and their gradients). */
   bytesPerPixel: number;
 }
@@ -55,6 +57,7 @@ export function reachOf(graph: readonly GraphLayer[], layers: readonly string[])
   const wanted = new Set(layers);
   let stride = 1, halo = 0, floats = 3;
   const strides: Record<string, number> = {};
+  const channels: Record<string, number> = {};
   for (const layer of graph) {
     if (wanted.size === 0) break;
     const inputs = layer.inputs.map((name) => blobs.get(name)!);
@@ -86,6 +89,7 @@ export function reachOf(graph: readonly GraphLayer[], layers: readonly string[])
     floats += blob.channels / blob.stride ** 2;
     if (wanted.delete(layer.name)) {
       strides[layer.name] = blob.stride;
+      channels[layer.name] = blob.channels;
       stride = Math.max(stride, blob.stride);
       // A tile's first position needs `before` pixels of halo; its last (anchored one
       // stride short of the tile's end) needs `after - stride + 1`.
@@ -100,6 +104,7 @@ export function reachOf(graph: readonly GraphLayer[], layers: readonly string[])
     stride,
     halo: Math.ceil(halo / stride) * stride,
     strides,
+    channels,
     bytesPerPixel: 4 * 8 * floats,
   };
 }
