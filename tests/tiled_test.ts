@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
+import { ZodError } from "zod";
 import { initBackend } from "../src/backend.ts";
 import { lossSetup, stagePlan, styleObjective, stylize } from "../src/engine/stylize.ts";
 import { stylizeOptionsSchema } from "../src/engine/options.ts";
@@ -221,8 +222,40 @@ Deno.test("planStageMemory() runs a stage whole when it fits, else in tiles, sho
   assert.ok(mid.tile !== null && mid.bytes <= 3072 * MiB);
   assert.throws(
     () => planStageMemory([4096, 4096], reach, 1024, "lbfgs", 10),
-    /options.memoryBudget: 1024 MiB cannot hold a 4096x4096 stage \(it needs at least \d+ MiB\)/,
+    (e: ZodError) =>
+      e.issues[0].path.join(".") === "options.memoryBudget" &&
+      /^1024 MiB cannot hold a 4096x4096 stage \(it needs at least \d+ MiB\)/.test(
+        e.issues[0].message,
+      ),
   );
+});
+
+Deno.test({
+  name:
+    "stylize() refuses a memoryBudget too small for a detail stage before any work, naming the field",
+  ignore: !mirror,
+  async fn() {
+    const content = await tensorToImage(resize(contentRgb, 298, 640), null);
+    const style = await tensorToImage(resize(styleRgb, 100, 160), null);
+    const before = tf.memory().numTensors;
+    let steps = 0;
+    await assert.rejects(
+      async () => {
+        for await (
+          const _ of stylize({
+            content,
+            styles: [style],
+            options: { maxSize: 64, scales: [64], iterations: 1, memoryBudget: 16 },
+          })
+        ) steps++;
+      },
+      (e: ZodError) =>
+        e instanceof ZodError && e.issues[0].path.join(".") === "options.memoryBudget" &&
+        /16 MiB cannot hold a \d+x\d+ stage/.test(e.issues[0].message),
+    );
+    assert.equal(steps, 0, "refused before the first stage ran");
+    assert.equal(tf.memory().numTensors, before);
+  },
 });
 
 /** Shallow layers (halo 8 px): a small image already makes several tiles. */

@@ -9,6 +9,7 @@
  * (`tiled_objective.ts`), with the L-BFGS history shortened first if even a
  * small tile would not fit.
  */
+import { ZodError } from "zod";
 import type { Reach } from "./tiles.ts";
 
 const MiB = 2 ** 20;
@@ -45,8 +46,8 @@ export interface StageMemory {
 
 /**
  * Plans a `height`x`width` stage for a network of `reach` within `budgetMiB`.
- * Throws a RangeError naming `options.memoryBudget` when not even the smallest
- * tile and a one-pair history fit.
+ * Throws a `ZodError` on `options.memoryBudget` (an HTTP 422 naming the field) when
+ * not even the smallest tile and a one-pair history fit.
  */
 export function planStageMemory(
   [height, width]: readonly [number, number],
@@ -75,8 +76,11 @@ export function planStageMemory(
     return { tile, historySize: m, bytes: held(m) + pass(cropOf(tile), cropOf(tile)) };
   }
   const need = Math.ceil((held(1) + pass(cropOf(smallest), cropOf(smallest))) / MiB);
-  throw new RangeError(
-    `options.memoryBudget: ${budgetMiB} MiB cannot hold a ${width}x${height} stage ` +
-      `(it needs at least ${need} MiB); raise memoryBudget or lower maxOutput`,
-  );
+  throw new ZodError([{
+    code: "custom",
+    path: ["options", "memoryBudget"],
+    message: `${budgetMiB} MiB cannot hold a ${width}x${height} stage (it needs at least ` +
+      `${need} MiB); raise memoryBudget or lower maxOutput`,
+    input: budgetMiB,
+  }]);
 }

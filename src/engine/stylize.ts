@@ -386,6 +386,16 @@ export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep>
   const setup = lossSetup(network, options);
   const plan = stagePlan(options, Math.max(input.content.width, input.content.height));
   const budget = options.memoryBudget ?? defaultMemoryBudget();
+  // Every stage's memory plan, made before any work: a budget too small is refused up front.
+  const memories = plan.map((stage) =>
+    stageMemory(
+      network,
+      setup,
+      fitToLongestSide(input.content.height, input.content.width, stage.size),
+      budget,
+      options,
+    )
+  );
   const iterations = plan.reduce((n, stage) => n + stage.iterations, 0);
   const blend = options.styleWeights ?? input.styles.map(() => 1);
   const seed = options.seed ?? randomSeed();
@@ -406,7 +416,7 @@ export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep>
     const high = held.add(tf.tidy(() => network.preprocess(tf.fill([1, 1, 1, 3], 255))));
     const clip = (t: tf.Tensor) => tf.minimum(tf.maximum(t, low), high);
 
-    for (const stage of plan) {
+    for (const [index, stage] of plan.entries()) {
       const [h, w] = fitToLongestSide(input.content.height, input.content.width, stage.size);
       // At the content's own size a clone shares its data: no second image-sized copy.
       const content = held.add(
@@ -429,7 +439,7 @@ export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep>
           styles.push(rgb);
         }
       }
-      const memory = stageMemory(network, setup, [h, w], budget, options);
+      const memory = memories[index];
       let stageObjective: Objective | AsyncObjective;
       if (memory.tile === null) {
         targets = await computeTargets(network, content, styles, blend, setup);
