@@ -185,6 +185,23 @@ Deno.test("gram() value and image-gradient are the same with the fast backward p
   tf.dispose([x, target, slowValue, fastValue, fast, slow]);
 });
 
+for (const [name, size] of [["even", [14, 12]], ["odd", [13, 11]]] as const) {
+  Deno.test(`caffePool() blur image-gradient is the same with the fast backward pass on or off: ${name}`, () => {
+    const spec = { kernel: 3, stride: 2, pad: 0, kind: "blur" as const };
+    const x = tf.relu(tf.randomNormal([1, ...size, 4], 0, 1, "float32", 9)) as tf.Tensor4D;
+    const f = (input: tf.Tensor4D) => weightedSum(caffePool(input, spec));
+    setFastBackward(false);
+    const slowValue = caffePool(x, spec);
+    setFastBackward(true);
+    const fastValue = caffePool(x, spec);
+    assert.ok(relativeError(fastValue, slowValue) < 1e-6);
+    const fast = gradient(f, x, true);
+    const slow = gradient(f, x, false);
+    assert.ok(relativeError(fast, slow) < 1e-6, `relative error ${relativeError(fast, slow)}`);
+    tf.dispose([x, slowValue, fastValue, fast, slow]);
+  });
+}
+
 Deno.test("caffePool() avg image-gradient is the same with the fast backward pass on or off", () => {
   const spec = { kernel: 3, stride: 2, pad: 0, kind: "avg" as const };
   const x = tf.relu(tf.randomNormal([1, 14, 12, 4], 0, 1, "float32", 9)) as tf.Tensor4D;

@@ -3,7 +3,8 @@
  *
  * With the fast backward pass on, max pooling's image-gradient is built from
  * strided slices and element-wise ops instead of the wasm backend's naive
- * `MaxPoolGrad` loop (the largest single cost of a SqueezeNet evaluation).
+ * `MaxPoolGrad` loop (the largest single cost of a SqueezeNet evaluation), and
+ * blur pooling's from forward pooling kernels instead of its naive `AvgPoolGrad`.
  */
 import * as tf from "@tensorflow/tfjs";
 import { fastBackward } from "./fast_backward.ts";
@@ -64,7 +65,34 @@ export function caffePool(x: tf.Tensor4D, spec: PoolSpec): tf.Tensor4D {
 
 /** Valid 3x3 stride-2 pooling weighted [1,2,1]⊗[1,2,1]/16: a 2x2 box at stride 1, then at stride 2. */
 function binomialPool(x: tf.Tensor4D): tf.Tensor4D {
-  return tf.avgPool(tf.avgPool(x, 2, 1, "valid"), 2, 2, "valid");
+  if (!fastBackward()) return tf.avgPool(tf.avgPool(x, 2, 1, "valid"), 2, 2, "valid");
+  const op = tf.customGrad((input, save) => {
+    const box = tf.avgPool(input as tf.Tensor4D, 2, 1, "valid");
+    (save as tf.GradSaveFunc)([box]);
+    return {
+      value: tf.avgPool(box, 2, 2, "valid"),
+      gradFunc: (dy, [boxed]) =>
+        tf.tidy(() => {
+          // The stride-2 box hands each output's gradient to its 2x2 window, a quarter each
+          // (rows and columns its windows never reach get none).
+          const [, h, w] = boxed.shape as number[];
+          const [, oh, ow] = dy.shape as number[];
+          const spread = tf.div(
+            tf.image.resizeNearestNeighbor(dy as tf.Tensor4D, [2 * oh, 2 * ow]),
+            4,
+          );
+          const dBox = tf.pad(spread, [[0, 0], [0, h - 2 * oh], [0, w - 2 * ow], [0, 0]]);
+          // The stride-1 box's gradient is the same box over its gradient, zero-padded by one.
+          return tf.avgPool(
+            tf.pad(dBox, [[0, 0], [1, 1], [1, 1], [0, 0]]) as tf.Tensor4D,
+            2,
+            1,
+            "valid",
+          );
+        }),
+    };
+  });
+  return op(x) as tf.Tensor4D;
 }
 
 /**
