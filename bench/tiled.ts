@@ -22,7 +22,8 @@ import { mirrorDir } from "../src/config.ts";
 import { lossSetup, styleObjective, stylize } from "../src/engine/stylize.ts";
 import { stylizeOptionsSchema } from "../src/engine/options.ts";
 import { reachOf } from "../src/engine/tiles.ts";
-import { tiledObjective } from "../src/engine/tiled_objective.ts";
+import { onTensors, tiledObjective } from "../src/engine/tiled_objective.ts";
+import { toHost } from "../src/engine/host_image.ts";
 import { defaultMemoryBudget, planStageMemory } from "../src/engine/memory.ts";
 import { blendGrams } from "../src/engine/losses.ts";
 import { layersOf } from "../src/net/graph.ts";
@@ -78,10 +79,9 @@ async function compare(size: number, repeat: number) {
   const grams = blendGrams([styleFeatures], [1]);
   const scales = { contentScales: {}, styleScales: {} };
   const whole = styleObjective(network, { content: contentFeatures, grams, ...scales }, setup);
-  const tiled = tiledObjective(network, { content: pre, grams, ...scales }, setup, {
-    tile,
-    reach,
-  });
+  const tiled = onTensors(
+    tiledObjective(network, { content: toHost(pre), grams, ...scales }, setup, { tile, reach }),
+  );
   const x = tf.tidy(() => tf.add(pre, tf.randomNormal(pre.shape, 0, 10, "float32", 1)));
   const a = whole(x);
   const b = await tiled(x);

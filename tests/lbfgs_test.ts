@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { lbfgs, type LbfgsOptions } from "../src/engine/lbfgs.ts";
 import { adam } from "../src/engine/adam.ts";
-import type { Objective } from "../src/engine/optimizer.ts";
+import type { HostObjective, Objective } from "../src/engine/optimizer.ts";
+import { hostLbfgs } from "../src/engine/lbfgs_host.ts";
 
 await tf.setBackend("cpu");
 
@@ -305,4 +306,73 @@ Deno.test("adam() reports the loss of the point it holds after the step (the one
   }
   opt.dispose();
   x0.dispose();
+});
+
+/** Rosenbrock's f and ∇f over host memory, for `hostLbfgs()`. */
+const hostRosenbrock: HostObjective = (x, grad) => {
+  let f = 0;
+  grad.fill(0);
+  for (let i = 0; i < x.length - 1; i++) {
+    const a = x[i + 1] - x[i] * x[i];
+    f += 100 * a * a + (1 - x[i]) ** 2;
+    grad[i] += -400 * a * x[i] - 2 * (1 - x[i]);
+    grad[i + 1] += 200 * a;
+  }
+  return Promise.resolve([f]);
+};
+
+Deno.test("hostLbfgs() finds the minimum of the 10-D Rosenbrock function, reusing its buffers", async () => {
+  const buffers = new Set<Float32Array>();
+  const seen: HostObjective = (x, grad) => (buffers.add(x).add(grad), hostRosenbrock(x, grad));
+  const opt = await hostLbfgs(seen, new Float32Array(10).fill(-1), { historySize: 5 });
+  let values = [NaN];
+  for (let i = 0; i < 200; i++) values = await opt.step();
+  assert.ok(values[0] < 1e-6, `f = ${values[0]}`);
+  opt.x.forEach((xi) => assert.ok(Math.abs(xi - 1) < 1e-2, `x = ${opt.x}`));
+  // x, ∇f, one trial and its gradient, and the 2·m pairs: no buffer beyond those is ever made.
+  assert.ok(buffers.size <= 4 + 2 * 5, `${buffers.size} buffers`);
+});
+
+Deno.test("hostLbfgs() takes the steps lbfgs() takes", async () => {
+  const start = [-1.2, 1, 0.5, -0.3];
+  const f = objectiveOf(rosenbrock);
+  const x0 = tf.tensor1d(start);
+  const tensors = await lbfgs(f, x0, { historySize: 3 });
+  const host = await hostLbfgs(hostRosenbrock, Float32Array.from(start), { historySize: 3 });
+  for (let i = 0; i < 8; i++) {
+    const [a, b] = [(await tensors.step())[0], (await host.step())[0]];
+    assert.ok(Math.abs(a - b) <= 1e-4 * Math.max(1, Math.abs(a)), `step ${i}: ${a} vs ${b}`);
+  }
+  const x = Array.from(await tensors.x.data());
+  x.forEach((xi, i) => assert.ok(Math.abs(xi - host.x[i]) < 1e-3, `${x} vs ${host.x}`));
+  tensors.dispose();
+  x0.dispose();
+});
+
+Deno.test("hostLbfgs() clips each channel to its bounds and finds the bound-constrained minimum", async () => {
+  // The coupled quadratic above, one RGB pixel, with per-channel bounds [-1, 2], [-1, 2], [-1, 2].
+  const A = [[2, 0.5, 0.3], [0.5, 1, 0.4], [0.3, 0.4, 3]];
+  const c = [5, 0.5, -3];
+  const inside: number[][] = [];
+  const quadratic: HostObjective = (x, grad) => {
+    inside.push(Array.from(x));
+    let f = 0;
+    for (let i = 0; i < 3; i++) {
+      grad[i] = A[i].reduce((sum, aij, j) => sum + aij * (x[j] - c[j]), 0);
+      f += 0.5 * (x[i] - c[i]) * grad[i];
+    }
+    return Promise.resolve([f]);
+  };
+  for (const lineSearch of ["strong-wolfe", "armijo"] as const) {
+    inside.length = 0;
+    const bounds = { lower: [-1, -1, -1], upper: [2, 2, 2] };
+    const opt = await hostLbfgs(quadratic, new Float32Array(3), { lineSearch, bounds });
+    for (let i = 0; i < 30; i++) await opt.step();
+    for (const x of inside) x.forEach((xi) => assert.ok(xi >= -1 && xi <= 2, `x = ${x}`));
+    const g = new Float32Array(3);
+    await quadratic(opt.x, g);
+    assert.equal(opt.x[0], 2, `${lineSearch}: x = ${opt.x}`);
+    assert.equal(opt.x[2], -1, `${lineSearch}: x = ${opt.x}`);
+    assert.ok(g[0] < 0 && g[2] > 0 && Math.abs(g[1]) < 1e-3, `${lineSearch}: ∇f = ${g}`);
+  }
 });

@@ -25,7 +25,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { AsyncObjective, Evaluation, Objective, Optimizer, Projection } from "./optimizer.ts";
-import { backtracking, type LineSearchResult, strongWolfe, type Trial } from "./line_search.ts";
+import { searchLine, type Trial } from "./line_search.ts";
 
 /** Settings of {@linkcode lbfgs}. */
 export interface LbfgsOptions {
@@ -60,7 +60,7 @@ export interface LbfgsOptions {
 // A pair whose s and y are this close to orthogonal (or opposed: negative curvature, which a
 // non-convex loss such as a CNN's has) says nothing usable about the curvature and is skipped,
 // so H stays positive definite and keeps the scale it had.
-const CURVATURE_COSINE = 1e-8;
+export const CURVATURE_COSINE = 1e-8;
 // Decay of the gradient's running mean square (RMSprop's ρ, Adam's β₂ with a short memory: the
 // loss's landscape changes fast as a picture forms), and the floor, relative to its mean, of
 // the root under which a pixel's scale is not trusted.
@@ -117,6 +117,7 @@ export async function lbfgs(
     firstStepRms = 1,
     preconditioner = "none",
   } = options;
+  const search = { c1, c2, maxEvaluations: maxLineSearch };
   if (lineSearch !== "strong-wolfe" && lineSearch !== "armijo") {
     throw new RangeError(
       `options.lineSearch: unknown line search "${lineSearch}"; use "strong-wolfe" or "armijo"`,
@@ -301,21 +302,7 @@ export async function lbfgs(
           clearHistory();
           continue;
         }
-        const found: LineSearchResult<PointTrial> = lineSearch === "armijo"
-          ? await backtracking(
-            evaluate,
-            start,
-            first,
-            { c1, maxEvaluations: maxLineSearch },
-            freeTrial,
-          )
-          : await strongWolfe(
-            evaluate,
-            start,
-            first,
-            { c1, c2, maxEvaluations: maxLineSearch },
-            freeTrial,
-          );
+        const found = await searchLine(lineSearch, evaluate, start, first, search, freeTrial);
         if (found.trial) {
           accept(found.trial);
           return values;

@@ -238,3 +238,17 @@ export async function backtracking<T extends Trial>(
     trial = await evaluate(Math.min(0.5 * t, Math.max(0.1 * t, quadratic || 0)));
   }
 }
+
+/** {@linkcode backtracking} (`"armijo"`) or {@linkcode strongWolfe}, as an L-BFGS option names it. */
+export function searchLine<T extends Trial>(
+  kind: "armijo" | "strong-wolfe",
+  evaluate: (t: number) => Promise<T>,
+  start: LineStart,
+  first: T,
+  options: StrongWolfeOptions,
+  discard: (trial: T) => void,
+): Promise<LineSearchResult<T>> {
+  return kind === "armijo"
+    ? backtracking(evaluate, start, first, options, discard)
+    : strongWolfe(evaluate, start, first, options, discard);
+}

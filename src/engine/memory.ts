@@ -6,8 +6,8 @@
  * them) and the network's forward and backward pass. At 4096×4096 one vector is
  * 200 MB. Within `options.memoryBudget` the pass runs on the whole image when it
  * fits; otherwise on tiles as large as the rest of the budget allows
- * (`tiled_objective.ts`), with the L-BFGS history shortened first if even a
- * small tile would not fit.
+ * (`tiled_objective.ts`), with the image-sized vectors in host memory and the
+ * L-BFGS history shortened first where tiles would otherwise be mostly halo.
  */
 import { ZodError } from "zod";
 import type { Reach } from "./tiles.ts";
@@ -26,13 +26,26 @@ export function defaultMemoryBudget(): number {
 }
 
 /**
- * Image-sized vectors a stage holds at its peak besides the optimiser's history: the
- * content (RGB and preprocessed), the gradient in host memory while a tiled evaluation
- * sums it, and the optimiser's own (L-BFGS: x, ∇f, d, the trial point and its gradient,
- * and up to three temporaries while it reads a trial's products; Adam: x, m, v, ∇f and
- * its update).
+ * Image-sized vectors a stage holds at its peak besides the L-BFGS history.
+ *
+ * Whole, on the device: the content (RGB and preprocessed) and the optimiser's
+ * tensors (L-BFGS: x, ∇f, d, the trial point and its gradient, and up to four
+ * temporaries while it reads a trial's products; Adam: x, m, v, ∇f and its update).
+ *
+ * Tiled: L-BFGS keeps x, ∇f, d, the trial point and its gradient in host memory,
+ * updated in place (`lbfgs_host.ts`), beside the preprocessed content there and the
+ * RGB content on the device. Adam stays on tensors, and its objective reads x back
+ * and hands its gradient over: two more.
  */
-const FIXED_VECTORS = { lbfgs: 11, adam: 8 } as const;
+const WHOLE_VECTORS = { lbfgs: 11, adam: 8 } as const;
+const TILED_VECTORS = { lbfgs: 7, adam: 10 } as const;
+
+/**
+ * Most pixels a crop may have per pixel its tile owns: a tile at least 2·halo / (√2 - 1)
+ * wide (386 px for SqueezeNet's 80 px halo). The planner shortens the L-BFGS history
+ * before it cuts tiles smaller than that, where the halo would double every pass's work.
+ */
+const MAX_HALO_OVERHEAD = 2;
 
 /** How one stage runs within the budget. */
 export interface StageMemory {
@@ -59,22 +72,33 @@ export function planStageMemory(
   const budget = budgetMiB * MiB;
   const vector = height * width * 3 * 4;
   const pass = (h: number, w: number) => reach.bytesPerPixel * h * w;
-  const held = (m: number) =>
-    (FIXED_VECTORS[optimizer] + (optimizer === "lbfgs" ? 2 * m : 0)) *
-    vector;
-  if (held(historySize) + pass(height, width) <= budget) {
-    return { tile: null, historySize, bytes: held(historySize) + pass(height, width) };
+  const pairs = (m: number) => (optimizer === "lbfgs" ? 2 * m : 0);
+  const whole = (WHOLE_VECTORS[optimizer] + pairs(historySize)) * vector;
+  if (whole + pass(height, width) <= budget) {
+    return { tile: null, historySize, bytes: whole + pass(height, width) };
   }
+  const held = (m: number) => (TILED_VECTORS[optimizer] + pairs(m)) * vector;
   // The smallest tile worth cutting: narrower than its halo, the crops would mostly be halo.
   const smallest = Math.max(reach.halo, 4 * reach.stride);
+  const preferred = 2 * reach.halo / (Math.sqrt(MAX_HALO_OVERHEAD) - 1);
   const cropOf = (tile: number) => tile + 2 * reach.halo;
-  for (let m = historySize; m >= 1; m--) {
+  const tileFor = (m: number) => {
     const left = budget - held(m);
-    if (left < pass(cropOf(smallest), cropOf(smallest))) continue;
+    if (left < pass(cropOf(smallest), cropOf(smallest))) return null;
     const side = Math.floor(Math.sqrt(left / reach.bytesPerPixel)) - 2 * reach.halo;
-    const tile = Math.max(smallest, Math.floor(side / reach.stride) * reach.stride);
-    return { tile, historySize: m, bytes: held(m) + pass(cropOf(tile), cropOf(tile)) };
+    return Math.max(smallest, Math.floor(side / reach.stride) * reach.stride);
+  };
+  const plan = (tile: number, m: number): StageMemory => ({
+    tile,
+    historySize: m,
+    bytes: held(m) + pass(cropOf(tile), cropOf(tile)),
+  });
+  for (let m = historySize; m >= 1; m--) {
+    const tile = tileFor(m);
+    if (tile !== null && tile >= preferred) return plan(tile, m);
   }
+  const tile = tileFor(1);
+  if (tile !== null) return plan(tile, 1);
   const need = Math.ceil((held(1) + pass(cropOf(smallest), cropOf(smallest))) / MiB);
   throw new ZodError([{
     code: "custom",

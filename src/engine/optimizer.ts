@@ -24,6 +24,12 @@ export type Objective = (x: tf.Tensor) => Evaluation;
  */
 export type AsyncObjective = (x: tf.Tensor) => Promise<Evaluation>;
 
+/**
+ * An objective over host memory (`lbfgs_host.ts`): writes ∇f(x) into `grad` and resolves
+ * to the values (`[0]` is minimised). For stages whose image-sized vectors stay off the device.
+ */
+export type HostObjective = (x: Float32Array, grad: Float32Array) => Promise<number[]>;
+
 /** Keeps a point feasible, e.g. clips pixels to their valid range; must not dispose its input. */
 export type Projection = (x: tf.Tensor) => tf.Tensor;
 

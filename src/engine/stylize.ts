@@ -35,11 +35,18 @@ import { lbfgs } from "./lbfgs.ts";
 import { adam } from "./adam.ts";
 import { valueAndGrad } from "../ops/tape.ts";
 import { checkInputs, checkRun, runImages } from "./guards.ts";
-import type { AsyncObjective, Objective, Optimizer } from "./optimizer.ts";
+import type { AsyncObjective, HostObjective, Objective } from "./optimizer.ts";
+import { hostLbfgs } from "./lbfgs_host.ts";
 import { layersOf } from "../net/graph.ts";
 import { type Reach, reachOf } from "./tiles.ts";
 import { defaultMemoryBudget, planStageMemory } from "./memory.ts";
-import { tiledObjective, type TiledTargets, tiledTargets, type Tiling } from "./tiled_objective.ts";
+import {
+  onTensors,
+  tiledObjective,
+  type TiledTargets,
+  tiledTargets,
+  type Tiling,
+} from "./tiled_objective.ts";
 import { onnxStage } from "../onnx/mod.ts";
 
 /** What to stylize, with what, and how. */
@@ -265,9 +272,7 @@ async function computeTargets(
 
 function disposeTargets(targets: Targets | TiledTargets | undefined) {
   if (!targets) return;
-  const content = targets.content instanceof tf.Tensor
-    ? [targets.content]
-    : Object.values(targets.content);
+  const content = "data" in targets.content ? [] : Object.values(targets.content);
   tf.dispose([...content, ...Object.values(targets.grams)]);
 }
 
@@ -404,7 +409,7 @@ export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep>
   const started = performance.now();
 
   const held = new Held();
-  let optimizer: Optimizer | undefined;
+  let run: StageRun | undefined;
   let targets: Targets | TiledTargets | undefined;
   let x: tf.Tensor4D | undefined; // the image being optimised, preprocessed, carried across stages
   let iteration = 0;
@@ -415,6 +420,10 @@ export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep>
     const low = held.add(tf.tidy(() => network.preprocess(tf.zeros([1, 1, 1, 3]))));
     const high = held.add(tf.tidy(() => network.preprocess(tf.fill([1, 1, 1, 3], 255))));
     const clip = (t: tf.Tensor) => tf.minimum(tf.maximum(t, low), high);
+    const bounds = {
+      lower: Array.from(low.dataSync()),
+      upper: Array.from(high.dataSync()),
+    };
 
     for (const [index, stage] of plan.entries()) {
       const [h, w] = fitToLongestSide(input.content.height, input.content.width, stage.size);
@@ -440,7 +449,8 @@ export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep>
         }
       }
       const memory = memories[index];
-      let stageObjective: Objective | AsyncObjective;
+      let stageObjective: Objective | AsyncObjective | undefined;
+      let hostObjective: HostObjective | undefined;
       if (memory.tile === null) {
         targets = await computeTargets(network, content, styles, blend, setup);
         stageObjective = onnxStage(network)?.objective(targets, setup, [h, w]) ??
@@ -453,7 +463,7 @@ export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep>
           onTile: (tile, tiles) => input.onTile?.({ iteration: iteration + 1, tile, tiles }),
         };
         targets = await tiledTargets(network, content, styles, blend, setup, tiling);
-        stageObjective = tiledObjective(network, targets, setup, tiling);
+        hostObjective = tiledObjective(network, targets, setup, tiling);
       }
       held.free(...styles);
 
@@ -461,18 +471,21 @@ export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep>
       held.free(content); // the targets and the start are made
       held.free(x);
       x = undefined;
-      const objective: AsyncObjective = async (x) => {
-        evaluations += 1;
-        return await stageObjective(x);
-      };
-      optimizer = options.optimizer === "lbfgs"
-        ? await lbfgs(objective, x0, { historySize: memory.historySize, project: clip })
-        : await adam(objective, x0, { learningRate: options.learningRate, project: clip });
+      if (hostObjective && options.optimizer === "lbfgs") {
+        // A tiled stage keeps its image-sized vectors in host memory, beside one tile on the device.
+        const tiled = hostObjective;
+        const counted: HostObjective = (x, grad) => (evaluations += 1, tiled(x, grad));
+        run = await hostRun(counted, x0, memory.historySize, bounds);
+      } else {
+        const inner = stageObjective ?? onTensors(hostObjective!);
+        const counted: AsyncObjective = async (x) => (evaluations += 1, await inner(x));
+        run = await tensorRun(counted, x0, options, memory.historySize, clip);
+      }
       held.free(x0);
 
       for (let i = 0; i < stage.iterations; i++) {
         signal?.throwIfAborted();
-        const [total, contentTerm, styleTerm, tv] = await optimizer.step();
+        const [total, contentTerm, styleTerm, tv] = await run.step();
         iteration += 1;
         const step: StylizeStep = {
           iteration,
@@ -482,28 +495,72 @@ export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep>
           evaluations,
         };
         if (iteration % options.previewEvery === 0 || iteration === iterations) {
-          step.image = await preview(
-            network,
-            optimizer.x as tf.Tensor4D,
-            contentFull,
-            colorMode,
-            alpha,
-          );
+          const current = run.image();
+          try {
+            step.image = await preview(network, current, contentFull, colorMode, alpha);
+          } finally {
+            current.dispose();
+          }
         }
         signal?.throwIfAborted();
         yield step;
       }
-      x = held.add(optimizer.x.clone() as tf.Tensor4D);
-      optimizer.dispose();
-      optimizer = undefined;
+      x = held.add(run.image());
+      run.dispose();
+      run = undefined;
       disposeTargets(targets);
       targets = undefined;
     }
   } finally {
-    optimizer?.dispose();
+    run?.dispose();
     disposeTargets(targets);
     held.dispose();
   }
+}
+
+/** A stage's optimiser, whichever memory its vectors live in. */
+interface StageRun {
+  /** One iteration; resolves to [total, content, style, tv] after it. */
+  step(): Promise<number[]>;
+  /** The current image, as a new tensor the caller frees. */
+  image(): tf.Tensor4D;
+  dispose(): void;
+}
+
+/** L-BFGS or Adam over tensors, starting at `x0` (the caller's still). */
+async function tensorRun(
+  objective: AsyncObjective,
+  x0: tf.Tensor4D,
+  options: StylizeOptions,
+  historySize: number,
+  clip: (t: tf.Tensor) => tf.Tensor,
+): Promise<StageRun> {
+  const optimizer = options.optimizer === "lbfgs"
+    ? await lbfgs(objective, x0, { historySize, project: clip })
+    : await adam(objective, x0, { learningRate: options.learningRate, project: clip });
+  return {
+    step: () => optimizer.step(),
+    image: () => optimizer.x.clone() as tf.Tensor4D,
+    dispose: () => optimizer.dispose(),
+  };
+}
+
+/** L-BFGS over host memory (a tiled stage), starting at `x0` (the caller's still). */
+async function hostRun(
+  objective: HostObjective,
+  x0: tf.Tensor4D,
+  historySize: number,
+  bounds: { lower: number[]; upper: number[] },
+): Promise<StageRun> {
+  const optimizer = await hostLbfgs(objective, x0.dataSync() as Float32Array, {
+    historySize,
+    bounds,
+  });
+  return {
+    step: () => optimizer.step(),
+    image: () => tf.tensor4d(optimizer.x, x0.shape),
+    dispose: () => {},
+  };
 }
 
 /** The first image of a stage: the previous stage's result upsampled, else `options.init`. */

@@ -14,8 +14,8 @@
  *    included, is added into the whole image's.
  *
  * That is the full image's Gatys gradient, not an approximation: no seams by
- * construction. The gradient is summed in host memory, so the device holds only
- * the image, its gradient and one tile's forward and backward pass at a time.
+ * construction. The image, the content and the gradient stay in host memory
+ * (`host_image.ts`): the device holds one tile's forward and backward pass at a time.
  * The grid shifts between evaluations (by multiples of the stride), so no tile
  * edge stays in one place.
  */
@@ -23,8 +23,9 @@ import * as tf from "@tensorflow/tfjs";
 import type { FeatureNetwork, LayerWeights } from "../net/network.ts";
 import { gram } from "../ops/gram.ts";
 import { valueAndGrad } from "../ops/tape.ts";
-import type { AsyncObjective } from "./optimizer.ts";
+import type { AsyncObjective, HostObjective } from "./optimizer.ts";
 import type { Grams, LayerScales } from "./losses.ts";
+import { addCrop, cropTile, type HostImage, toHost } from "./host_image.ts";
 import { ownedPositions, type Reach, type Tile, tileGrid } from "./tiles.ts";
 
 /** How a stage is cut: the tile side (a multiple of `reach.stride`) and the network's reach. */
@@ -51,7 +52,7 @@ export interface TiledLoss {
 /** What a tiled stage optimises towards. */
 export interface TiledTargets {
   /** The content image, preprocessed, at the stage's size (its features are recomputed per tile). */
-  content: tf.Tensor4D;
+  content: HostImage;
   /** Blended style Grams, normalised as `gram()` normalises. */
   grams: Grams;
   contentScales: LayerScales;
@@ -80,33 +81,25 @@ function owned(
   return out;
 }
 
-function crop(x: tf.Tensor4D, tile: Tile): tf.Tensor4D {
-  return tf.slice(
-    x,
-    [0, tile.cropTop, tile.cropLeft, 0],
-    [1, tile.cropBottom - tile.cropTop, tile.cropRight - tile.cropLeft, 3],
-  );
-}
-
 /**
  * Σ over tiles of each layer's FᵀF / k (k the whole map's h·w·c), i.e. the Grams of
- * `x`, and Σ F² / (h·w·c): the mean squares, computed one tile at a time.
+ * `x` (preprocessed), and Σ F² / (h·w·c): the mean squares, computed one tile at a time.
  */
 export function tiledGrams(
   network: FeatureNetwork,
-  x: tf.Tensor4D,
+  x: HostImage,
   layers: readonly string[],
   tiling: Tiling,
   offset: readonly [number, number] = [0, 0],
 ): { grams: Grams; meanSquares: Record<string, tf.Scalar> } {
-  const [, height, width] = x.shape;
+  const { height, width } = x;
   const sizes = mapSizes(network, [height, width], layers, tiling.reach);
   const sums: Record<string, tf.Tensor2D> = {};
   const squares: Record<string, tf.Scalar> = {};
   for (const tile of tileGrid([height, width], tiling.tile, tiling.reach, offset)) {
     const parts = tf.tidy(() => {
       const mine = owned(
-        network.features(crop(x, tile), layers),
+        network.features(cropTile(x, tile), layers),
         tile,
         [height, width],
         tiling.reach,
@@ -156,26 +149,26 @@ function mapSizes(
 }
 
 /**
- * The objective of a stage evaluated over tiles: x -> [total, content, style, tv]
- * and ∇ₓ total, equal (to float rounding) to the untiled `styleObjective`'s.
+ * The objective of a stage evaluated over tiles, on host memory: x -> [total, content,
+ * style, tv] and ∇ₓ total, equal (to float rounding) to the untiled `styleObjective`'s.
  */
 export function tiledObjective(
   network: FeatureNetwork,
   targets: TiledTargets,
   loss: TiledLoss,
   tiling: Tiling,
-): AsyncObjective {
+): HostObjective {
   const styleLayers = Object.keys(loss.styleLayers);
   const contentLayers = Object.keys(loss.contentLayers);
   const layers = [...new Set([...contentLayers, ...styleLayers])];
-  const [, height, width] = targets.content.shape;
+  const { height, width } = targets.content;
   const image = [height, width] as const;
   const sizes = mapSizes(network, image, layers, tiling.reach);
   const channels = tiling.reach.channels;
   let evaluations = 0;
 
-  return async (xTensor) => {
-    const x = xTensor as tf.Tensor4D;
+  return async (data, gradient) => {
+    const x: HostImage = { data, height, width };
     const offset = tiling.shift === false ? [0, 0] as const : gridOffset(evaluations++, tiling);
     // Pass 1: the whole image's Grams, its style loss and the seed M of each style layer.
     const { grams, meanSquares } = tiledGrams(network, x, styleLayers, tiling, offset);
@@ -196,9 +189,10 @@ export function tiledObjective(
     tf.dispose(Object.values(grams));
 
     // Pass 2: each tile's share of the gradient, summed into the whole image's.
-    const gradient = new Float32Array(height * width * 3);
-    let content = tf.scalar(0);
-    let tv = tf.scalar(0);
+    gradient.fill(0);
+    const into: HostImage = { data: gradient, height, width };
+    let content = 0;
+    let tv = 0;
     const tiles = tileGrid(image, tiling.tile, tiling.reach, offset);
     try {
       for (const [done, tile] of tiles.entries()) {
@@ -207,7 +201,7 @@ export function tiledObjective(
         tiling.signal?.throwIfAborted();
         const contentTarget = tf.tidy(() =>
           owned(
-            network.features(crop(targets.content, tile), contentLayers),
+            network.features(cropTile(targets.content, tile), contentLayers),
             tile,
             image,
             tiling.reach,
@@ -241,39 +235,37 @@ export function tiledObjective(
           tileTv = tf.keep(tvSum);
           return tf.addN([...terms, contentSum, tvSum]) as tf.Scalar;
         });
-        let result: { value: tf.Scalar; grad: tf.Tensor4D };
+        const c = cropTile(x, tile);
         try {
-          const c = crop(x, tile);
-          try {
-            result = share(c);
-          } finally {
-            c.dispose();
-          }
+          const result = share(c);
+          addCrop(into, tile, result.grad.dataSync() as Float32Array);
+          content += tileContent!.dataSync()[0];
+          tv += tileTv!.dataSync()[0];
+          tf.dispose([result.value, result.grad]);
         } finally {
-          tf.dispose(Object.values(contentTarget));
+          tf.dispose([c, ...Object.values(contentTarget)]);
+          tf.dispose([tileContent, tileTv].filter((t) => t !== undefined));
         }
-        addInto(gradient, [height, width], tile, result.grad.dataSync() as Float32Array);
-        tf.dispose([result.value, result.grad]);
-        [content, tv] = [
-          addAndFree(content, tileContent!),
-          addAndFree(tv, tileTv!),
-        ];
         tiling.onTile?.(done + 1, tiles.length);
       }
-      const values = tf.tidy(() =>
-        tf.stack([tf.addN([content, style, tv]), content, style, tv]) as tf.Tensor1D
-      );
-      return { values, grad: tf.tensor4d(gradient, [1, height, width, 3]) };
+      const styleValue = style.dataSync()[0];
+      return [content + styleValue + tv, content, styleValue, tv];
     } finally {
-      tf.dispose([content, tv, style, ...Object.values(seeds)]);
+      tf.dispose([style, ...Object.values(seeds)]);
     }
   };
 }
 
-function addAndFree(a: tf.Scalar, b: tf.Scalar): tf.Scalar {
-  const sum = tf.add(a, b) as tf.Scalar;
-  tf.dispose([a, b]);
-  return sum;
+/**
+ * `objective` for the optimisers over tensors (Adam) and for comparisons: reads `x`
+ * back, and hands the values and gradient over as tensors.
+ */
+export function onTensors(objective: HostObjective): AsyncObjective {
+  return async (x) => {
+    const grad = new Float32Array(x.size);
+    const values = await objective(x.dataSync() as Float32Array, grad);
+    return { values: tf.tensor1d(values), grad: tf.tensor(grad, x.shape) };
+  };
 }
 
 /** The grid's shift for the n-th evaluation: a multiple of the stride, spread over the tile. */
@@ -312,24 +304,8 @@ function tileVariation(c: tf.Tensor4D, tile: Tile, [height, width]: readonly [nu
   });
 }
 
-/** Adds a crop's gradient (`[1, h, w, 3]`, row-major) into the whole image's. */
-function addInto(
-  into: Float32Array,
-  [, width]: readonly [number, number],
-  tile: Tile,
-  part: Float32Array,
-) {
-  const cropWidth = tile.cropRight - tile.cropLeft;
-  const rowLength = cropWidth * 3;
-  for (let r = 0; r < tile.cropBottom - tile.cropTop; r++) {
-    const to = ((tile.cropTop + r) * width + tile.cropLeft) * 3;
-    const from = r * rowLength;
-    for (let i = 0; i < rowLength; i++) into[to + i] += part[from + i];
-  }
-}
-
 /**
- * The targets of a tiled stage from RGB 0..255 images: the content, preprocessed;
+ * The targets of a tiled stage from RGB 0..255 images: the content, preprocessed (in host memory);
  * the style Grams computed tile by tile and blended by `blend`; and, when
  * `normalize` is on, each layer's 1 / mean square (as the untiled stage's).
  */
@@ -345,14 +321,20 @@ export async function tiledTargets(
   const contentLayers = Object.keys(loss.contentLayers);
   const total = blend.reduce((a, b) => a + b, 0);
   const made: tf.Tensor[] = [];
+  /** The image preprocessed, in host memory: tiles are cut from there. */
+  const host = (image: tf.Tensor4D) => {
+    const x = tf.tidy(() => network.preprocess(image));
+    try {
+      return toHost(x);
+    } finally {
+      x.dispose();
+    }
+  };
   try {
-    const preprocessed = tf.tidy(() => network.preprocess(content));
-    made.push(preprocessed);
+    const preprocessed = host(content);
     let grams: Grams = {};
     for (const [i, style] of styles.entries()) {
-      const x = tf.tidy(() => network.preprocess(style));
-      const { grams: own, meanSquares } = tiledGrams(network, x, styleLayers, tiling);
-      x.dispose();
+      const { grams: own, meanSquares } = tiledGrams(network, host(style), styleLayers, tiling);
       tf.dispose(Object.values(meanSquares));
       const next = Object.fromEntries(styleLayers.map((layer) => [
         layer,
