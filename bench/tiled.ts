@@ -9,8 +9,12 @@
  *    resident memory (the kernel's high-water mark, VmHWM), the seconds per
  *    iteration of the final stage, its tiles and the L-BFGS history it kept.
  *
+ * 3. With `--seams WxH`, only a still-grid run at that size from the content: the seam
+ *    ratio of the change it paints (gradient energy across tile edges over the rest).
+ *
  * ```sh
  * deno task bench --tiled                           # 1024 px comparison, 4096 px run
+ * deno task bench --tiled --seams 3000x2000 --iterations 4
  * deno task bench --tiled --final 2048 --iterations 2
  * deno task bench --tiled --no-final                # the comparison only
  * ```
@@ -22,9 +26,11 @@ import { mirrorDir } from "../src/config.ts";
 import { lossSetup, styleObjective, stylize } from "../src/engine/stylize.ts";
 import { stylizeOptionsSchema } from "../src/engine/options.ts";
 import { reachOf } from "../src/engine/tiles.ts";
-import { onTensors, tiledObjective } from "../src/engine/tiled_objective.ts";
+import { onTensors, tiledObjective, tiledTargets } from "../src/engine/tiled_objective.ts";
+import { hostLbfgs } from "../src/engine/lbfgs_host.ts";
+import { seamRatio } from "../src/engine/seams.ts";
 import { toHost } from "../src/engine/host_image.ts";
-import { defaultMemoryBudget, planStageMemory } from "../src/engine/memory.ts";
+import { defaultMemoryBudget, planMemory } from "../src/engine/memory.ts";
 import { blendGrams } from "../src/engine/losses.ts";
 import { layersOf } from "../src/net/graph.ts";
 import { getNetwork } from "../src/net/load.ts";
@@ -80,7 +86,7 @@ async function compare(size: number, repeat: number) {
   const scales = { contentScales: {}, styleScales: {} };
   const whole = styleObjective(network, { content: contentFeatures, grams, ...scales }, setup);
   const tiled = onTensors(
-    tiledObjective(network, { content: toHost(pre), grams, ...scales }, setup, { tile, reach }),
+    tiledObjective(network, { content: toHost(content), grams, ...scales }, setup, { tile, reach }),
   );
   const x = tf.tidy(() => tf.add(pre, tf.randomNormal(pre.shape, 0, 10, "float32", 1)));
   const a = whole(x);
@@ -141,7 +147,7 @@ async function finalStage(final: number, iterations: number, budget: number) {
     ...Object.keys(setup.contentLayers),
     ...Object.keys(setup.styleLayers),
   ]);
-  const plan = planStageMemory([final, final], reach, budget, "lbfgs", 10);
+  const plan = planMemory([[final, final]], [final, final], reach, budget, "lbfgs", 10)[0];
   for await (
     const step of stylize({
       content,
@@ -169,11 +175,79 @@ async function finalStage(final: number, iterations: number, budget: number) {
     tile: plan.tile,
     tiles,
     historySize: plan.historySize,
-    plannedMiB: Math.round(plan.bytes / MiB),
+    plannedMiB: Math.round((plan.deviceBytes + plan.hostBytes) / MiB),
     secondsPerIteration: perIteration,
     totalSeconds: (performance.now() - started) / 1000,
     peakRssMiB: Math.round(await peakRss() / MiB),
   }));
+}
+
+/**
+ * A still grid at `width`x`height` (the city photo, scaled to cover it): tiled L-BFGS from
+ * the content after Starry Night with the run's plan, then the seam ratio of what it painted
+ * (`seamRatio`: gradient energy across tile edges over that across other lines; 1 = no trace).
+ */
+async function seams(width: number, height: number, iterations: number, budget: number) {
+  const network = await getNetwork("squeezenet", { padding: "reflect", pooling: "blur" });
+  const setup = lossSetup(network, stylizeOptionsSchema.parse({}));
+  const reach = reachOf(layersOf(network)!, [
+    ...Object.keys(setup.contentLayers),
+    ...Object.keys(setup.styleLayers),
+  ]);
+  const plan = planMemory([[height, width]], [height, width], reach, budget, "lbfgs", 10)[0];
+  if (plan.tile === null) throw new Error(`${width}x${height} fits whole in ${budget} MiB`);
+  const cover = (image: RgbaImage, h: number, w: number) => {
+    const t = imageToTensor(image);
+    const scale = Math.max(h / t.shape[1], w / t.shape[2]);
+    const big = resize(t, Math.ceil(t.shape[1] * scale), Math.ceil(t.shape[2] * scale));
+    const out = tf.slice(big, [0, 0, 0, 0], [1, h, w, 3]) as tf.Tensor4D;
+    tf.dispose([t, big]);
+    return out;
+  };
+  const content = cover(await photo("city-skyline.jpg"), height, width);
+  const starry = await photo("starry-night.jpg");
+  const longest = Math.max(width, height);
+  const style = cover(
+    starry,
+    Math.round(longest * starry.height / Math.max(starry.width, starry.height)),
+    Math.round(longest * starry.width / Math.max(starry.width, starry.height)),
+  );
+  let tiles = 0;
+  const tiling = {
+    tile: plan.tile,
+    reach,
+    shift: false,
+    onTile: (_: number, n: number) => (tiles = n),
+  };
+  const targets = await tiledTargets(network, content, [style], [1], setup, tiling);
+  const preprocessed = tf.tidy(() => network.preprocess(content));
+  const start = toHost(preprocessed).data;
+  preprocessed.dispose();
+  tf.dispose([content, style]);
+  const [low, high] = [0, 255].map((v) =>
+    Array.from(tf.tidy(() => network.preprocess(tf.fill([1, 1, 1, 3], v))).dataSync())
+  );
+  const optimizer = await hostLbfgs(
+    tiledObjective(network, targets, setup, tiling),
+    start.slice(),
+    {
+      historySize: plan.historySize,
+      bounds: { lower: low, upper: high },
+    },
+  );
+  const started = performance.now();
+  for (let i = 0; i < iterations; i++) await optimizer.step();
+  const seconds = (performance.now() - started) / 1000 / iterations;
+  const painted = optimizer.x.map((v, i) => v - start[i]);
+  tf.dispose(Object.values(targets.grams));
+  return {
+    width,
+    height,
+    tile: plan.tile,
+    tiles,
+    secondsPerIteration: seconds,
+    ratio: seamRatio({ data: painted, height, width }, plan.tile, reach.stride),
+  };
 }
 
 /** `deno task bench --tiled [...]`. */
@@ -187,6 +261,7 @@ export async function benchTiled(args: string[]): Promise<void> {
       repeat: { type: "string", default: "3" },
       budget: { type: "string" },
       "no-final": { type: "boolean", default: false },
+      seams: { type: "string" },
       child: { type: "boolean", default: false },
     },
   });
@@ -197,6 +272,16 @@ export async function benchTiled(args: string[]): Promise<void> {
     return;
   }
   console.log(`bench --tiled on ${await cpuModel()}, tfjs wasm`);
+  if (values.seams) {
+    const [width, height] = values.seams.split("x").map(Number);
+    const r = await seams(width, height, Number(values.iterations), budget);
+    console.log(
+      `${r.width}x${r.height}, still grid of ${r.tiles} tiles of ${r.tile} px, ` +
+        `${r.secondsPerIteration.toFixed(1)} s per iteration: seam ratio of the painted change ` +
+        `${r.ratio.toFixed(3)} (1 = no trace of the tile edges)`,
+    );
+    return;
+  }
   const c = await compare(Number(values.size), Number(values.repeat));
   console.log(
     `${c.size} px, ${c.tiles} tiles of ${c.tile} px (halo ${c.halo}): gradient relative error ` +

@@ -8,7 +8,7 @@ import { ZodError } from "zod";
 import { initBackend } from "../src/backend.ts";
 import { lossSetup, stagePlan, styleObjective, stylize } from "../src/engine/stylize.ts";
 import { stylizeOptionsSchema } from "../src/engine/options.ts";
-import { cuts, reachOf, tileGrid } from "../src/engine/tiles.ts";
+import { cuts, type Reach, reachOf, tileGrid } from "../src/engine/tiles.ts";
 import {
   onTensors,
   tiledGrams,
@@ -16,7 +16,8 @@ import {
   type Tiling,
 } from "../src/engine/tiled_objective.ts";
 import { toHost } from "../src/engine/host_image.ts";
-import { planStageMemory } from "../src/engine/memory.ts";
+import { seamRatio } from "../src/engine/seams.ts";
+import { planMemory } from "../src/engine/memory.ts";
 import { blendGrams } from "../src/engine/losses.ts";
 import { lbfgs } from "../src/engine/lbfgs.ts";
 import { gram } from "../src/ops/gram.ts";
@@ -95,7 +96,8 @@ function bothObjectives(
     ...Object.keys(setup.contentLayers),
     ...Object.keys(setup.styleLayers),
   ]);
-  const content = tf.tidy(() => network.preprocess(resize(contentRgb, h, w)));
+  const rgb = resize(contentRgb, h, w);
+  const content = network.preprocess(rgb);
   const style = tf.tidy(() => network.preprocess(resize(styleRgb, 160, 256)));
   const contentFeatures = network.features(content, Object.keys(setup.contentLayers));
   const styleFeatures = network.features(style, Object.keys(setup.styleLayers));
@@ -120,13 +122,13 @@ function bothObjectives(
     whole: styleObjective(network, { content: contentFeatures, grams, ...scales }, setup),
     tiled: (tiling: Partial<Tiling> = {}) =>
       onTensors(
-        tiledObjective(network, { content: toHost(content), grams, ...scales }, setup, {
+        tiledObjective(network, { content: toHost(rgb), grams, ...scales }, setup, {
           tile,
           reach,
           ...tiling,
         }),
       ),
-    dispose: () => tf.dispose([content, Object.values(contentFeatures), Object.values(grams)]),
+    dispose: () => tf.dispose([rgb, content, Object.values(contentFeatures), Object.values(grams)]),
   };
 }
 
@@ -226,32 +228,56 @@ Deno.test("stagePlan() adds detail stages up to the content's own size, or maxOu
   assert.deepEqual(plan({ scales: [300], iterations: 7 }, 400), ["300x7", "400dx10"]);
 });
 
-Deno.test("planStageMemory() runs a stage whole when it fits, else in tiles, shortening the history before tiles get mostly halo", () => {
+/** The plan of a run whose only stage is `side`² (its content that size too). */
+function planOne(side: number, reach: Reach, budget: number) {
+  return planMemory([[side, side]], [side, side], reach, budget, "lbfgs", 10)[0];
+}
+
+Deno.test("planMemory() runs a stage whole when it fits, else in tiles, shortening the history before tiles get mostly halo", () => {
   const reach = { stride: 16, halo: 80, strides: {}, channels: {}, bytesPerPixel: 1000 };
   const MiB = 2 ** 20;
-  const whole = planStageMemory([512, 512], reach, 3072, "lbfgs", 10);
-  assert.deepEqual([whole.tile, whole.historySize], [null, 10]);
-  // 4096 px: one vector is 192 MiB; 7 + 2m of them in host memory, the rest for a tile's pass.
-  const big = planStageMemory([4096, 4096], reach, 4096, "lbfgs", 10);
+  const whole = planOne(512, reach, 3072);
+  assert.deepEqual([whole.tile, whole.historySize, whole.hostBytes], [null, 10, 0]);
+  // 4096 px: one vector is 192 MiB; 6 + 2m of them in host memory, the content and a tile's
+  // pass on the device.
+  const big = planOne(4096, reach, 4096);
   assert.deepEqual([big.tile, big.historySize], [512, 6]);
-  assert.ok(big.bytes <= 4096 * MiB, `${big.bytes / MiB} MiB planned`);
+  assert.ok(big.deviceBytes + big.hostBytes <= 4096 * MiB, `${big.deviceBytes / MiB} MiB`);
   // A tile of 2·80/(√2 - 1) = 386 px or more keeps a crop within twice its tile's area ...
-  const tight = planStageMemory([4096, 4096], reach, 2048, "lbfgs", 10);
+  const tight = planOne(4096, reach, 2048);
   assert.deepEqual([tight.tile, tight.historySize], [416, 1]);
   // ... and when not even one pair leaves room for that, the tile shrinks.
-  const tighter = planStageMemory([4096, 4096], reach, 1900, "lbfgs", 10);
+  const tighter = planOne(4096, reach, 1900);
   assert.deepEqual([tighter.tile, tighter.historySize], [256, 1]);
-  const mid = planStageMemory([2048, 2048], reach, 3072, "lbfgs", 10);
-  assert.equal(mid.historySize, 10);
-  assert.ok(mid.tile !== null && mid.bytes <= 3072 * MiB);
+  const mid = planOne(2048, reach, 3072);
+  assert.deepEqual([mid.tile, mid.historySize], [1200, 10]);
   assert.throws(
-    () => planStageMemory([4096, 4096], reach, 1024, "lbfgs", 10),
+    () => planOne(4096, reach, 1024),
     (e: ZodError) =>
       e.issues[0].path.join(".") === "options.memoryBudget" &&
       /^1024 MiB cannot hold a 4096x4096 stage \(it needs at least \d+ MiB\)/.test(
         e.issues[0].message,
       ),
   );
+});
+
+Deno.test("planMemory() keeps every stage of a run within the device share its largest stage leaves", () => {
+  // The wasm heap keeps its largest size: a 1024 px stage run whole would leave 3 GiB there,
+  // under the 4096 px stage's host vectors.
+  const reach = { stride: 16, halo: 80, strides: {}, channels: {}, bytesPerPixel: 2668 };
+  const MiB = 2 ** 20;
+  const sides = [256, 512, 1024, 2048, 4096];
+  const plans = planMemory(sides.map((s) => [s, s]), [4096, 4096], reach, 3072, "lbfgs", 10);
+  assert.deepEqual(plans.map((p) => [p.tile, p.historySize]), [
+    [null, 10],
+    [null, 10],
+    [448, 10],
+    [448, 10],
+    [448, 2],
+  ]);
+  const device = Math.max(...plans.map((p) => p.deviceBytes));
+  const host = Math.max(...plans.map((p) => p.hostBytes));
+  assert.ok(device + host <= 3072 * MiB, `${device / MiB} + ${host / MiB} MiB`);
 });
 
 Deno.test({
@@ -333,34 +359,6 @@ Deno.test({
   },
 });
 
-/**
- * Mean squared difference of neighbouring pixels of `image` across the lines x = k·tile and
- * y = k·tile (where the tiles meet), over the same across the other lines on the
- * network's stride: the network paints a faint lattice of its own at its stride,
- * so lines of the same phase are the fair comparison.
- */
-function seamRatio(image: tf.Tensor4D, tile: number, stride: number): number {
-  const [, h, w] = image.shape;
-  const data = image.dataSync();
-  const sums = { seam: [0, 0], other: [0, 0] };
-  const at = (y: number, x: number, c: number) => data[(y * w + x) * 3 + c];
-  const add = (line: number, d: number) => {
-    if (line % stride !== 0) return;
-    const bucket = line % tile === 0 ? sums.seam : sums.other;
-    bucket[0] += d;
-    bucket[1] += 1;
-  };
-  for (let y = 1; y < h; y++) {
-    for (let x = 1; x < w; x++) {
-      for (let c = 0; c < 3; c++) {
-        add(x, (at(y, x, c) - at(y, x - 1, c)) ** 2);
-        add(y, (at(y, x, c) - at(y - 1, x, c)) ** 2);
-      }
-    }
-  }
-  return (sums.seam[0] / sums.seam[1]) / (sums.other[0] / sums.other[1]);
-}
-
 Deno.test({
   name: "optimising over a still tile grid leaves no seam where tiles meet; without halos it does",
   ignore: !mirror,
@@ -373,7 +371,7 @@ Deno.test({
       for (let i = 0; i < 8; i++) await optimizer.step();
       // What the optimiser painted: the photo's own edges would only add noise.
       const painted = tf.sub(optimizer.x, o.content) as tf.Tensor4D;
-      const ratio = seamRatio(painted, 24, o.reach.stride);
+      const ratio = seamRatio(toHost(painted), 24, o.reach.stride);
       tf.dispose([painted]);
       optimizer.dispose();
       return ratio;

@@ -1,13 +1,18 @@
 /**
- * @module How much of a stage fits in memory: whole, or in tiles, and how much L-BFGS history.
+ * @module How a run's stages fit in memory: whole or in tiles, and how much L-BFGS history.
  *
- * A stage holds image-sized vectors (the image, its gradient, the content and
- * style images at the stage's size, the optimiser's state: L-BFGS keeps 2·m of
- * them) and the network's forward and backward pass. At 4096×4096 one vector is
- * 200 MB. Within `options.memoryBudget` the pass runs on the whole image when it
- * fits; otherwise on tiles as large as the rest of the budget allows
- * (`tiled_objective.ts`), with the image-sized vectors in host memory and the
- * L-BFGS history shortened first where tiles would otherwise be mostly halo.
+ * A stage holds image-sized vectors (the image, its gradient, the content, the
+ * optimiser's state: L-BFGS keeps 2·m of them) and the network's forward and
+ * backward pass. At 4096×4096 one vector is 192 MiB. A stage too large for
+ * `options.memoryBudget` runs on tiles (`tiled_objective.ts`) with its vectors in
+ * host memory (`lbfgs_host.ts`), the device holding one tile's pass.
+ *
+ * The wasm heap never gives memory back, so the budget is split once for the
+ * whole run: the device's share is what the largest stage leaves after its host
+ * vectors, and every stage, whole or tiled, stays within it. A small stage that
+ * runs whole would otherwise leave the heap as large as its pass, under the
+ * next stage's host vectors. The largest stage keeps tiles at least 386 px wide
+ * (for SqueezeNet) by shortening its L-BFGS history first.
  */
 import { ZodError } from "zod";
 import type { Reach } from "./tiles.ts";
@@ -26,19 +31,19 @@ export function defaultMemoryBudget(): number {
 }
 
 /**
- * Image-sized vectors a stage holds at its peak besides the L-BFGS history.
+ * Image-sized vectors of the stage's size besides the L-BFGS history.
  *
  * Whole, on the device: the content (RGB and preprocessed) and the optimiser's
  * tensors (L-BFGS: x, ∇f, d, the trial point and its gradient, and up to four
  * temporaries while it reads a trial's products; Adam: x, m, v, ∇f and its update).
  *
- * Tiled: L-BFGS keeps x, ∇f, d, the trial point and its gradient in host memory,
- * updated in place (`lbfgs_host.ts`), beside the preprocessed content there and the
- * RGB content on the device. Adam stays on tensors, and its objective reads x back
- * and hands its gradient over: two more.
+ * Tiled, in host memory: the preprocessed content, and L-BFGS's x, ∇f, d, the trial
+ * point and its gradient (updated in place); Adam stays on the device and its
+ * objective reads x back and hands the gradient over.
  */
-const WHOLE_VECTORS = { lbfgs: 11, adam: 8 } as const;
-const TILED_VECTORS = { lbfgs: 7, adam: 10 } as const;
+const WHOLE_DEVICE = { lbfgs: 11, adam: 8 } as const;
+const TILED_HOST = { lbfgs: 6, adam: 3 } as const;
+const TILED_DEVICE = { lbfgs: 0, adam: 5 } as const;
 
 /**
  * Most pixels a crop may have per pixel its tile owns: a tile at least 2·halo / (√2 - 1)
@@ -53,58 +58,95 @@ export interface StageMemory {
   tile: number | null;
   /** L-BFGS history to keep (the option's, or fewer when the budget needs it). */
   historySize: number;
-  /** Bytes the plan expects to hold at most. */
-  bytes: number;
+  /** Bytes the stage expects to hold at most on the device (the wasm heap) and in host memory. */
+  deviceBytes: number;
+  hostBytes: number;
 }
 
+type Size = readonly [number, number];
+
 /**
- * Plans a `height`x`width` stage for a network of `reach` within `budgetMiB`.
- * Throws a `ZodError` on `options.memoryBudget` (an HTTP 422 naming the field) when
- * not even the smallest tile and a one-pair history fit.
+ * Plans every stage of a run (`stages`, their `[h, w]`) of a network of `reach` within
+ * `budgetMiB`, for a content of `contentSize` (held on the device at its own size throughout).
+ * Throws a `ZodError` on `options.memoryBudget` (an HTTP 422 naming the field) when not
+ * even the smallest tile and a one-pair history fit the largest stage.
  */
-export function planStageMemory(
-  [height, width]: readonly [number, number],
+export function planMemory(
+  stages: readonly Size[],
+  contentSize: Size,
   reach: Reach,
   budgetMiB: number,
   optimizer: "lbfgs" | "adam",
   historySize: number,
-): StageMemory {
+): StageMemory[] {
   const budget = budgetMiB * MiB;
-  const vector = height * width * 3 * 4;
+  const vector = ([h, w]: Size) => h * w * 3 * 4;
+  const content = vector(contentSize);
   const pass = (h: number, w: number) => reach.bytesPerPixel * h * w;
   const pairs = (m: number) => (optimizer === "lbfgs" ? 2 * m : 0);
-  const whole = (WHOLE_VECTORS[optimizer] + pairs(historySize)) * vector;
-  if (whole + pass(height, width) <= budget) {
-    return { tile: null, historySize, bytes: whole + pass(height, width) };
-  }
-  const held = (m: number) => (TILED_VECTORS[optimizer] + pairs(m)) * vector;
+  const cropOf = (tile: number) => tile + 2 * reach.halo;
   // The smallest tile worth cutting: narrower than its halo, the crops would mostly be halo.
   const smallest = Math.max(reach.halo, 4 * reach.stride);
   const preferred = 2 * reach.halo / (Math.sqrt(MAX_HALO_OVERHEAD) - 1);
-  const cropOf = (tile: number) => tile + 2 * reach.halo;
-  const tileFor = (m: number) => {
-    const left = budget - held(m);
+
+  const whole = (size: Size, m: number): StageMemory => ({
+    tile: null,
+    historySize: m,
+    deviceBytes: content + (WHOLE_DEVICE[optimizer] + pairs(m)) * vector(size) +
+      pass(size[0], size[1]),
+    hostBytes: 0,
+  });
+  /** The largest tile whose pass fits `device` bytes, with `m` pairs; null if not even the smallest. */
+  const tiled = (size: Size, m: number, device: number): StageMemory | null => {
+    const left = device - content - TILED_DEVICE[optimizer] * vector(size);
     if (left < pass(cropOf(smallest), cropOf(smallest))) return null;
     const side = Math.floor(Math.sqrt(left / reach.bytesPerPixel)) - 2 * reach.halo;
-    return Math.max(smallest, Math.floor(side / reach.stride) * reach.stride);
+    const tile = Math.max(smallest, Math.floor(side / reach.stride) * reach.stride);
+    return {
+      tile,
+      historySize: m,
+      deviceBytes: device - left + pass(cropOf(tile), cropOf(tile)),
+      hostBytes: (TILED_HOST[optimizer] + pairs(m)) * vector(size),
+    };
   };
-  const plan = (tile: number, m: number): StageMemory => ({
-    tile,
-    historySize: m,
-    bytes: held(m) + pass(cropOf(tile), cropOf(tile)),
-  });
-  for (let m = historySize; m >= 1; m--) {
-    const tile = tileFor(m);
-    if (tile !== null && tile >= preferred) return plan(tile, m);
+
+  const largest = stages.reduce((a, b) => (a[0] * a[1] >= b[0] * b[1] ? a : b));
+  if (whole(largest, historySize).deviceBytes <= budget) {
+    return stages.map((size) => whole(size, historySize));
   }
-  const tile = tileFor(1);
-  if (tile !== null) return plan(tile, 1);
-  const need = Math.ceil((held(1) + pass(cropOf(smallest), cropOf(smallest))) / MiB);
-  throw new ZodError([{
-    code: "custom",
-    path: ["options", "memoryBudget"],
-    message: `${budgetMiB} MiB cannot hold a ${width}x${height} stage (it needs at least ` +
-      `${need} MiB); raise memoryBudget or lower maxOutput`,
-    input: budgetMiB,
-  }]);
+  // The largest stage splits the budget: its host vectors, and the device's share for the rest.
+  let last: StageMemory | null = null;
+  for (let m = historySize; m >= 1 && !last; m--) {
+    const host = (TILED_HOST[optimizer] + pairs(m)) * vector(largest);
+    const plan = tiled(largest, m, budget - host);
+    if (plan && plan.tile! >= preferred) last = plan;
+  }
+  last ??= tiled(largest, 1, budget - (TILED_HOST[optimizer] + pairs(1)) * vector(largest));
+  if (!last) {
+    const need = Math.ceil(
+      ((TILED_HOST[optimizer] + pairs(1)) * vector(largest) + content +
+        TILED_DEVICE[optimizer] * vector(largest) + pass(cropOf(smallest), cropOf(smallest))) /
+        MiB,
+    );
+    throw new ZodError([{
+      code: "custom",
+      path: ["options", "memoryBudget"],
+      message: `${budgetMiB} MiB cannot hold a ${largest[1]}x${largest[0]} stage (it needs at ` +
+        `least ${need} MiB); raise memoryBudget or lower maxOutput`,
+      input: budgetMiB,
+    }]);
+  }
+  const device = budget - last.hostBytes;
+  return stages.map((size) => {
+    if (size === largest) return last;
+    // A smaller stage: whole if its pass fits the device's share, else tiled within it; its
+    // history as long as the option, or as fits in the host memory the largest stage uses.
+    for (let m = historySize; m >= 1; m--) {
+      const plan = whole(size, m);
+      if (plan.deviceBytes <= device) return plan;
+    }
+    let m = historySize;
+    while (m > 1 && (TILED_HOST[optimizer] + pairs(m)) * vector(size) > last.hostBytes) m--;
+    return tiled(size, m, device) ?? last;
+  });
 }

@@ -39,7 +39,7 @@ import type { AsyncObjective, HostObjective, Objective } from "./optimizer.ts";
 import { hostLbfgs } from "./lbfgs_host.ts";
 import { layersOf } from "../net/graph.ts";
 import { type Reach, reachOf } from "./tiles.ts";
-import { defaultMemoryBudget, planStageMemory } from "./memory.ts";
+import { defaultMemoryBudget, planMemory } from "./memory.ts";
 import {
   onTensors,
   tiledObjective,
@@ -277,24 +277,34 @@ function disposeTargets(targets: Targets | TiledTargets | undefined) {
 }
 
 /**
- * How a `[h, w]` stage fits in `budget` MiB: whole or in tiles, and the L-BFGS history
- * it keeps. Networks without a layer graph always run whole.
+ * How each stage (its `[h, w]`) fits in `budget` MiB: whole or in tiles, and the L-BFGS
+ * history it keeps. Networks without a layer graph always run whole.
  */
 function stageMemory(
   network: FeatureNetwork,
   setup: LossSetup,
-  size: readonly [number, number],
+  sizes: readonly [number, number][],
+  contentSize: readonly [number, number],
   budget: number,
   options: StylizeOptions,
-): { tile: null; historySize: number } | { tile: number; historySize: number; reach: Reach } {
+): ({ tile: null; historySize: number } | { tile: number; historySize: number; reach: Reach })[] {
   const graph = layersOf(network);
-  if (!graph) return { tile: null, historySize: options.historySize };
+  if (!graph) return sizes.map(() => ({ tile: null, historySize: options.historySize }));
   const layers = [...Object.keys(setup.contentLayers), ...Object.keys(setup.styleLayers)];
   const reach = reachOf(graph, layers);
-  const plan = planStageMemory(size, reach, budget, options.optimizer, options.historySize);
-  return plan.tile === null
-    ? { tile: null, historySize: plan.historySize }
-    : { tile: plan.tile, historySize: plan.historySize, reach };
+  const plans = planMemory(
+    sizes,
+    contentSize,
+    reach,
+    budget,
+    options.optimizer,
+    options.historySize,
+  );
+  return plans.map((plan) =>
+    plan.tile === null
+      ? { tile: null, historySize: plan.historySize }
+      : { tile: plan.tile, historySize: plan.historySize, reach }
+  );
 }
 
 /**
@@ -392,14 +402,13 @@ export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep>
   const plan = stagePlan(options, Math.max(input.content.width, input.content.height));
   const budget = options.memoryBudget ?? defaultMemoryBudget();
   // Every stage's memory plan, made before any work: a budget too small is refused up front.
-  const memories = plan.map((stage) =>
-    stageMemory(
-      network,
-      setup,
-      fitToLongestSide(input.content.height, input.content.width, stage.size),
-      budget,
-      options,
-    )
+  const memories = stageMemory(
+    network,
+    setup,
+    plan.map((stage) => fitToLongestSide(input.content.height, input.content.width, stage.size)),
+    [input.content.height, input.content.width],
+    budget,
+    options,
   );
   const iterations = plan.reduce((n, stage) => n + stage.iterations, 0);
   const blend = options.styleWeights ?? input.styles.map(() => 1);

@@ -51,7 +51,10 @@ export interface TiledLoss {
 
 /** What a tiled stage optimises towards. */
 export interface TiledTargets {
-  /** The content image, preprocessed, at the stage's size (its features are recomputed per tile). */
+  /**
+   * The content image, RGB 0..255 at the stage's size, in host memory: each tile's crop is
+   * preprocessed and its features recomputed as the tile's pass needs them.
+   */
   content: HostImage;
   /** Blended style Grams, normalised as `gram()` normalises. */
   grams: Grams;
@@ -83,7 +86,8 @@ function owned(
 
 /**
  * Σ over tiles of each layer's FᵀF / k (k the whole map's h·w·c), i.e. the Grams of
- * `x` (preprocessed), and Σ F² / (h·w·c): the mean squares, computed one tile at a time.
+ * `x`, and Σ F² / (h·w·c): the mean squares, computed one tile at a time. `x` is
+ * preprocessed, or RGB 0..255 when `rgb` is set (each crop is then preprocessed alone).
  */
 export function tiledGrams(
   network: FeatureNetwork,
@@ -91,6 +95,7 @@ export function tiledGrams(
   layers: readonly string[],
   tiling: Tiling,
   offset: readonly [number, number] = [0, 0],
+  rgb = false,
 ): { grams: Grams; meanSquares: Record<string, tf.Scalar> } {
   const { height, width } = x;
   const sizes = mapSizes(network, [height, width], layers, tiling.reach);
@@ -99,7 +104,10 @@ export function tiledGrams(
   for (const tile of tileGrid([height, width], tiling.tile, tiling.reach, offset)) {
     const parts = tf.tidy(() => {
       const mine = owned(
-        network.features(cropTile(x, tile), layers),
+        network.features(
+          rgb ? network.preprocess(cropTile(x, tile)) : cropTile(x, tile),
+          layers,
+        ),
         tile,
         [height, width],
         tiling.reach,
@@ -201,7 +209,7 @@ export function tiledObjective(
         tiling.signal?.throwIfAborted();
         const contentTarget = tf.tidy(() =>
           owned(
-            network.features(cropTile(targets.content, tile), contentLayers),
+            network.features(network.preprocess(cropTile(targets.content, tile)), contentLayers),
             tile,
             image,
             tiling.reach,
@@ -305,9 +313,10 @@ function tileVariation(c: tf.Tensor4D, tile: Tile, [height, width]: readonly [nu
 }
 
 /**
- * The targets of a tiled stage from RGB 0..255 images: the content, preprocessed (in host memory);
- * the style Grams computed tile by tile and blended by `blend`; and, when
- * `normalize` is on, each layer's 1 / mean square (as the untiled stage's).
+ * The targets of a tiled stage from RGB 0..255 images: the content (in host memory); the
+ * style Grams computed tile by tile and blended by `blend`; and, when `normalize` is on,
+ * each layer's 1 / mean square (as the untiled stage's). Images go to host memory as
+ * they are: the device never holds a preprocessed copy of a whole image.
  */
 export async function tiledTargets(
   network: FeatureNetwork,
@@ -320,21 +329,17 @@ export async function tiledTargets(
   const styleLayers = Object.keys(loss.styleLayers);
   const contentLayers = Object.keys(loss.contentLayers);
   const total = blend.reduce((a, b) => a + b, 0);
-  const made: tf.Tensor[] = [];
-  /** The image preprocessed, in host memory: tiles are cut from there. */
-  const host = (image: tf.Tensor4D) => {
-    const x = tf.tidy(() => network.preprocess(image));
-    try {
-      return toHost(x);
-    } finally {
-      x.dispose();
-    }
-  };
+  let grams: Grams = {};
   try {
-    const preprocessed = host(content);
-    let grams: Grams = {};
     for (const [i, style] of styles.entries()) {
-      const { grams: own, meanSquares } = tiledGrams(network, host(style), styleLayers, tiling);
+      const { grams: own, meanSquares } = tiledGrams(
+        network,
+        toHost(style),
+        styleLayers,
+        tiling,
+        [0, 0],
+        true,
+      );
       tf.dispose(Object.values(meanSquares));
       const next = Object.fromEntries(styleLayers.map((layer) => [
         layer,
@@ -346,9 +351,8 @@ export async function tiledTargets(
       tf.dispose([...Object.values(own), ...Object.values(grams)]);
       grams = next;
     }
-    made.push(...Object.values(grams));
     const targets: TiledTargets = {
-      content: preprocessed,
+      content: toHost(content),
       grams,
       contentScales: {},
       styleScales: {},
@@ -356,9 +360,11 @@ export async function tiledTargets(
     if (loss.normalize) {
       const { grams: contentGrams, meanSquares } = tiledGrams(
         network,
-        preprocessed,
+        targets.content,
         contentLayers,
         tiling,
+        [0, 0],
+        true,
       );
       tf.dispose(Object.values(contentGrams));
       targets.contentScales = await inverse(meanSquares);
@@ -372,7 +378,7 @@ export async function tiledTargets(
     }
     return targets;
   } catch (error) {
-    tf.dispose(made);
+    tf.dispose(Object.values(grams));
     throw error;
   }
 }
