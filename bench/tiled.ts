@@ -23,7 +23,7 @@ import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../src/backend.ts";
 import { mirrorDir } from "../src/config.ts";
-import { lossSetup, styleObjective, stylize } from "../src/engine/stylize.ts";
+import { lossSetup, stagePlan, styleObjective, stylize } from "../src/engine/stylize.ts";
 import { stylizeOptionsSchema } from "../src/engine/options.ts";
 import { reachOf } from "../src/engine/tiles.ts";
 import { onTensors, tiledObjective, tiledTargets } from "../src/engine/tiled_objective.ts";
@@ -120,20 +120,16 @@ async function compare(size: number, repeat: number) {
 
 /** The child: one stylize() run ending at `final` px; prints one JSON line. */
 async function finalStage(final: number, iterations: number, budget: number) {
-  const square = (image: RgbaImage): RgbaImage => {
-    const t = imageToTensor(image);
-    const side = Math.min(t.shape[1], t.shape[2]);
-    const crop = tf.slice(t, [0, 0, 0, 0], [1, side, side, 3]);
-    const out = resize(crop as tf.Tensor4D, final, final);
-    const data = out.dataSync();
+  // Made in host memory (nearest neighbour), so the device's heap is stylize()'s alone.
+  const square = ({ width, height, data }: RgbaImage): RgbaImage => {
+    const side = Math.min(width, height);
     const rgba = new Uint8Array(final * final * 4);
-    for (let p = 0; p < final * final; p++) {
-      rgba[p * 4] = data[p * 3];
-      rgba[p * 4 + 1] = data[p * 3 + 1];
-      rgba[p * 4 + 2] = data[p * 3 + 2];
-      rgba[p * 4 + 3] = 255;
+    for (let y = 0; y < final; y++) {
+      for (let x = 0; x < final; x++) {
+        const from = (Math.floor((y * side) / final) * width + Math.floor((x * side) / final)) * 4;
+        rgba.set(data.subarray(from, from + 4), (y * final + x) * 4);
+      }
     }
-    tf.dispose([t, crop, out]);
     return { width: final, height: final, data: rgba };
   };
   const content = square(await photo("city-skyline.jpg"));
@@ -147,22 +143,22 @@ async function finalStage(final: number, iterations: number, budget: number) {
     ...Object.keys(setup.contentLayers),
     ...Object.keys(setup.styleLayers),
   ]);
-  const plan = planMemory([[final, final]], [final, final], reach, budget, "lbfgs", 10)[0];
+  const options = {
+    maxSize: 512,
+    scales: [512],
+    iterations: 1,
+    detailIterations: iterations,
+    previewEvery: 1000,
+    memoryBudget: budget,
+    seed: 1,
+  };
+  // The plan stylize() makes: every stage's size counts (the heap never shrinks).
+  const sizes = stagePlan(stylizeOptionsSchema.parse(options), final).map((stage) =>
+    [stage.size, stage.size] as [number, number]
+  );
+  const plan = planMemory(sizes, [final, final], reach, budget, "lbfgs", 10).at(-1)!;
   for await (
-    const step of stylize({
-      content,
-      styles: [style],
-      onTile: (p) => (tiles = p.tiles),
-      options: {
-        maxSize: 512,
-        scales: [512],
-        iterations: 1,
-        detailIterations: iterations,
-        previewEvery: 1000,
-        memoryBudget: budget,
-        seed: 1,
-      },
-    })
+    const step of stylize({ content, styles: [style], onTile: (p) => (tiles = p.tiles), options })
   ) {
     stamps.push({ iteration: step.iteration, ms: step.elapsedMs, size: 0 });
   }

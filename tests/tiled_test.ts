@@ -17,6 +17,7 @@ import {
 } from "../src/engine/tiled_objective.ts";
 import { toHost } from "../src/engine/host_image.ts";
 import { seamRatio } from "../src/engine/seams.ts";
+import { preview } from "../src/engine/preview.ts";
 import { planMemory } from "../src/engine/memory.ts";
 import { blendGrams } from "../src/engine/losses.ts";
 import { lbfgs } from "../src/engine/lbfgs.ts";
@@ -356,6 +357,38 @@ Deno.test({
       const [a, b] = [step.losses.total, whole.steps[i].losses.total];
       assert.ok(Math.abs(a - b) <= 1e-3 * b, `iteration ${i + 1}: tiled ${a}, whole ${b}`);
     }
+  },
+});
+
+Deno.test({
+  name:
+    "preview() of a full-size image in host memory, made band by band, is the whole tensor's, colours and alpha kept",
+  ignore: !mirror,
+  async fn() {
+    const network = await getNetwork("squeezenet", { padding: "reflect", pooling: "blur" });
+    const [h, w] = [150, 200];
+    const rgb = await photo("golden-gate.jpg", h, w);
+    const content = await tensorToImage(rgb, null);
+    // A soft alpha ramp, as a layer with a mask would have.
+    const alpha = new Uint8Array(h * w).map((_, p) => (p * 7) % 256);
+    const x = tf.tidy(() =>
+      tf.add(network.preprocess(rgb), tf.randomNormal(rgb.shape, 0, 30, "float32", 2))
+    ) as tf.Tensor4D;
+    const before = tf.memory().numTensors;
+    for (const colorMode of [null, "luminance"] as const) {
+      const whole = await preview(network, x, content, colorMode, alpha);
+      // 150 rows in bands of 64: two full bands and a short one.
+      const banded = await preview(network, toHost(x), content, colorMode, alpha, 64);
+      assert.deepEqual([banded.width, banded.height], [w, h]);
+      assert.deepEqual(banded.data, whole.data, `colorMode ${colorMode}`);
+      assert.equal(banded.data[4 * 151 + 3], alpha[151]);
+    }
+    // A smaller image (an early stage) is brought to the content's size.
+    const small = tf.tidy(() => resize(x, 75, 100));
+    const upscaled = await preview(network, toHost(small), content, null, null);
+    assert.deepEqual([upscaled.width, upscaled.height], [w, h]);
+    assert.equal(tf.memory().numTensors, before + 1);
+    tf.dispose([rgb, x, small]);
   },
 });
 

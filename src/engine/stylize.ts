@@ -8,13 +8,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { RgbaImage } from "../image/image.ts";
-import {
-  alphaOf,
-  fitToLongestSide,
-  imageToTensor,
-  resize,
-  tensorToImage,
-} from "../image/tensor.ts";
+import { alphaOf, fitToLongestSide, imageToTensor, resize } from "../image/tensor.ts";
 import { getNetwork } from "../net/load.ts";
 import type { FeatureNetwork, LayerWeights, Preset } from "../net/network.ts";
 import { presetNamed, PRESETS } from "../net/presets.ts";
@@ -29,7 +23,7 @@ import {
   styleLoss,
   tvLoss,
 } from "./losses.ts";
-import { luminanceTransfer, matchColors } from "./color.ts";
+import { matchColors } from "./color.ts";
 import { noiseImage, randomSeed } from "./init.ts";
 import { lbfgs } from "./lbfgs.ts";
 import { adam } from "./adam.ts";
@@ -47,6 +41,8 @@ import {
   tiledTargets,
   type Tiling,
 } from "./tiled_objective.ts";
+import { type HostImage, toHost, toTensor } from "./host_image.ts";
+import { preview } from "./preview.ts";
 import { onnxStage } from "../onnx/mod.ts";
 
 /** What to stylize, with what, and how. */
@@ -424,7 +420,9 @@ export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep>
   let iteration = 0;
   let evaluations = 0;
   try {
-    const contentFull = held.add(imageToTensor(input.content));
+    // The content at a stage's size, made when needed: at 4096 px a resident copy is 192 MiB.
+    const contentAt = (h: number, w: number) =>
+      tf.tidy(() => resize(imageToTensor(input.content), h, w));
     // Valid pixels, in preprocessed space: the images of RGB 0 and RGB 255.
     const low = held.add(tf.tidy(() => network.preprocess(tf.zeros([1, 1, 1, 3]))));
     const high = held.add(tf.tidy(() => network.preprocess(tf.fill([1, 1, 1, 3], 255))));
@@ -436,12 +434,7 @@ export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep>
 
     for (const [index, stage] of plan.entries()) {
       const [h, w] = fitToLongestSide(input.content.height, input.content.width, stage.size);
-      // At the content's own size a clone shares its data: no second image-sized copy.
-      const content = held.add(
-        h === input.content.height && w === input.content.width
-          ? contentFull.clone()
-          : resize(contentFull, h, w),
-      );
+      const content = held.add(contentAt(h, w));
       const styleSide = Math.max(16, Math.round(options.styleScale * Math.max(h, w)));
       const styles: tf.Tensor4D[] = [];
       for (const image of input.styles) {
@@ -484,13 +477,15 @@ export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep>
         // A tiled stage keeps its image-sized vectors in host memory, beside one tile on the device.
         const tiled = hostObjective;
         const counted: HostObjective = (x, grad) => (evaluations += 1, tiled(x, grad));
-        run = await hostRun(counted, x0, memory.historySize, bounds);
+        const start = toHost(x0);
+        held.free(x0); // before the first evaluation: the device holds one tile's pass
+        run = await hostRun(counted, start, memory.historySize, bounds);
       } else {
         const inner = stageObjective ?? onTensors(hostObjective!);
         const counted: AsyncObjective = async (x) => (evaluations += 1, await inner(x));
         run = await tensorRun(counted, x0, options, memory.historySize, clip);
+        held.free(x0);
       }
-      held.free(x0);
 
       for (let i = 0; i < stage.iterations; i++) {
         signal?.throwIfAborted();
@@ -504,17 +499,15 @@ export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep>
           evaluations,
         };
         if (iteration % options.previewEvery === 0 || iteration === iterations) {
-          const current = run.image();
-          try {
-            step.image = await preview(network, current, contentFull, colorMode, alpha);
-          } finally {
-            current.dispose();
-          }
+          step.image = await preview(network, run.current(), input.content, colorMode, alpha);
         }
         signal?.throwIfAborted();
         yield step;
       }
-      x = held.add(run.image());
+      if (index < plan.length - 1) {
+        const last = run.current();
+        x = held.add(last instanceof tf.Tensor ? last.clone() : toTensor(last));
+      }
       run.dispose();
       run = undefined;
       disposeTargets(targets);
@@ -531,8 +524,8 @@ export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep>
 interface StageRun {
   /** One iteration; resolves to [total, content, style, tv] after it. */
   step(): Promise<number[]>;
-  /** The current image, as a new tensor the caller frees. */
-  image(): tf.Tensor4D;
+  /** The current image, the optimiser's own (not to be freed or kept past the next step). */
+  current(): tf.Tensor4D | HostImage;
   dispose(): void;
 }
 
@@ -549,25 +542,22 @@ async function tensorRun(
     : await adam(objective, x0, { learningRate: options.learningRate, project: clip });
   return {
     step: () => optimizer.step(),
-    image: () => optimizer.x.clone() as tf.Tensor4D,
+    current: () => optimizer.x as tf.Tensor4D,
     dispose: () => optimizer.dispose(),
   };
 }
 
-/** L-BFGS over host memory (a tiled stage), starting at `x0` (the caller's still). */
+/** L-BFGS over host memory (a tiled stage), starting at `start` (taken over). */
 async function hostRun(
   objective: HostObjective,
-  x0: tf.Tensor4D,
+  start: HostImage,
   historySize: number,
   bounds: { lower: number[]; upper: number[] },
 ): Promise<StageRun> {
-  const optimizer = await hostLbfgs(objective, x0.dataSync() as Float32Array, {
-    historySize,
-    bounds,
-  });
+  const optimizer = await hostLbfgs(objective, start.data, { historySize, bounds });
   return {
     step: () => optimizer.step(),
-    image: () => tf.tensor4d(optimizer.x, x0.shape),
+    current: () => ({ data: optimizer.x, height: start.height, width: start.width }),
     dispose: () => {},
   };
 }
@@ -590,25 +580,5 @@ function startingPoint(
       return network.preprocess(content);
     case "image":
       return tf.tidy(() => network.preprocess(resize(imageToTensor(input.initImage!), h, w)));
-  }
-}
-
-/** The current image as the user sees it: deprocessed, at the content's size, colours kept if asked, alpha re-applied. */
-async function preview(
-  network: FeatureNetwork,
-  x: tf.Tensor4D,
-  contentFull: tf.Tensor4D,
-  colorMode: "luminance" | "match" | null,
-  alpha: Uint8Array | null,
-): Promise<RgbaImage> {
-  const rgb = tf.tidy(() => {
-    const [, h, w] = contentFull.shape;
-    const result = resize(network.deprocess(x), h, w);
-    return colorMode === "luminance" ? luminanceTransfer(result, contentFull) : result;
-  });
-  try {
-    return await tensorToImage(rgb, alpha);
-  } finally {
-    rgb.dispose();
   }
 }
