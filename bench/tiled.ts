@@ -25,7 +25,7 @@ import { initBackend } from "../src/backend.ts";
 import { mirrorDir } from "../src/config.ts";
 import { lossSetup, stagePlan, styleObjective, stylize } from "../src/engine/stylize.ts";
 import { stylizeOptionsSchema } from "../src/engine/options.ts";
-import { reachOf } from "../src/engine/tiles.ts";
+import { reachOf, tileGrid } from "../src/engine/tiles.ts";
 import { onTensors, tiledObjective, tiledTargets } from "../src/engine/tiled_objective.ts";
 import { hostLbfgs } from "../src/engine/lbfgs_host.ts";
 import { seamRatio } from "../src/engine/seams.ts";
@@ -242,7 +242,11 @@ async function seams(width: number, height: number, iterations: number, budget: 
     tile: plan.tile,
     tiles,
     secondsPerIteration: seconds,
-    ratio: seamRatio({ data: painted, height, width }, plan.tile, reach.stride),
+    ratio: seamRatio(
+      { data: painted, height, width },
+      tileGrid([height, width], plan.tile, reach),
+      reach.stride,
+    ),
   };
 }
 

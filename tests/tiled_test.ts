@@ -46,9 +46,25 @@ function relativeError(a: tf.Tensor, b: tf.Tensor): number {
 }
 
 Deno.test("cuts() and tileGrid() split an image into tiles that cover it once, crops on the stride", () => {
-  assert.deepEqual(cuts(100, 32, 0), [[0, 32], [32, 64], [64, 100]]); // 4 px join the last
-  assert.deepEqual(cuts(100, 32, 16), [[0, 16], [16, 48], [48, 80], [80, 100]]);
-  assert.deepEqual(cuts(100, 32, 8), [[0, 40], [40, 72], [72, 100]]); // so do the first 8
+  // ⌈100 / 32⌉ = 4 pieces on the stride 8; the first and last have room to move by 8 px.
+  assert.deepEqual(cuts(100, 32, 0, 8), [[0, 24], [24, 48], [48, 72], [72, 100]]);
+  assert.deepEqual(cuts(100, 32, 8, 8), [[0, 32], [32, 56], [56, 80], [80, 100]]);
+  assert.deepEqual(cuts(100, 32, 16, 8), cuts(100, 32, 0, 8));
+  // No slack: a shifted grid is the still one (a shift never adds a row of tiles).
+  assert.deepEqual(cuts(1024, 512, 256, 16), [[0, 512], [512, 1024]]);
+  assert.deepEqual(cuts(300, 512, 64, 16), [[0, 300]]);
+  for (const size of [100, 257, 1000, 4096]) {
+    for (let offset = 0; offset < 448; offset += 16) {
+      const pieces = cuts(size, 448, offset, 16);
+      assert.equal(pieces.length, Math.ceil(size / 448));
+      assert.deepEqual([pieces[0][0], pieces.at(-1)![1]], [0, size]);
+      for (const [i, [start, end]] of pieces.entries()) {
+        assert.ok(end - start <= 448 && end - start >= 16, `${size} @${offset}: ${start}..${end}`);
+        if (i > 0) assert.equal(start, pieces[i - 1][1]);
+        if (i > 0) assert.equal(start % 16, 0);
+      }
+    }
+  }
   const reach = { stride: 16, halo: 32, strides: {}, channels: {}, bytesPerPixel: 1 };
   const tiles = tileGrid([150, 203], 64, reach, [16, 48]);
   const owner = new Uint8Array(150 * 203);
@@ -397,14 +413,17 @@ Deno.test({
   ignore: !mirror,
   async fn() {
     const network = await getNetwork("squeezenet", { padding: "zero", pooling: "max" });
-    const o = bothObjectives(network, 200, 296, 24, SHALLOW);
+    // 8 x 12 tiles of 24 px: the grid has no slack, its edges are on multiples of 24.
+    const o = bothObjectives(network, 192, 288, 24, SHALLOW);
+    const grid = tileGrid([192, 288], 24, o.reach);
+    assert.equal(grid.length, 8 * 12);
     const run = async (halo: number) => {
       const objective = o.tiled({ shift: false, reach: { ...o.reach, halo } });
       const optimizer = await lbfgs(objective, o.content);
       for (let i = 0; i < 8; i++) await optimizer.step();
       // What the optimiser painted: the photo's own edges would only add noise.
       const painted = tf.sub(optimizer.x, o.content) as tf.Tensor4D;
-      const ratio = seamRatio(toHost(painted), 24, o.reach.stride);
+      const ratio = seamRatio(toHost(painted), grid, o.reach.stride);
       tf.dispose([painted]);
       optimizer.dispose();
       return ratio;

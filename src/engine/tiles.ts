@@ -124,22 +124,43 @@ export interface Tile {
 }
 
 /**
- * Splits `[0, size)` at `offset`, `offset + tile`, … (all multiples of `stride`
- * when `tile` and `offset` are). A first or last piece shorter than half a tile
- * joins its neighbour, so no crop is a sliver too thin for the network.
+ * Splits `[0, size)` into the fewest pieces no longer than `tile`, ⌈size / tile⌉ of them,
+ * as even as `stride` allows (every inner edge a multiple of it). `offset` moves the inner
+ * edges together within the slack the first and last pieces leave (neither past a tile,
+ * nor under half its own length): a shifted grid has as many tiles, and costs as much,
+ * as the still one. An offset of 0 is the still grid.
  */
-export function cuts(size: number, tile: number, offset: number): [number, number][] {
+export function cuts(
+  size: number,
+  tile: number,
+  offset: number,
+  stride: number,
+): [number, number][] {
+  const n = Math.ceil(size / tile);
+  if (n <= 1) return [[0, size]];
   const edges = [0];
-  for (let at = offset % tile; at < size; at += tile) if (at > 0) edges.push(at);
-  edges.push(size);
-  if (edges.length > 2 && edges[1] < tile / 2) edges.splice(1, 1);
-  if (edges.length > 2 && size - edges.at(-2)! < tile / 2) edges.splice(-2, 1);
-  return edges.slice(1).map((end, i) => [edges[i], end]);
+  for (let i = 1; i < n; i++) edges.push(Math.floor((i * size) / n / stride) * stride);
+  const first = edges[1];
+  const last = size - edges[n - 1];
+  const down = Math.min(strides(tile - last, stride), strides(first / 2, stride));
+  const up = Math.min(tile - first, strides(last / 2, stride));
+  const positions = (up + down) / stride + 1;
+  const shift = ((Math.floor(offset / stride) + down / stride) % positions) * stride - down;
+  return edges.map((edge, i) => [
+    edge === 0 ? 0 : edge + shift,
+    i === n - 1 ? size : edges[i + 1] + shift,
+  ]);
+}
+
+/** `length` rounded down to a multiple of `stride` (0 for a negative length). */
+function strides(length: number, stride: number): number {
+  return Math.max(0, Math.floor(length / stride) * stride);
 }
 
 /**
- * The tiles of an `height`x`width` image: a grid of `tile`-sized squares shifted
- * by `offset` pixels (both multiples of `reach.stride`), each with its crop.
+ * The tiles of an `height`x`width` image: a grid of pieces no larger than `tile`
+ * (see {@linkcode cuts}) shifted by `offset` pixels (both multiples of `reach.stride`),
+ * each with its crop.
  */
 export function tileGrid(
   [height, width]: readonly [number, number],
@@ -151,8 +172,8 @@ export function tileGrid(
     throw new RangeError(`tiles and offsets must be multiples of the stride ${reach.stride}`);
   }
   const tiles: Tile[] = [];
-  for (const [top, bottom] of cuts(height, tile, offset[0])) {
-    for (const [left, right] of cuts(width, tile, offset[1])) {
+  for (const [top, bottom] of cuts(height, tile, offset[0], reach.stride)) {
+    for (const [left, right] of cuts(width, tile, offset[1], reach.stride)) {
       tiles.push({
         top,
         bottom,
