@@ -10,7 +10,8 @@
  *    iteration of the final stage, its tiles and the L-BFGS history it kept.
  *
  * 3. With `--seams WxH`, only a still-grid run at that size from the content: the seam
- *    ratio of the change it paints (gradient energy across tile edges over the rest).
+ *    ratio of the change it paints (gradient energy across tile edges over the rest),
+ *    beside the same ratio for the edges moved by each multiple of the stride (controls).
  *
  * ```sh
  * deno task bench --tiled                           # 1024 px comparison, 4096 px run
@@ -236,17 +237,27 @@ async function seams(width: number, height: number, iterations: number, budget: 
   const seconds = (performance.now() - started) / 1000 / iterations;
   const painted = optimizer.x.map((v, i) => v - start[i]);
   tf.dispose(Object.values(targets.grams));
+  const image = { data: painted, height, width };
+  const grid = tileGrid([height, width], plan.tile, reach);
+  // Controls: the same measure on the grid's lines moved by every other multiple of the
+  // stride. A photo's own structure makes these scatter; a seam would put the tile
+  // edges above them.
+  const controls: number[] = [];
+  for (let d = reach.stride; d < plan.tile; d += reach.stride) {
+    const moved = grid.map((t) => ({ ...t, top: t.top && t.top + d, left: t.left && t.left + d }));
+    controls.push(seamRatio(image, moved, reach.stride));
+  }
+  controls.sort((a, b) => a - b);
+  const ratio = seamRatio(image, grid, reach.stride);
   return {
     width,
     height,
     tile: plan.tile,
     tiles,
     secondsPerIteration: seconds,
-    ratio: seamRatio(
-      { data: painted, height, width },
-      tileGrid([height, width], plan.tile, reach),
-      reach.stride,
-    ),
+    ratio,
+    controls,
+    rank: controls.filter((c) => c < ratio).length,
   };
 }
 
@@ -278,7 +289,10 @@ export async function benchTiled(args: string[]): Promise<void> {
     console.log(
       `${r.width}x${r.height}, still grid of ${r.tiles} tiles of ${r.tile} px, ` +
         `${r.secondsPerIteration.toFixed(1)} s per iteration: seam ratio of the painted change ` +
-        `${r.ratio.toFixed(3)} (1 = no trace of the tile edges)`,
+        `${r.ratio.toFixed(3)} (1 = no trace of the tile edges); the same lines moved by ` +
+        `1..${r.controls.length} strides: ${r.controls[0].toFixed(3)} to ` +
+        `${r.controls.at(-1)!.toFixed(3)}, median ${median(r.controls).toFixed(3)}; ` +
+        `the tile edges rank ${r.rank + 1} of ${r.controls.length + 1}`,
     );
     return;
   }
