@@ -43,6 +43,9 @@ Deno.test({
     assert.equal(lines.length, 4);
     lines.slice(0, 3).forEach((line, i) => {
       assert.equal(line.iteration, i + 1);
+      assert.equal(line.iterations, 3);
+      assert.ok(line.evaluations >= line.iteration, `${line.evaluations} evaluations`);
+      assert.ok(line.ms >= 0 && line.ms <= lines[3].ms, `${line.ms} ms`);
       for (const key of ["total", "content", "style", "tv"]) {
         assert.equal(typeof line.losses[key], "number");
       }

@@ -59,7 +59,10 @@ ${
       },
       { flag: "--frames <dir>", description: "write every preview there as PNG" },
       { flag: "--gif <file.gif>", description: "write an animated GIF of the previews" },
-      { flag: "--json", description: "one JSON line per iteration instead of a progress bar" },
+      {
+        flag: "--json",
+        description: "one JSON line per iteration (losses, evaluations, ms) instead of a progress bar",
+      },
       {
         flag: "--backend <name>",
         description: `${BACKENDS.join(" | ")} (default: the best available)`,
@@ -225,7 +228,9 @@ async function main(args: string[]): Promise<number> {
     bar?.update(iteration - 1 + tile / tiles, { loss: `tile ${tile}/${tiles}` });
   for await (const step of stylize({ content, styles, initImage, options: parsed, onTile })) {
     if (command.json) {
-      console.log(JSON.stringify({ iteration: step.iteration, losses: step.losses }));
+      const { iteration, iterations, losses, evaluations } = step;
+      const ms = Math.round(step.elapsedMs);
+      console.log(JSON.stringify({ iteration, iterations, losses, evaluations, ms }));
     } else if (Deno.stderr.isTerminal()) {
       bar ??= new cliProgress.SingleBar({
         format: "{bar} {value}/{total} | loss {loss} | {duration_formatted} (eta {eta_formatted})",
