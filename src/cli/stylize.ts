@@ -61,7 +61,8 @@ ${
       { flag: "--gif <file.gif>", description: "write an animated GIF of the previews" },
       {
         flag: "--json",
-        description: "one JSON line per iteration (losses, evaluations, ms) instead of a progress bar",
+        description:
+          "one JSON line per iteration (losses, evaluations, ms) instead of a progress bar",
       },
       {
         flag: "--backend <name>",
