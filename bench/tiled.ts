@@ -87,7 +87,10 @@ async function compare(size: number, repeat: number) {
   const scales = { contentScales: {}, styleScales: {} };
   const whole = styleObjective(network, { content: contentFeatures, grams, ...scales }, setup);
   const tiled = onTensors(
-    tiledObjective(network, { content: toHost(content), grams, ...scales }, setup, { tile, reach }),
+    tiledObjective(network, { content: await toHost(content), grams, ...scales }, setup, {
+      tile,
+      reach,
+    }),
   );
   const x = tf.tidy(() => tf.add(pre, tf.randomNormal(pre.shape, 0, 10, "float32", 1)));
   const a = whole(x);
@@ -218,7 +221,7 @@ async function seams(width: number, height: number, iterations: number, budget: 
   };
   const targets = await tiledTargets(network, content, [style], [1], setup, tiling);
   const preprocessed = tf.tidy(() => network.preprocess(content));
-  const start = toHost(preprocessed).data;
+  const start = (await toHost(preprocessed)).data;
   preprocessed.dispose();
   tf.dispose([content, style]);
   const [low, high] = [0, 255].map((v) =>

@@ -98,7 +98,7 @@ Deno.test({
 });
 
 /** The objective of `network`'s default preset (or `layers`) at `[h, w]`, whole and tiled. */
-function bothObjectives(
+async function bothObjectives(
   network: FeatureNetwork,
   h: number,
   w: number,
@@ -114,6 +114,7 @@ function bothObjectives(
     ...Object.keys(setup.styleLayers),
   ]);
   const rgb = resize(contentRgb, h, w);
+  const host = await toHost(rgb);
   const content = network.preprocess(rgb);
   const style = tf.tidy(() => network.preprocess(resize(styleRgb, 160, 256)));
   const contentFeatures = network.features(content, Object.keys(setup.contentLayers));
@@ -139,7 +140,7 @@ function bothObjectives(
     whole: styleObjective(network, { content: contentFeatures, grams, ...scales }, setup),
     tiled: (tiling: Partial<Tiling> = {}) =>
       onTensors(
-        tiledObjective(network, { content: toHost(rgb), grams, ...scales }, setup, {
+        tiledObjective(network, { content: host, grams, ...scales }, setup, {
           tile,
           reach,
           ...tiling,
@@ -168,7 +169,7 @@ for (
     ignore: !mirror,
     async fn() {
       const network = await getNetwork(id, { padding, pooling });
-      const o = bothObjectives(network, h, w, tile);
+      const o = await bothObjectives(network, h, w, tile);
       const x = tf.tidy(() =>
         tf.add(o.content, tf.mul(tf.randomNormal(o.content.shape, 0, 1, "float32", 3), 20))
       );
@@ -210,7 +211,7 @@ Deno.test({
     const reach = reachOf(layersOf(network)!, layers);
     const { grams, meanSquares } = tiledGrams(
       network,
-      toHost(x),
+      await toHost(x),
       layers,
       { tile: 64, reach },
       [32, 16],
@@ -394,14 +395,14 @@ Deno.test({
     for (const colorMode of [null, "luminance"] as const) {
       const whole = await preview(network, x, content, colorMode, alpha);
       // 150 rows in bands of 64: two full bands and a short one.
-      const banded = await preview(network, toHost(x), content, colorMode, alpha, 64);
+      const banded = await preview(network, await toHost(x), content, colorMode, alpha, 64);
       assert.deepEqual([banded.width, banded.height], [w, h]);
       assert.deepEqual(banded.data, whole.data, `colorMode ${colorMode}`);
       assert.equal(banded.data[4 * 151 + 3], alpha[151]);
     }
     // A smaller image (an early stage) is brought to the content's size.
     const small = tf.tidy(() => resize(x, 75, 100));
-    const upscaled = await preview(network, toHost(small), content, null, null);
+    const upscaled = await preview(network, await toHost(small), content, null, null);
     assert.deepEqual([upscaled.width, upscaled.height], [w, h]);
     assert.equal(tf.memory().numTensors, before + 1);
     tf.dispose([rgb, x, small]);
@@ -414,7 +415,7 @@ Deno.test({
   async fn() {
     const network = await getNetwork("squeezenet", { padding: "zero", pooling: "max" });
     // 8 x 12 tiles of 24 px: the grid has no slack, its edges are on multiples of 24.
-    const o = bothObjectives(network, 192, 288, 24, SHALLOW);
+    const o = await bothObjectives(network, 192, 288, 24, SHALLOW);
     const grid = tileGrid([192, 288], 24, o.reach);
     assert.equal(grid.length, 8 * 12);
     const run = async (halo: number) => {
@@ -423,7 +424,7 @@ Deno.test({
       for (let i = 0; i < 8; i++) await optimizer.step();
       // What the optimiser painted: the photo's own edges would only add noise.
       const painted = tf.sub(optimizer.x, o.content) as tf.Tensor4D;
-      const ratio = seamRatio(toHost(painted), grid, o.reach.stride);
+      const ratio = seamRatio(await toHost(painted), grid, o.reach.stride);
       tf.dispose([painted]);
       optimizer.dispose();
       return ratio;

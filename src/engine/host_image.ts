@@ -16,10 +16,13 @@ export interface HostImage {
   width: number;
 }
 
-/** `t`'s data read back into host memory (a copy: `t` stays the caller's). */
-export function toHost(t: tf.Tensor4D): HostImage {
+/**
+ * `t`'s data read back into host memory (a copy: `t` stays the caller's). Read
+ * asynchronously: WebGPU has no synchronous read-back in Deno.
+ */
+export async function toHost(t: tf.Tensor4D): Promise<HostImage> {
   const [, height, width] = t.shape;
-  return { data: t.dataSync() as Float32Array, height, width };
+  return { data: await t.data() as Float32Array, height, width };
 }
 
 /** A `[1, h, w, 3]` tensor of `image` (a copy on the device). */

@@ -428,8 +428,8 @@ export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep>
     const high = held.add(tf.tidy(() => network.preprocess(tf.fill([1, 1, 1, 3], 255))));
     const clip = (t: tf.Tensor) => tf.minimum(tf.maximum(t, low), high);
     const bounds = {
-      lower: Array.from(low.dataSync()),
-      upper: Array.from(high.dataSync()),
+      lower: Array.from(await low.data()),
+      upper: Array.from(await high.data()),
     };
 
     for (const [index, stage] of plan.entries()) {
@@ -477,7 +477,7 @@ export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep>
         // A tiled stage keeps its image-sized vectors in host memory, beside one tile on the device.
         const tiled = hostObjective;
         const counted: HostObjective = (x, grad) => (evaluations += 1, tiled(x, grad));
-        const start = toHost(x0);
+        const start = await toHost(x0);
         held.free(x0); // before the first evaluation: the device holds one tile's pass
         run = await hostRun(counted, start, memory.historySize, bounds);
       } else {

@@ -246,9 +246,9 @@ export function tiledObjective(
         const c = cropTile(x, tile);
         try {
           const result = share(c);
-          addCrop(into, tile, result.grad.dataSync() as Float32Array);
-          content += tileContent!.dataSync()[0];
-          tv += tileTv!.dataSync()[0];
+          addCrop(into, tile, await result.grad.data() as Float32Array);
+          content += (await tileContent!.data())[0];
+          tv += (await tileTv!.data())[0];
           tf.dispose([result.value, result.grad]);
         } finally {
           tf.dispose([c, ...Object.values(contentTarget)]);
@@ -256,7 +256,7 @@ export function tiledObjective(
         }
         tiling.onTile?.(done + 1, tiles.length);
       }
-      const styleValue = style.dataSync()[0];
+      const styleValue = (await style.data())[0];
       return [content + styleValue + tv, content, styleValue, tv];
     } finally {
       tf.dispose([style, ...Object.values(seeds)]);
@@ -271,7 +271,7 @@ export function tiledObjective(
 export function onTensors(objective: HostObjective): AsyncObjective {
   return async (x) => {
     const grad = new Float32Array(x.size);
-    const values = await objective(x.dataSync() as Float32Array, grad);
+    const values = await objective(await x.data() as Float32Array, grad);
     return { values: tf.tensor1d(values), grad: tf.tensor(grad, x.shape) };
   };
 }
@@ -334,7 +334,7 @@ export async function tiledTargets(
     for (const [i, style] of styles.entries()) {
       const { grams: own, meanSquares } = tiledGrams(
         network,
-        toHost(style),
+        await toHost(style),
         styleLayers,
         tiling,
         [0, 0],
@@ -352,7 +352,7 @@ export async function tiledTargets(
       grams = next;
     }
     const targets: TiledTargets = {
-      content: toHost(content),
+      content: await toHost(content),
       grams,
       contentScales: {},
       styleScales: {},
