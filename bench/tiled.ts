@@ -59,14 +59,20 @@ async function peakRss(): Promise<number> {
   return kb ? Number(kb) * 1024 : Deno.memoryUsage().rss;
 }
 
-/** Tiled against whole at `size` px: gradient error and the time of one evaluation each. */
-async function compare(size: number, repeat: number) {
+/** SqueezeNet with its default preset: the network, its loss set-up and its layers' reach. */
+async function squeezenetDefaults() {
   const network = await getNetwork("squeezenet", { padding: "reflect", pooling: "blur" });
   const setup = lossSetup(network, stylizeOptionsSchema.parse({}));
   const reach = reachOf(layersOf(network)!, [
     ...Object.keys(setup.contentLayers),
     ...Object.keys(setup.styleLayers),
   ]);
+  return { network, setup, reach };
+}
+
+/** Tiled against whole at `size` px: gradient error and the time of one evaluation each. */
+async function compare(size: number, repeat: number) {
+  const { network, setup, reach } = await squeezenetDefaults();
   // The tile the planner picks when the whole pass does not fit: here, half the side.
   const tile = Math.floor(size / 2 / reach.stride) * reach.stride;
   const rgb = (image: RgbaImage) => {
@@ -141,12 +147,7 @@ async function finalStage(final: number, iterations: number, budget: number) {
   const stamps: { iteration: number; ms: number; size: number }[] = [];
   let tiles = 0;
   const started = performance.now();
-  const network = await getNetwork("squeezenet", { padding: "reflect", pooling: "blur" });
-  const setup = lossSetup(network, stylizeOptionsSchema.parse({}));
-  const reach = reachOf(layersOf(network)!, [
-    ...Object.keys(setup.contentLayers),
-    ...Object.keys(setup.styleLayers),
-  ]);
+  const { reach } = await squeezenetDefaults();
   const options = {
     maxSize: 512,
     scales: [512],
@@ -188,12 +189,7 @@ async function finalStage(final: number, iterations: number, budget: number) {
  * (`seamRatio`: gradient energy across tile edges over that across other lines; 1 = no trace).
  */
 async function seams(width: number, height: number, iterations: number, budget: number) {
-  const network = await getNetwork("squeezenet", { padding: "reflect", pooling: "blur" });
-  const setup = lossSetup(network, stylizeOptionsSchema.parse({}));
-  const reach = reachOf(layersOf(network)!, [
-    ...Object.keys(setup.contentLayers),
-    ...Object.keys(setup.styleLayers),
-  ]);
+  const { network, setup, reach } = await squeezenetDefaults();
   const plan = planMemory([[height, width]], [height, width], reach, budget, "lbfgs", 10)[0];
   if (plan.tile === null) throw new Error(`${width}x${height} fits whole in ${budget} MiB`);
   const cover = (image: RgbaImage, h: number, w: number) => {

@@ -37,9 +37,9 @@ export function defaultMemoryBudget(): number {
  * tensors (L-BFGS: x, ∇f, d, the trial point and its gradient, and up to four
  * temporaries while it reads a trial's products; Adam: x, m, v, ∇f and its update).
  *
- * Tiled, in host memory: the preprocessed content, and L-BFGS's x, ∇f, d, the trial
- * point and its gradient (updated in place); Adam stays on the device and its
- * objective reads x back and hands the gradient over.
+ * Tiled, in host memory: the content (RGB), and L-BFGS's x, ∇f, d, the trial point
+ * and its gradient (updated in place); Adam stays on the device and its objective
+ * reads x back and hands the gradient over.
  */
 const WHOLE_DEVICE = { lbfgs: 11, adam: 8 } as const;
 const TILED_HOST = { lbfgs: 6, adam: 3 } as const;
@@ -67,7 +67,8 @@ type Size = readonly [number, number];
 
 /**
  * Plans every stage of a run (`stages`, their `[h, w]`) of a network of `reach` within
- * `budgetMiB`, for a content of `contentSize` (held on the device at its own size throughout).
+ * `budgetMiB`, for a content of `contentSize` (one content-sized tensor on the device: the
+ * content made at the last stage's start, or a preview's).
  * Throws a `ZodError` on `options.memoryBudget` (an HTTP 422 naming the field) when not
  * even the smallest tile and a one-pair history fit the largest stage.
  */
@@ -85,6 +86,7 @@ export function planMemory(
   const pass = (h: number, w: number) => reach.bytesPerPixel * h * w;
   const pairs = (m: number) => (optimizer === "lbfgs" ? 2 * m : 0);
   const cropOf = (tile: number) => tile + 2 * reach.halo;
+  const tiledHost = (size: Size, m: number) => (TILED_HOST[optimizer] + pairs(m)) * vector(size);
   // The smallest tile worth cutting: narrower than its halo, the crops would mostly be halo.
   const smallest = Math.max(reach.halo, 4 * reach.stride);
   const preferred = 2 * reach.halo / (Math.sqrt(MAX_HALO_OVERHEAD) - 1);
@@ -106,7 +108,7 @@ export function planMemory(
       tile,
       historySize: m,
       deviceBytes: device - left + pass(cropOf(tile), cropOf(tile)),
-      hostBytes: (TILED_HOST[optimizer] + pairs(m)) * vector(size),
+      hostBytes: tiledHost(size, m),
     };
   };
 
@@ -117,14 +119,13 @@ export function planMemory(
   // The largest stage splits the budget: its host vectors, and the device's share for the rest.
   let last: StageMemory | null = null;
   for (let m = historySize; m >= 1 && !last; m--) {
-    const host = (TILED_HOST[optimizer] + pairs(m)) * vector(largest);
-    const plan = tiled(largest, m, budget - host);
+    const plan = tiled(largest, m, budget - tiledHost(largest, m));
     if (plan && plan.tile! >= preferred) last = plan;
   }
-  last ??= tiled(largest, 1, budget - (TILED_HOST[optimizer] + pairs(1)) * vector(largest));
+  last ??= tiled(largest, 1, budget - tiledHost(largest, 1));
   if (!last) {
     const need = Math.ceil(
-      ((TILED_HOST[optimizer] + pairs(1)) * vector(largest) + content +
+      (tiledHost(largest, 1) + content +
         TILED_DEVICE[optimizer] * vector(largest) + pass(cropOf(smallest), cropOf(smallest))) /
         MiB,
     );
@@ -146,7 +147,7 @@ export function planMemory(
       if (plan.deviceBytes <= device) return plan;
     }
     let m = historySize;
-    while (m > 1 && (TILED_HOST[optimizer] + pairs(m)) * vector(size) > last.hostBytes) m--;
+    while (m > 1 && tiledHost(size, m) > last.hostBytes) m--;
     return tiled(size, m, device) ?? last;
   });
 }

@@ -13,7 +13,7 @@ import { luminanceTransfer } from "./color.ts";
 import { type HostImage, toTensor } from "./host_image.ts";
 
 /** Rows per band of a preview made from host memory at the content's size. */
-export const PREVIEW_ROWS = 256;
+const PREVIEW_ROWS = 256;
 
 /**
  * The current image as the user sees it: deprocessed, at the content's size, colours kept
