@@ -25,7 +25,7 @@ import { adam } from "../src/engine/adam.ts";
 import { noiseImage } from "../src/engine/init.ts";
 import { lbfgs, type LbfgsOptions } from "../src/engine/lbfgs.ts";
 import { stylizeOptionsSchema } from "../src/engine/options.ts";
-import type { Objective, Optimizer } from "../src/engine/optimizer.ts";
+import type { Evaluation, Objective, Optimizer } from "../src/engine/optimizer.ts";
 import { decodeImage } from "../src/image/codec.ts";
 import { imageToTensorFit } from "../src/image/tensor.ts";
 import { loadNetwork } from "../src/net/load.ts";
@@ -125,16 +125,15 @@ async function writeF32(path: string, t: tf.Tensor): Promise<string> {
  */
 async function drive(
   start: (objective: Objective) => Promise<Optimizer>,
-  loss: (x: tf.Tensor4D) => tf.Scalar,
+  evaluate: (x: tf.Tensor4D) => Evaluation,
   budget: number,
   done: (losses: number[]) => boolean = () => false,
 ): Promise<{ losses: number[]; ms: number }> {
   const pending: tf.Tensor[] = [];
-  const valueAndGrad = tf.valueAndGrad((x: tf.Tensor) => loss(x as tf.Tensor4D));
   const objective: Objective = (x) => {
-    const { value, grad } = valueAndGrad(x);
-    const values = tf.reshape(value, [1]) as tf.Tensor1D;
-    value.dispose();
+    const { values: terms, grad } = evaluate(x as tf.Tensor4D);
+    const values = tf.slice(terms, [0], [1]) as tf.Tensor1D;
+    terms.dispose();
     pending.push(values.clone());
     return { values, grad };
   };
@@ -294,7 +293,7 @@ export async function benchOptimizers(args: string[]): Promise<void> {
       console.error(`bench: ${name} …`);
       const run = await drive(
         (f) => lbfgs(f, objective.x, { ...options, project: clip }),
-        objective.loss,
+        objective.at,
         2 * budget,
         reached,
       );
@@ -304,7 +303,7 @@ export async function benchOptimizers(args: string[]): Promise<void> {
     console.error(`bench: Restyle Adam (learning rate ${learningRate}) …`);
     const run = await drive(
       (f) => adam(f, objective.x, { project: clip, learningRate }),
-      objective.loss,
+      objective.at,
       budget,
     );
     runs.push({ name: `Restyle Adam (lr ${learningRate})`, ...run });

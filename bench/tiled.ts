@@ -22,17 +22,21 @@
  */
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../src/backend.ts";
+import { currentBackend, initBackend } from "../src/backend.ts";
 import { mirrorDir } from "../src/config.ts";
-import { lossSetup, stagePlan, styleObjective, stylize } from "../src/engine/stylize.ts";
+import { stylize } from "../src/engine/stylize.ts";
+import { stagePlan } from "../src/engine/stages.ts";
+import { resolveRun } from "../src/engine/run.ts";
+import { disposeTargets, stageTargets } from "../src/engine/targets.ts";
 import { stylizeOptionsSchema } from "../src/engine/options.ts";
-import { reachOf, tileGrid } from "../src/engine/tiles.ts";
-import { onTensors, tiledObjective, tiledTargets } from "../src/engine/tiled_objective.ts";
+import { reachOf, tileGrid } from "../src/executors/tiles.ts";
+import { onTensors, tiledObjective, tiledTargets } from "../src/executors/tiled.ts";
+import { executorFor } from "../src/executors/mod.ts";
+import { lossLayers, wholeImageTerms } from "../src/loss/terms.ts";
 import { hostLbfgs } from "../src/engine/lbfgs_host.ts";
 import { seamRatio } from "../src/engine/seams.ts";
-import { toHost } from "../src/engine/host_image.ts";
+import { toHost } from "../src/executors/host_image.ts";
 import { defaultMemoryBudget, planMemory } from "../src/engine/memory.ts";
-import { blendGrams } from "../src/engine/losses.ts";
 import { layersOf } from "../src/net/graph.ts";
 import { getNetwork } from "../src/net/load.ts";
 import { decodeImage } from "../src/image/codec.ts";
@@ -59,20 +63,17 @@ async function peakRss(): Promise<number> {
   return kb ? Number(kb) * 1024 : Deno.memoryUsage().rss;
 }
 
-/** SqueezeNet with its default preset: the network, its loss set-up and its layers' reach. */
+/** SqueezeNet with its default preset: the network, its loss, its layers' reach and its executor. */
 async function squeezenetDefaults() {
   const network = await getNetwork("squeezenet", { padding: "reflect", pooling: "blur" });
-  const setup = lossSetup(network, stylizeOptionsSchema.parse({}));
-  const reach = reachOf(layersOf(network)!, [
-    ...Object.keys(setup.contentLayers),
-    ...Object.keys(setup.styleLayers),
-  ]);
-  return { network, setup, reach };
+  const { loss: setup } = resolveRun(stylizeOptionsSchema.parse({}), network);
+  const reach = reachOf(layersOf(network)!, lossLayers(setup));
+  return { network, setup, reach, executor: executorFor(currentBackend(), network) };
 }
 
 /** Tiled against whole at `size` px: gradient error and the time of one evaluation each. */
 async function compare(size: number, repeat: number) {
-  const { network, setup, reach } = await squeezenetDefaults();
+  const { network, setup, reach, executor } = await squeezenetDefaults();
   // The tile the planner picks when the whole pass does not fit: here, half the side.
   const tile = Math.floor(size / 2 / reach.stride) * reach.stride;
   const rgb = (image: RgbaImage) => {
@@ -84,22 +85,15 @@ async function compare(size: number, repeat: number) {
   const content = rgb(await photo("golden-gate.jpg"));
   const style = rgb(await photo("starry-night.jpg"));
   const pre = network.preprocess(content);
-  const contentFeatures = network.features(pre, Object.keys(setup.contentLayers));
-  const styleFeatures = network.features(
-    network.preprocess(style),
-    Object.keys(setup.styleLayers),
+  const targets = await stageTargets(executor, network, content, [style], [1], setup);
+  const terms = wholeImageTerms(setup, targets, [size, size]);
+  const whole = (x: tf.Tensor4D) => Promise.resolve(executor.evaluate(x, terms));
+  const host = { ...targets, content: await toHost(content) };
+  const tiled = onTensors(tiledObjective(executor, network, setup, host, { tile, reach }));
+  const x: tf.Tensor4D = tf.tidy(() =>
+    tf.add(pre, tf.randomNormal(pre.shape, 0, 10, "float32", 1))
   );
-  const grams = blendGrams([styleFeatures], [1]);
-  const scales = { contentScales: {}, styleScales: {} };
-  const whole = styleObjective(network, { content: contentFeatures, grams, ...scales }, setup);
-  const tiled = onTensors(
-    tiledObjective(network, { content: await toHost(content), grams, ...scales }, setup, {
-      tile,
-      reach,
-    }),
-  );
-  const x = tf.tidy(() => tf.add(pre, tf.randomNormal(pre.shape, 0, 10, "float32", 1)));
-  const a = whole(x);
+  const a = await whole(x);
   const b = await tiled(x);
   const error = tf.tidy(() =>
     tf.div(tf.norm(tf.sub(a.grad, b.grad)), tf.norm(a.grad)).dataSync()[0]
@@ -116,6 +110,8 @@ async function compare(size: number, repeat: number) {
     }
   }
   const tiles = Math.ceil(size / tile) ** 2;
+  tf.dispose([x, pre, content, style]);
+  disposeTargets(targets);
   return {
     size,
     tile,
@@ -189,7 +185,7 @@ async function finalStage(final: number, iterations: number, budget: number) {
  * (`seamRatio`: gradient energy across tile edges over that across other lines; 1 = no trace).
  */
 async function seams(width: number, height: number, iterations: number, budget: number) {
-  const { network, setup, reach } = await squeezenetDefaults();
+  const { network, setup, reach, executor } = await squeezenetDefaults();
   const plan = planMemory([[height, width]], [height, width], reach, budget, "lbfgs", 10)[0];
   if (plan.tile === null) throw new Error(`${width}x${height} fits whole in ${budget} MiB`);
   const cover = (image: RgbaImage, h: number, w: number) => {
@@ -215,7 +211,7 @@ async function seams(width: number, height: number, iterations: number, budget: 
     shift: false,
     onTile: (_: number, n: number) => (tiles = n),
   };
-  const targets = await tiledTargets(network, content, [style], [1], setup, tiling);
+  const targets = await tiledTargets(executor, network, content, [style], [1], setup, tiling);
   const preprocessed = tf.tidy(() => network.preprocess(content));
   const start = (await toHost(preprocessed)).data;
   preprocessed.dispose();
@@ -224,7 +220,7 @@ async function seams(width: number, height: number, iterations: number, budget: 
     Array.from(tf.tidy(() => network.preprocess(tf.fill([1, 1, 1, 3], v))).dataSync())
   );
   const optimizer = await hostLbfgs(
-    tiledObjective(network, targets, setup, tiling),
+    tiledObjective(executor, network, setup, targets, tiling),
     start.slice(),
     {
       historySize: plan.historySize,

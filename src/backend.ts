@@ -106,9 +106,15 @@ async function startOnnx(): Promise<number> {
     : 0;
 }
 
-/** Whether the `onnx` backend is the one in use: `stylize()` then runs its objective in ONNX Runtime. */
-export function onnxActive(): boolean {
-  return chosen?.backend === "onnx";
+/**
+ * The backend in use: `onnx` when {@linkcode initBackend} started it (tfjs then runs on
+ * wasm beside it), else tfjs's active backend. The engine reads it once per run to pick
+ * its executor (`src/executors/mod.ts`).
+ */
+export function currentBackend(): BackendName {
+  return chosen?.backend === "onnx" && tf.getBackend() === "wasm"
+    ? "onnx"
+    : tf.getBackend() as BackendName;
 }
 
 /** Threads for wasm: `RESTYLE_WASM_THREADS`, else one per core (at most 8). */

@@ -6,7 +6,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../src/backend.ts";
 import { gram } from "../src/ops/gram.ts";
-import { styleLoss } from "../src/engine/losses.ts";
+import { tfjsExecutor } from "../src/executors/tfjs.ts";
+import type { FeatureNetwork } from "../src/net/network.ts";
 import { stylize } from "../src/engine/stylize.ts";
 import { decodeImage } from "../src/image/codec.ts";
 import { getNetwork } from "../src/net/load.ts";
@@ -25,10 +26,24 @@ const x = tf.randomNormal([1, 3, 3, 2], 0, 1, "float32", 4) as tf.Tensor4D;
 const target = {
   l: tf.tidy(() => gram(tf.randomNormal([1, 3, 3, 2], 0, 1, "float32", 3) as tf.Tensor4D)),
 };
-const loss = (x: tf.Tensor) => styleLoss({ l: x as tf.Tensor4D }, target, { l: 1 }) as tf.Scalar;
-const analytic = (await read(tf.tidy(() => tf.grad(loss)(x))))[5];
-const at = async (delta: number) =>
-  (await read(tf.tidy(() => loss(tf.add(x, tf.mul(tf.oneHot(5, 18).reshape(x.shape), delta))))))[0];
+// The tfjs executor's style term on a one-layer stand-in network whose layer is the image.
+const identity = { features: (x: tf.Tensor4D) => ({ l: x }) } as unknown as FeatureNetwork;
+const evaluate = (x: tf.Tensor4D) =>
+  tfjsExecutor(identity).evaluate(x, [{
+    kind: "style",
+    layer: "l",
+    weight: 0.25,
+    target: target.l,
+  }]);
+const first = evaluate(x);
+const analytic = (await read(first.grad))[5];
+first.values.dispose();
+const at = async (delta: number) => {
+  const shifted = tf.tidy(() => tf.add(x, tf.mul(tf.oneHot(5, 18).reshape(x.shape), delta)));
+  const { values, grad } = evaluate(shifted as tf.Tensor4D);
+  tf.dispose([shifted, grad]);
+  return (await read(values))[0];
+};
 const numeric = (await at(0.05) - await at(-0.05)) / 0.1;
 tf.dispose([x, target.l]);
 

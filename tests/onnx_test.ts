@@ -1,29 +1,20 @@
 /**
- * The native CPU path (`RESTYLE_BACKEND=onnx`): the whole objective as one ONNX
- * Runtime graph must give the tfjs path's losses and image-gradient (to 1e-4
- * relative) on every network, at odd sizes, with max, avg and blur pooling and reflect padding; its targets
- * must equal tfjs's; `stylize()`, the server and the CLI run on it unchanged.
+ * The native CPU path (`RESTYLE_BACKEND=onnx`): the ONNX Runtime executor must give
+ * the tfjs executor's losses and image-gradient (to 1e-4 relative) on every network, at
+ * odd sizes, with max, avg and blur pooling and reflect padding; its targets must
+ * equal tfjs's; `stylize()`, the server and the CLI run on it unchanged. Tiled
+ * evaluation on both executors: `executors_test.ts`.
  */
 import assert from "node:assert/strict";
 import { reflectBySlices } from "./_reflect.ts";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend, onnxActive, pickBackend } from "../src/backend.ts";
+import { currentBackend, initBackend, pickBackend } from "../src/backend.ts";
 import { type StylizeOptionsInput, stylizeOptionsSchema } from "../src/engine/options.ts";
-import {
-  blendGrams,
-  contentLoss,
-  type Features,
-  type Grams,
-  styleLoss,
-  tvLoss,
-} from "../src/engine/losses.ts";
-import {
-  type LossSetup,
-  lossSetup,
-  styleObjective,
-  stylize,
-  type Targets,
-} from "../src/engine/stylize.ts";
+import { resolveRun } from "../src/engine/run.ts";
+import { stylize } from "../src/engine/stylize.ts";
+import { stageTargets } from "../src/engine/targets.ts";
+import { onnxExecutor, tfjsExecutor } from "../src/executors/mod.ts";
+import { type StageTargets, wholeImageTerms } from "../src/loss/terms.ts";
 import { type GraphLayer, GraphNetwork, INPUT, layersOf } from "../src/net/graph.ts";
 import type { ConvLayer } from "../src/ops/conv.ts";
 import type { PoolSpec } from "../src/ops/pool.ts";
@@ -31,7 +22,6 @@ import type { PadMode, Pooling } from "../src/net/network.ts";
 import { getNetwork } from "../src/net/load.ts";
 import type { NetworkId } from "../src/net/network.ts";
 import { createVgg16, randomVgg16Weights } from "../src/net/vgg16.ts";
-import { onnxObjective, onnxStage } from "../src/onnx/mod.ts";
 import { installWeights } from "../src/weights/install.ts";
 import { encodePng, jobForm, readSse, testServer, tiny } from "./_server.ts";
 import { rampImage } from "./_tiny_net.ts";
@@ -54,19 +44,19 @@ function rgb(h: number, w: number, seed: number): tf.Tensor4D {
   return tf.randomUniform([1, h, w, 3], 0, 255, "float32", seed) as tf.Tensor4D;
 }
 
-/** The tfjs path's targets for `setup`, with normalisation scales made up per layer. */
-function tfjsTargets(net: GraphNetwork, setup: LossSetup, h: number, w: number): Targets {
-  const content: Features = tf.tidy(() =>
-    net.features(net.preprocess(rgb(h, w, 1)), Object.keys(setup.contentLayers))
-  );
-  const style = tf.tidy(() =>
-    net.features(net.preprocess(rgb(w + 3, h - 2, 2)), Object.keys(setup.styleLayers))
-  );
-  const grams: Grams = blendGrams([style], [1]);
-  tf.dispose(Object.values(style));
+/** The tfjs executor's targets for `loss`, with normalisation scales made up per layer. */
+async function tfjsTargets(
+  net: GraphNetwork,
+  loss: ReturnType<typeof resolveRun>["loss"],
+  h: number,
+  w: number,
+): Promise<StageTargets> {
+  const [content, style] = [rgb(h, w, 1), rgb(w + 3, h - 2, 2)];
+  const targets = await stageTargets(tfjsExecutor(net), net, content, [style], [1], loss);
+  tf.dispose([content, style]);
   const scales = (layers: object) =>
     Object.fromEntries(Object.keys(layers).map((l, i) => [l, 0.5 + i / 3]));
-  return { content, grams, contentScales: scales(content), styleScales: scales(grams) };
+  return { ...targets, contentScales: scales(targets.content), styleScales: scales(targets.grams) };
 }
 
 /** Relative difference of two tensors: max |a - b| / max |a|. */
@@ -76,20 +66,22 @@ function relative(a: tf.Tensor, b: tf.Tensor): number {
   );
 }
 
-function checkObjective(
+async function checkObjective(
   net: GraphNetwork,
   [h, w]: [number, number],
   x: tf.Tensor4D,
   options: StylizeOptionsInput = {},
 ) {
-  const setup = lossSetup(
-    net,
+  const { loss } = resolveRun(
     stylizeOptionsSchema.parse({ network: net.id, tvWeight: 0.01, ...options }),
+    net,
   );
-  const targets = tfjsTargets(net, setup, h, w);
+  const targets = await tfjsTargets(net, loss, h, w);
+  const onnx = onnxExecutor(layersOf(net)!);
   try {
-    const expected = styleObjective(net, targets, setup)(x);
-    const actual = onnxObjective(layersOf(net)!, targets, setup, [h, w])(x);
+    const terms = wholeImageTerms(loss, targets, [h, w]);
+    const expected = tfjsExecutor(net).evaluate(x, terms);
+    const actual = onnx.evaluate(x, terms);
     const [e, a] = [expected.values.arraySync(), actual.values.arraySync()];
     e.forEach((value, i) =>
       assert.ok(
@@ -105,6 +97,7 @@ function checkObjective(
     );
     tf.dispose([expected.values, expected.grad, actual.values, actual.grad]);
   } finally {
+    onnx.release();
     tf.dispose([...Object.values(targets.content), ...Object.values(targets.grams)]);
   }
 }
@@ -116,7 +109,7 @@ for (const id of ["squeezenet", "googlenet", "vgg16"] as const) {
       const net = await network(id, pooling, padding);
       for (const [h, w] of [[37, 50], [64, 45]] as [number, number][]) {
         const x = tf.tidy(() => net.preprocess(rgb(h, w, 5)));
-        checkObjective(net, [h, w], x);
+        await checkObjective(net, [h, w], x);
         x.dispose();
       }
     }
@@ -158,7 +151,7 @@ function blurLayer(name: string, input: string): GraphLayer {
   return { name, inputs: [input], run, op: { type: "pool", spec } };
 }
 
-Deno.test("reflect-padded convolutions (strided too) and blur pools: ONNX Runtime's gradient equals tfjs's", () => {
+Deno.test("reflect-padded convolutions (strided too) and blur pools: ONNX Runtime's gradient equals tfjs's", async () => {
   const filter = (kh: number, cin: number, cout: number, seed: number) =>
     tf.randomNormal(
       [kh, kh, cin, cout],
@@ -203,127 +196,44 @@ Deno.test("reflect-padded convolutions (strided too) and blur pools: ONNX Runtim
   const options = { contentLayers: { c3: 1 }, styleLayers: { c1: 0.5, c2: 1, c3: 2 } };
   for (const [h, w] of [[37, 41], [24, 30]] as [number, number][]) {
     const x = tf.tidy(() => net.preprocess(rgb(h, w, 9)));
-    checkObjective(net, [h, w], x, options);
+    await checkObjective(net, [h, w], x, options);
     x.dispose();
   }
   net.dispose();
-});
-
-/** SWAG's smoothing as the tfjs path computes it: `n·softmax(F/τ)` over all activations or per position over channels. */
-function softmaxFeatures(
-  f: tf.Tensor4D,
-  temperature: number,
-  over: "all" | "channels",
-): tf.Tensor4D {
-  return tf.tidy(() => {
-    const n = over === "all" ? f.size : f.shape[3];
-    const flat = tf.reshape(tf.div(f, temperature), [-1, n]) as tf.Tensor2D;
-    return tf.reshape(tf.mul(tf.softmax(flat), n), f.shape) as tf.Tensor4D;
-  });
-}
-
-Deno.test("SWAG's softmax smoothing (all activations, per-position channels): targets, loss and gradient equal tfjs's", async () => {
-  const net = await network("squeezenet", "max");
-  const [h, w] = [37, 50];
-  for (const over of ["all", "channels"] as const) {
-    const setup = {
-      ...lossSetup(net, stylizeOptionsSchema.parse({ network: "squeezenet", tvWeight: 0.01 })),
-      softmax: { temperature: 2, over },
-    } as LossSetup;
-    const contentLayers = Object.keys(setup.contentLayers);
-    const styleLayers = Object.keys(setup.styleLayers);
-    const layers = [...new Set([...contentLayers, ...styleLayers])];
-    const [contentRgb, styleRgb] = [rgb(h, w, 1), rgb(w, h, 2)];
-    // τ per layer: the temperature times the RMS of the content image's activations there.
-    const temperatures = tf.tidy(() => {
-      const raw = net.features(net.preprocess(contentRgb), layers);
-      return Object.fromEntries(
-        layers.map((l) => [l, 2 * Math.sqrt(tf.mean(tf.square(raw[l])).dataSync()[0])]),
-      );
-    });
-    const smooth = (features: Features) =>
-      Object.fromEntries(
-        Object.entries(features).map(([l, f]) => [l, softmaxFeatures(f, temperatures[l], over)]),
-      );
-    const content = tf.tidy(() => smooth(net.features(net.preprocess(contentRgb), contentLayers)));
-    const styleFeatures = tf.tidy(() =>
-      smooth(net.features(net.preprocess(styleRgb), styleLayers))
-    );
-    const grams = blendGrams([styleFeatures], [1]);
-    const native = onnxStage(net)!.targets(contentRgb, [styleRgb], [1], setup, temperatures);
-    for (const l of contentLayers) assert.ok(relative(content[l], native.content[l]) < 1e-4, l);
-    for (const l of styleLayers) assert.ok(relative(grams[l], native.grams[l]) < 1e-4, l);
-
-    const x = tf.tidy(() => net.preprocess(rgb(h, w, 5)));
-    const expected = tf.valueAndGrad((image: tf.Tensor) => {
-      const f = smooth(net.features(image as tf.Tensor4D, layers));
-      return tf.addN([
-        tf.mul(contentLoss(f, content, setup.contentLayers), setup.contentWeight),
-        tf.mul(styleLoss(f, grams, setup.styleLayers), setup.styleWeight),
-        tf.mul(tvLoss(image as tf.Tensor4D), setup.tvWeight),
-      ]) as tf.Scalar;
-    })(x);
-    const targets = { content, grams, temperatures, contentScales: {}, styleScales: {} };
-    const actual = onnxObjective(layersOf(net)!, targets, setup, [h, w])(x);
-    const total = actual.values.arraySync()[0];
-    const want = expected.value.dataSync()[0];
-    assert.ok(Math.abs(total - want) <= 1e-4 * want, `${over}: loss ${total}, tfjs ${want}`);
-    const gradError = relative(expected.grad, actual.grad);
-    assert.ok(gradError <= 1e-4, `${over}: gradient off by ${gradError}`);
-    assert.ok(tf.max(tf.abs(expected.grad)).dataSync()[0] > 0, "the gradient is not all zero");
-    tf.dispose([
-      contentRgb,
-      styleRgb,
-      x,
-      expected.value,
-      expected.grad,
-      actual.values,
-      actual.grad,
-      ...Object.values(content),
-      ...Object.values(styleFeatures),
-      ...Object.values(grams),
-      ...Object.values(native.content),
-      ...Object.values(native.grams),
-    ]);
-  }
 });
 
 Deno.test("max-pool gradients go to the first maximum, as tfjs's, on a flat image full of ties", async () => {
   for (const id of ["squeezenet", "googlenet"] as const) {
     const net = await network(id, "max");
     const x = tf.tidy(() => net.preprocess(tf.fill([1, 41, 43, 3], 200) as tf.Tensor4D));
-    checkObjective(net, [41, 43], x);
+    await checkObjective(net, [41, 43], x);
     x.dispose();
   }
 });
 
 Deno.test("ONNX Runtime's targets (content activations, blended Grams) equal tfjs's", async () => {
   const net = await network("googlenet", "max");
-  const setup = lossSetup(net, stylizeOptionsSchema.parse({ network: "googlenet" }));
+  const { loss } = resolveRun(stylizeOptionsSchema.parse({ network: "googlenet" }), net);
   const content = rgb(45, 38, 1);
   const styles = [rgb(40, 52, 2), rgb(33, 33, 3)];
-  const stage = onnxStage(net)!;
-  assert.ok(stage, "onnxStage answers while the onnx backend is active");
-  const got = stage.targets(content, styles, [1, 3], setup);
-  const want = tf.tidy(() => ({
-    content: net.features(net.preprocess(content), Object.keys(setup.contentLayers)),
-    perStyle: styles.map((s) => net.features(net.preprocess(s), Object.keys(setup.styleLayers))),
-  }));
-  const grams = blendGrams(want.perStyle, [1, 3]);
-  for (const layer of Object.keys(setup.contentLayers)) {
+  const onnx = onnxExecutor(layersOf(net)!);
+  const got = await stageTargets(onnx, net, content, styles, [1, 3], loss);
+  const want = await stageTargets(tfjsExecutor(net), net, content, styles, [1, 3], loss);
+  for (const layer of Object.keys(loss.contentLayers)) {
     assert.ok(relative(want.content[layer], got.content[layer]) < 1e-5, layer);
   }
-  for (const layer of Object.keys(setup.styleLayers)) {
-    assert.ok(relative(grams[layer], got.grams[layer]) < 1e-5, layer);
+  for (const layer of Object.keys(loss.styleLayers)) {
+    assert.ok(relative(want.grams[layer], got.grams[layer]) < 1e-5, layer);
   }
+  // The blend is by weights normalised to one: 1:3 is not either style's Gram alone.
+  const alone = await stageTargets(onnx, net, content, [styles[1]], [1], loss);
+  const layer = Object.keys(loss.styleLayers)[0];
+  assert.ok(relative(alone.grams[layer], got.grams[layer]) > 1e-3);
+  onnx.release();
   tf.dispose([
     content,
     ...styles,
-    ...Object.values(got.content),
-    ...Object.values(got.grams),
-    ...Object.values(want.content),
-    ...want.perStyle.flatMap((f) => Object.values(f)),
-    ...Object.values(grams),
+    ...[got, want, alone].flatMap((t) => [...Object.values(t.content), ...Object.values(t.grams)]),
   ]);
 });
 
@@ -360,7 +270,7 @@ Deno.test("stylize() on the onnx backend follows the tfjs run's losses, with L-B
     const native = await run(optimizer);
     assert.equal(tf.memory().numTensors, before, "every tensor freed");
     await initBackend("wasm");
-    assert.ok(!onnxActive());
+    assert.equal(currentBackend(), "wasm");
     const tfjs = await run(optimizer);
     await initBackend("onnx");
     assert.ok(native.at(-1)![0] < native[0][0], `${optimizer} lowers the loss: ${native}`);
@@ -381,9 +291,9 @@ Deno.test("pickBackend probes onnx beside wasm and keeps the faster one", async 
       candidates: ["onnx", "wasm"],
       cacheFile: `${dir}/choice.json`,
       probe: async () => {
-        probed.push(onnxActive() ? "onnx" : "wasm");
+        probed.push(currentBackend());
         // The onnx candidate is made slower here: the choice must follow the timings.
-        await new Promise((done) => setTimeout(done, onnxActive() ? 60 : 5));
+        await new Promise((done) => setTimeout(done, currentBackend() === "onnx" ? 60 : 5));
       },
     });
     assert.deepEqual(probed, ["onnx", "onnx", "wasm", "wasm"]);

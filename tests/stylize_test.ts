@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { ZodError } from "zod";
 import { initBackend } from "../src/backend.ts";
-import { lossSetup, stylize, type StylizeInput, type StylizeStep } from "../src/engine/stylize.ts";
+import { stylize, type StylizeInput, type StylizeStep } from "../src/engine/stylize.ts";
+import { resolveRun } from "../src/engine/run.ts";
 import { stylizeOptionsSchema } from "../src/engine/options.ts";
 import { matchColors, rgbToYiq } from "../src/engine/color.ts";
 import { decodeImage } from "../src/image/codec.ts";
@@ -147,7 +148,7 @@ Deno.test("strength 50 keeps the preset's style weight; each 25 scales it tenfol
   try {
     const preset = network.presets.default.styleWeight;
     const weight = (options: object) =>
-      lossSetup(network, stylizeOptionsSchema.parse(options)).styleWeight;
+      resolveRun(stylizeOptionsSchema.parse(options), network).loss.styleWeight;
     assert.equal(weight({}), preset);
     assert.equal(weight({ strength: 50 }), preset);
     assert.ok(Math.abs(weight({ strength: 75 }) / preset - 10) < 1e-9);

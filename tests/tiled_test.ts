@@ -1,27 +1,26 @@
 /**
- * Tiled evaluation of big stages: the tile geometry, the exact tiled gradient,
- * the memory plan, the detail stages, and a tiled stylize() run without seams.
+ * Tiled evaluation of big stages: the tile geometry, the memory plan, the detail
+ * stages, and a tiled stylize() run without seams. (The exact tiled gradient, on
+ * every executor: `executors_test.ts`.)
  */
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { ZodError } from "zod";
 import { initBackend } from "../src/backend.ts";
-import { lossSetup, stagePlan, styleObjective, stylize } from "../src/engine/stylize.ts";
+import { stylize } from "../src/engine/stylize.ts";
+import { stagePlan } from "../src/engine/stages.ts";
+import { resolveRun } from "../src/engine/run.ts";
+import { stageTargets } from "../src/engine/targets.ts";
 import { stylizeOptionsSchema } from "../src/engine/options.ts";
-import { cuts, type Reach, reachOf, tileGrid } from "../src/engine/tiles.ts";
-import {
-  onTensors,
-  tiledGrams,
-  tiledObjective,
-  type Tiling,
-} from "../src/engine/tiled_objective.ts";
-import { toHost } from "../src/engine/host_image.ts";
+import { cuts, type Reach, reachOf, tileGrid } from "../src/executors/tiles.ts";
+import { onTensors, tiledObjective, type Tiling } from "../src/executors/tiled.ts";
+import { tfjsExecutor } from "../src/executors/tfjs.ts";
+import { toHost } from "../src/executors/host_image.ts";
+import { lossLayers, wholeImageTerms } from "../src/loss/terms.ts";
 import { seamRatio } from "../src/engine/seams.ts";
 import { preview } from "../src/engine/preview.ts";
 import { planMemory } from "../src/engine/memory.ts";
-import { blendGrams } from "../src/engine/losses.ts";
 import { lbfgs } from "../src/engine/lbfgs.ts";
-import { gram } from "../src/ops/gram.ts";
 import { layersOf } from "../src/net/graph.ts";
 import { getNetwork } from "../src/net/load.ts";
 import type { FeatureNetwork } from "../src/net/network.ts";
@@ -39,10 +38,6 @@ async function photo(name: string, h: number, w: number): Promise<tf.Tensor4D> {
   const out = resize(t, h, w);
   t.dispose();
   return out;
-}
-
-function relativeError(a: tf.Tensor, b: tf.Tensor): number {
-  return tf.tidy(() => tf.div(tf.norm(tf.sub(a, b)), tf.norm(b)).dataSync()[0]);
 }
 
 Deno.test("cuts() and tileGrid() split an image into tiles that cover it once, crops on the stride", () => {
@@ -78,6 +73,28 @@ Deno.test("cuts() and tileGrid() split an image into tiles that cover it once, c
   }
   assert.ok(owner.every((n) => n === 1), "every pixel owned by exactly one tile");
   assert.throws(() => tileGrid([150, 203], 60, reach), /multiples of the stride 16/);
+
+  // Uniform crops (an executor that compiles a graph per size): one crop size for every
+  // tile, each on the stride, holding its tile and halo (or the image's border).
+  for (const offset of [[0, 0], [16, 48], [32, 16]] as const) {
+    const uniform = tileGrid([150, 203], 32, reach, offset, true);
+    assert.equal(uniform.length, tileGrid([150, 203], 32, reach, offset).length);
+    const shapes = new Set(
+      uniform.map((t) => `${t.cropBottom - t.cropTop}x${t.cropRight - t.cropLeft}`),
+    );
+    // 32 + 2·32 + (150 mod 16) rows, 32 + 2·32 + (203 mod 16) columns.
+    assert.deepEqual([...shapes], ["102x107"]);
+    for (const t of uniform) {
+      for (const edge of [t.cropTop, t.cropLeft]) assert.equal(edge % 16, 0);
+      assert.ok(
+        t.cropTop <= Math.max(0, t.top - 32) && t.cropBottom >= Math.min(150, t.bottom + 32),
+      );
+      assert.ok(
+        t.cropLeft <= Math.max(0, t.left - 32) && t.cropRight >= Math.min(203, t.right + 32),
+      );
+      assert.ok(t.cropBottom <= 150 && t.cropRight <= 203);
+    }
+  }
 });
 
 Deno.test({
@@ -97,56 +114,34 @@ Deno.test({
   },
 });
 
-/** The objective of `network`'s default preset (or `layers`) at `[h, w]`, whole and tiled. */
-async function bothObjectives(
+/** The objective of `network`'s default preset (or `layers`) at `[h, w]`, tiled on tfjs. */
+async function tiledOnly(
   network: FeatureNetwork,
   h: number,
   w: number,
   tile: number,
   layers: object = {},
 ) {
-  const setup = lossSetup(
-    network,
+  const { loss } = resolveRun(
     stylizeOptionsSchema.parse({ network: network.id, tvWeight: 1, ...layers }),
+    network,
   );
-  const reach = reachOf(layersOf(network)!, [
-    ...Object.keys(setup.contentLayers),
-    ...Object.keys(setup.styleLayers),
-  ]);
+  const reach = reachOf(layersOf(network)!, lossLayers(loss));
+  const executor = tfjsExecutor(network);
   const rgb = resize(contentRgb, h, w);
-  const host = await toHost(rgb);
+  const style = resize(styleRgb, 160, 256);
+  const targets = await stageTargets(executor, network, rgb, [style], [1], loss);
+  const host = { ...targets, content: await toHost(rgb) };
   const content = network.preprocess(rgb);
-  const style = tf.tidy(() => network.preprocess(resize(styleRgb, 160, 256)));
-  const contentFeatures = network.features(content, Object.keys(setup.contentLayers));
-  const styleFeatures = network.features(style, Object.keys(setup.styleLayers));
-  const grams = blendGrams([styleFeatures], [1]);
-  tf.dispose([style, Object.values(styleFeatures)]);
-  // As stylize() normalises: each layer's loss divided by its target's mean square.
-  const inverseMeanSquare = (t: tf.Tensor) =>
-    1 / tf.tidy(() => tf.mean(tf.square(t)).dataSync()[0]);
-  const scales = {
-    contentScales: Object.fromEntries(
-      Object.entries(contentFeatures).map(([layer, f]) => [layer, inverseMeanSquare(f)]),
-    ),
-    styleScales: Object.fromEntries(
-      Object.entries(grams).map(([layer, g]) => [layer, inverseMeanSquare(g)]),
-    ),
-  };
+  style.dispose();
   return {
-    setup,
     reach,
     content,
-    grams,
-    whole: styleObjective(network, { content: contentFeatures, grams, ...scales }, setup),
+    whole: (x: tf.Tensor4D) => executor.evaluate(x, wholeImageTerms(loss, targets, [h, w])),
     tiled: (tiling: Partial<Tiling> = {}) =>
-      onTensors(
-        tiledObjective(network, { content: host, grams, ...scales }, setup, {
-          tile,
-          reach,
-          ...tiling,
-        }),
-      ),
-    dispose: () => tf.dispose([rgb, content, Object.values(contentFeatures), Object.values(grams)]),
+      onTensors(tiledObjective(executor, network, loss, host, { tile, reach, ...tiling })),
+    dispose: () =>
+      tf.dispose([rgb, content, Object.values(targets.content), Object.values(targets.grams)]),
   };
 }
 
@@ -155,81 +150,6 @@ if (mirror) {
   contentRgb = await photo("golden-gate.jpg", 298, 640);
   styleRgb = await photo("starry-night.jpg", 320, 512);
 }
-
-for (
-  const [id, padding, pooling, h, w, tile] of [
-    ["squeezenet", "reflect", "blur", 157, 203, 48],
-    ["squeezenet", "zero", "max", 141, 190, 32],
-    ["googlenet", "reflect", "blur", 150, 197, 40],
-  ] as const
-) {
-  Deno.test({
-    name:
-      `tiled ${id} (${padding} padding, ${pooling} pooling) at ${w}x${h}, ${tile} px tiles: loss and gradient equal the whole image's`,
-    ignore: !mirror,
-    async fn() {
-      const network = await getNetwork(id, { padding, pooling });
-      const o = await bothObjectives(network, h, w, tile);
-      const x = tf.tidy(() =>
-        tf.add(o.content, tf.mul(tf.randomNormal(o.content.shape, 0, 1, "float32", 3), 20))
-      );
-      const warm = await o.tiled()(x); // the first pass fills the layers' kernel caches
-      tf.dispose([warm.values, warm.grad]);
-      const before = tf.memory().numTensors;
-      const whole = o.whole(x);
-      let tiles = 0;
-      const tiled = await o.tiled({ onTile: (_, total) => (tiles = total) })(x);
-      assert.ok(tiles >= 9, `${tiles} tiles`);
-      const [a, b] = [whole.values.dataSync(), tiled.values.dataSync()];
-      for (let i = 0; i < 4; i++) {
-        assert.ok(Math.abs(a[i] - b[i]) <= 1e-4 * Math.abs(a[0]), `term ${i}: ${a[i]} vs ${b[i]}`);
-      }
-      const error = relativeError(tiled.grad, whole.grad);
-      assert.ok(error <= 1e-4, `gradient relative error ${error}`);
-      tf.dispose([whole.values, whole.grad, tiled.values, tiled.grad]);
-      assert.equal(tf.memory().numTensors, before, "a tiled evaluation leaves no tensor");
-
-      // With a halo narrower than the windows, features near tile edges are wrong: the
-      // check above can fail.
-      const broken = await o.tiled({ reach: { ...o.reach, halo: o.reach.stride } })(x);
-      const again = o.whole(x);
-      const wrong = relativeError(broken.grad, again.grad);
-      assert.ok(wrong > 5e-4, `with a narrow halo the gradient is off by ${wrong}`);
-      tf.dispose([x, broken.values, broken.grad, again.values, again.grad]);
-      o.dispose();
-    },
-  });
-}
-
-Deno.test({
-  name: "tiledGrams() of a style image equals gram() of its whole feature maps",
-  ignore: !mirror,
-  async fn() {
-    const network = await getNetwork("squeezenet", { padding: "reflect", pooling: "blur" });
-    const layers = ["conv1", "fire3/concat", "fire7/concat"];
-    const x = tf.tidy(() => network.preprocess(resize(styleRgb, 203, 290)));
-    const reach = reachOf(layersOf(network)!, layers);
-    const { grams, meanSquares } = tiledGrams(
-      network,
-      await toHost(x),
-      layers,
-      { tile: 64, reach },
-      [32, 16],
-    );
-    const features = network.features(x, layers);
-    for (const layer of layers) {
-      const whole = gram(features[layer]);
-      assert.ok(relativeError(grams[layer], whole) < 1e-5, layer);
-      // The mean square summed in doubles: tf.mean's float sum over a whole map drifts.
-      const values = Array.from(features[layer].dataSync() as Float32Array);
-      const ms = values.reduce((sum: number, v: number) => sum + v * v, 0) / values.length;
-      const tiled = meanSquares[layer].dataSync()[0];
-      assert.ok(Math.abs(tiled - ms) < 1e-5 * ms, `${layer}: ${tiled} vs ${ms}`);
-      whole.dispose();
-    }
-    tf.dispose([x, Object.values(features), Object.values(grams), Object.values(meanSquares)]);
-  },
-});
 
 Deno.test("stagePlan() adds detail stages up to the content's own size, or maxOutput", () => {
   const plan = (options: object, side: number) =>
@@ -360,6 +280,7 @@ Deno.test({
       ) steps.push(step);
       return { steps, tiles };
     };
+    await run(1000); // the first run loads the network and fills its kernel caches
     const before = tf.memory().numTensors;
     const tiled = await run(20);
     const whole = await run(1000);
@@ -415,7 +336,7 @@ Deno.test({
   async fn() {
     const network = await getNetwork("squeezenet", { padding: "zero", pooling: "max" });
     // 8 x 12 tiles of 24 px: the grid has no slack, its edges are on multiples of 24.
-    const o = await bothObjectives(network, 192, 288, 24, SHALLOW);
+    const o = await tiledOnly(network, 192, 288, 24, SHALLOW);
     const grid = tileGrid([192, 288], 24, o.reach);
     assert.equal(grid.length, 8 * 12);
     const run = async (halo: number) => {

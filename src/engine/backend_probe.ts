@@ -1,18 +1,22 @@
 /**
  * @module The backend for a stylization, chosen by timing its real work.
  *
- * The probe is one image-gradient of the network's default-preset features,
- * the bulk of a loss evaluation, at the job's size bucket capped at
- * {@linkcode PROBE_MAX_SIZE} px so a probe stays within a couple of seconds.
- * `pickBackend` caches the winner per key, so only a first run pays for it.
+ * The probe is one evaluation of the network's default loss (targets from
+ * pseudo-random images) by the executor each candidate backend runs, at the
+ * job's size bucket capped at {@linkcode PROBE_MAX_SIZE} px so a probe stays
+ * within a couple of seconds. `pickBackend` caches the winner per key, so only
+ * a first run pays for it.
  */
 import * as tf from "@tensorflow/tfjs";
-import { type BackendChoice, onnxActive, pickBackend } from "../backend.ts";
-import { onnxProbe, releaseSessions } from "../onnx/mod.ts";
+import { type BackendChoice, currentBackend, pickBackend } from "../backend.ts";
+import type { Executor } from "../executors/executor.ts";
+import { executorFor } from "../executors/mod.ts";
+import { type StageTargets, wholeImageTerms } from "../loss/terms.ts";
 import { getNetwork, releaseNetworks } from "../net/load.ts";
 import type { NetworkId } from "../net/network.ts";
 import { stylizeOptionsSchema } from "./options.ts";
-import { lossSetup } from "./stylize.ts";
+import { networkOptions, resolveRun } from "./run.ts";
+import { disposeTargets, stageTargets } from "./targets.ts";
 
 /** The largest side a probe evaluates at. */
 export const PROBE_MAX_SIZE = 256;
@@ -30,35 +34,45 @@ export function sizeBucket(size: number): number {
 export function chooseBackend(network: NetworkId, size?: number): Promise<BackendChoice> {
   const key = size === undefined ? network : `${network}@${sizeBucket(size)}`;
   const side = Math.min(size ?? PROBE_MAX_SIZE, PROBE_MAX_SIZE);
+  const options = stylizeOptionsSchema.parse({ network });
   let backend: string | undefined;
-  let native: (() => void) | undefined; // the onnx backend's evaluation, made on its first probe
+  let probe: { executor: Executor; x: tf.Tensor4D; targets: StageTargets } | undefined;
+  const release = () => {
+    if (!probe) return;
+    tf.dispose(probe.x);
+    disposeTargets(probe.targets);
+    probe.executor.release(); // sessions made for the probe's weights and random targets
+    probe = undefined;
+  };
   return pickBackend({
     key,
     probe: async () => {
       // Weights live on the backend that loaded them: reload when the candidate changes.
-      if (backend !== tf.getBackend()) await releaseNetworks();
-      backend = tf.getBackend();
-      const net = await getNetwork(network);
-      const setup = lossSetup(net, stylizeOptionsSchema.parse({ network }));
-      if (onnxActive()) {
-        native ??= onnxProbe(net, setup, side);
-        return native();
+      if (backend !== currentBackend()) {
+        release();
+        await releaseNetworks();
       }
-      const layers = [
-        ...new Set([...Object.keys(setup.contentLayers), ...Object.keys(setup.styleLayers)]),
-      ];
-      const grad = tf.tidy(() => {
-        const x = tf.randomUniform([1, side, side, 3], 0, 255, "float32", 1) as tf.Tensor4D;
-        return tf.grad((image: tf.Tensor) => {
-          const features = net.features(net.preprocess(image as tf.Tensor4D), layers);
-          return tf.addN(Object.values(features).map((f) => tf.mean(tf.square(f)))) as tf.Scalar;
-        })(x);
-      });
+      backend = currentBackend();
+      const net = await getNetwork(network, networkOptions(options));
+      const { loss } = resolveRun(options, net);
+      if (!probe) {
+        const executor = executorFor(currentBackend(), net);
+        const rgb = (seed: number) =>
+          tf.randomUniform([1, side, side, 3], 0, 255, "float32", seed) as tf.Tensor4D;
+        const [content, style] = [rgb(1), rgb(2)];
+        const targets = await stageTargets(executor, net, content, [style], [1], loss)
+          .finally(() => tf.dispose([content, style]));
+        probe = { executor, targets, x: tf.tidy(() => net.preprocess(rgb(3))) };
+      }
+      const { values, grad } = probe.executor.evaluate(
+        probe.x,
+        wholeImageTerms(loss, probe.targets, [side, side]),
+      );
       await grad.data();
-      grad.dispose();
+      tf.dispose([values, grad]);
     },
   }).finally(() => {
-    releaseSessions(); // made for the probe's weights and random targets
+    release();
     return releaseNetworks();
   });
 }

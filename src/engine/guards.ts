@@ -11,14 +11,12 @@
  * Every problem is an issue of one `ZodError`, with the field's path
  * (`options.maxSize`, `content`, `styles.0`) and a message saying what works.
  */
-import { ZodError } from "zod";
 import { fitToLongestSide } from "../image/image.ts";
-import type { FeatureNetwork, LayerWeights, Preset } from "../net/network.ts";
-import { presetNamed } from "../net/presets.ts";
+import type { LossDescription } from "../loss/terms.ts";
 import { MAX_SIZE, type StylizeOptions } from "./options.ts";
+import { describeLoss, type GuardedNetwork, type Issue, zodError } from "./run.ts";
 
-/** What the guards need of a network: its layers, presets and (optionally) its geometry. */
-export type GuardedNetwork = Pick<FeatureNetwork, "id" | "layers" | "presets" | "outputSizes">;
+export type { GuardedNetwork };
 
 /** An image of the run, by the field that carries it and its size. */
 export interface SizedImage {
@@ -37,111 +35,16 @@ export interface RunImages {
 /** Largest `styleScale` the schema accepts. */
 const MAX_STYLE_SCALE = 4;
 
-type Issue = { path: string[]; message: string };
-
 function fieldPath(field: string): string[] {
   return field.split(".");
 }
 
-/** The preset `options.preset` names, or an issue (own keys only: `constructor` is no preset). */
-function findPreset(network: GuardedNetwork, options: StylizeOptions, issues: Issue[]) {
-  const preset = presetNamed(network.presets, options.preset);
-  if (preset) return preset;
-  issues.push({
-    path: ["options", "preset"],
-    message: `unknown preset "${options.preset}" for ${network.id}; presets are: ${
-      Object.keys(network.presets).join(", ")
-    }`,
-  });
-  return undefined;
-}
-
-/** Layers with a weight above 0, after reporting any the network does not have. */
-function activeLayers(
-  network: GuardedNetwork,
-  weights: LayerWeights,
-  field: "contentLayers" | "styleLayers",
-  issues: Issue[],
-): string[] {
-  const unknown = Object.keys(weights).filter((layer) => !network.layers.includes(layer));
-  for (const layer of unknown) {
-    issues.push({
-      path: ["options", field],
-      message: `unknown layer "${layer}" for ${network.id}; layers are: ${
-        network.layers.join(", ")
-      }`,
-    });
-  }
-  return Object.entries(weights)
-    .filter(([layer, w]) => w > 0 && !unknown.includes(layer))
-    .map(([layer]) => layer);
-}
-
-/** The layers a run evaluates, after checking names and that some loss term is on. */
+/** The layers a run evaluates. */
 export interface CheckedLayers {
   /** Content layers with a weight above 0 (empty when the content term is off). */
   content: string[];
   /** Style layers with a weight above 0 (empty when the style term is off). */
   style: string[];
-}
-
-function layersOrIssues(
-  network: GuardedNetwork,
-  options: StylizeOptions,
-  issues: Issue[],
-): CheckedLayers | undefined {
-  const preset: Preset | undefined = findPreset(network, options, issues);
-  if (!preset) return undefined;
-  const content = activeLayers(
-    network,
-    options.contentLayers ?? preset.contentLayers,
-    "contentLayers",
-    issues,
-  );
-  const style = activeLayers(
-    network,
-    options.styleLayers ?? preset.styleLayers,
-    "styleLayers",
-    issues,
-  );
-  if (issues.length) return undefined;
-  const contentWeight = options.contentWeight ?? preset.contentWeight;
-  const styleWeight = options.styleWeight ?? preset.styleWeight;
-  const term = (
-    name: "content" | "style",
-    weight: number,
-    layers: string[],
-  ): string[] => {
-    if (weight > 0 && layers.length === 0) {
-      issues.push({
-        path: ["options", `${name}Layers`],
-        message: `the ${name} term has weight ${weight} but no layer with a weight above 0; ` +
-          `name at least one of ${network.id}'s layers with a positive weight, ` +
-          `or set ${name}Weight to 0 to turn the term off`,
-      });
-    }
-    return weight > 0 ? layers : [];
-  };
-  if (options.styleWeights && !options.styleWeights.some((w) => w > 0)) {
-    issues.push({
-      path: ["options", "styleWeights"],
-      message: "at least one weight must be greater than 0",
-    });
-  }
-  const checked = {
-    content: term("content", contentWeight, content),
-    style: term("style", styleWeight, style),
-  };
-  if (!issues.length && checked.content.length === 0 && checked.style.length === 0) {
-    for (const name of ["contentWeight", "styleWeight"]) {
-      issues.push({
-        path: ["options", name],
-        message: "both the content and the style term are off (weight 0); " +
-          "at least one needs a weight above 0 and a layer",
-      });
-    }
-  }
-  return checked;
 }
 
 /** Whether every one of `layers` has at least one pixel at input size `[h, w]`. */
@@ -278,18 +181,12 @@ function styleIssues(
   }
 }
 
-function zodError(issues: Issue[]): ZodError {
-  return new ZodError(
-    issues.map(({ path, message }) => ({ code: "custom", path, message, input: undefined })),
-  );
-}
-
 /**
  * Every check before a run: preset, layers, at least one loss term, and the
  * content and style images large enough at their working sizes for the layers
  * asked for (when the network states its geometry). Throws one `ZodError`
- * listing every problem, each with the field's path; returns the layers each
- * loss term uses.
+ * listing every problem, each with the field's path; returns the run's loss
+ * (by `run.ts`'s rules, where options meet the preset).
  *
  * @example
  * ```ts
@@ -303,12 +200,18 @@ export function checkRun(
   network: GuardedNetwork,
   options: StylizeOptions,
   images: RunImages,
-): CheckedLayers {
+): LossDescription {
   const issues: Issue[] = [];
-  const layers = layersOrIssues(network, options, issues);
-  if (layers && !issues.length) sizeIssues(network, options, layers, images, issues);
+  const loss = describeLoss(network, options, issues);
+  if (loss) {
+    const layers = {
+      content: Object.keys(loss.contentLayers),
+      style: Object.keys(loss.styleLayers),
+    };
+    sizeIssues(network, options, layers, images, issues);
+  }
   if (issues.length) throw zodError(issues);
-  return layers!;
+  return loss!;
 }
 
 /**

@@ -15,7 +15,7 @@
  * (for SqueezeNet) by shortening its L-BFGS history first.
  */
 import { ZodError } from "zod";
-import type { Reach } from "./tiles.ts";
+import type { Reach } from "../executors/tiles.ts";
 
 const MiB = 2 ** 20;
 

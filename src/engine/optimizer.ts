@@ -3,17 +3,9 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 
-/**
- * One evaluation of the objective at a point.
- *
- * `values[0]` is the value minimised; any further entries (the loss terms) are
- * read back with it and handed to the caller untouched. The optimiser owns,
- * and disposes, both tensors.
- */
-export interface Evaluation {
-  values: tf.Tensor1D;
-  grad: tf.Tensor;
-}
+import type { Evaluation, HostObjective } from "../executors/executor.ts";
+
+export type { Evaluation, HostObjective };
 
 /** The function an optimiser minimises: point -> value(s) and gradient. */
 export type Objective = (x: tf.Tensor) => Evaluation;
@@ -23,12 +15,6 @@ export type Objective = (x: tf.Tensor) => Evaluation;
  * its process stays responsive during a long evaluation. Optimisers take either.
  */
 export type AsyncObjective = (x: tf.Tensor) => Promise<Evaluation>;
-
-/**
- * An objective over host memory (`lbfgs_host.ts`): writes ∇f(x) into `grad` and resolves
- * to the values (`[0]` is minimised). For stages whose image-sized vectors stay off the device.
- */
-export type HostObjective = (x: Float32Array, grad: Float32Array) => Promise<number[]>;
 
 /** Keeps a point feasible, e.g. clips pixels to their valid range; must not dispose its input. */
 export type Projection = (x: tf.Tensor) => tf.Tensor;

@@ -10,7 +10,7 @@ import type { RgbaImage } from "../image/image.ts";
 import { imageToTensor, resize, tensorToImage } from "../image/tensor.ts";
 import type { FeatureNetwork } from "../net/network.ts";
 import { luminanceTransfer } from "./color.ts";
-import { type HostImage, toTensor } from "./host_image.ts";
+import { type HostImage, toTensor } from "../executors/host_image.ts";
 
 /** Rows per band of a preview made from host memory at the content's size. */
 const PREVIEW_ROWS = 256;

@@ -1,8 +1,8 @@
 /**
  * @module How visible tile edges are in an image: a measure for tests and benches.
  */
-import type { HostImage } from "./host_image.ts";
-import type { Tile } from "./tiles.ts";
+import type { HostImage } from "../executors/host_image.ts";
+import type { Tile } from "../executors/tiles.ts";
 
 /**
  * How much more the image changes across the lines where `tiles` (a still grid) meet

@@ -1,243 +1,228 @@
 /**
- * @module The loss part of the objective graph: content, style (Gram) and TV
- * terms of `src/engine/losses.ts`, with their gradients written out.
+ * @module The loss terms as ONNX nodes: each term's value and its gradient,
+ * side by side, one emitter per term kind ({@linkcode TERMS}).
  *
- * The graph depends only on which layers and terms are on; the per-layer
- * factors (term weight × layer weight × normalisation scale) arrive as the
- * input {@linkcode COEFFICIENTS}, so one session serves every weighting.
+ * The graph depends only on the terms' kinds, layers and whether they carry a
+ * mask; the numbers (coefficients, targets, seeds, masks) arrive as inputs, so
+ * one session serves every weighting and every tile of a stage.
  */
-import type { LossSetup } from "../engine/losses.ts";
-import type { LayerScales } from "../engine/losses.ts";
+import { type Term, TERM_GROUP } from "../loss/terms.ts";
 import type { GraphBuilder } from "./builder.ts";
 import type { Blob } from "./network.ts";
 
-/** Input: per-layer factors, content layers first, then style layers, then TV. */
+/** Input: every term's coefficients, in term order (`tv` has two: down, right). */
 export const COEFFICIENTS = "coefficients";
 
-/** Input name of a content target (NHWC, as the tfjs path holds it). */
-export function contentInput(layer: string): string {
-  return `content:${layer}`;
+/** Input names of term `i`'s target, seed and mask. */
+export const termInput = (i: number, what: "target" | "seed" | "mask"): string =>
+  `term${i}:${what}`;
+
+/** How many coefficients a term takes. */
+export function coefficientCount(term: Pick<Term, "kind">): number {
+  return term.kind === "tv" ? 2 : 1;
 }
 
-/** Input name of a style target Gram `[c, c]`. */
-export function gramInput(layer: string): string {
-  return `gram:${layer}`;
+/** A term's coefficients, in the order its emitter reads them. */
+export function termCoefficients(term: Term): number[] {
+  switch (term.kind) {
+    case "tv":
+      return [term.down, term.right];
+    case "styleSeed":
+      return [0.5];
+    default:
+      return [term.weight];
+  }
 }
 
-/** Input: SWAG's temperature τ per layer of {@linkcode smoothedLayers}, when the softmax is on. */
-export const TEMPERATURES = "temperatures";
-
-/** SWAG's smoothing `N·softmax(F/τ)`: over all N activations of a layer, or over its channels at each position. */
-export type Softmax = "all" | "channels";
-
-/** Which terms the graph computes. */
-export interface LossSpec {
-  /** SWAG's softmax smoothing of the compared activations, when on. */
-  softmax?: Softmax;
-  /** Content layers (empty: no content term). */
-  content: readonly string[];
-  /** Style layers (empty: no style term). */
-  style: readonly string[];
-  /** Whether the total-variation term is on. */
-  tv: boolean;
+/** What an emitter gets: the builder, the term's features (NCHW) or the image (NHWC), and its inputs. */
+interface EmitContext {
+  g: GraphBuilder;
+  /** The layer's activation (NCHW), for terms on a layer. */
+  f?: Blob;
+  /** The image (NHWC), for pixel terms. */
+  x: Blob;
+  /** Coefficient `j` of this term, a `[1]` value. */
+  coef(j: number): string;
+  /** Declares this term's input `what` of `shape`. */
+  input(what: "target" | "seed" | "mask", shape: readonly number[]): string;
+  masked: boolean;
 }
 
-/** The terms a loss set-up switches on (a term with weight 0 is left out of the graph). */
-export function lossSpec(setup: LossSetup): LossSpec {
-  // `softmax` arrives with SWAG's smoothing in `LossSetup` ({ temperature, over? }).
-  const swag = (setup as LossSetup & { softmax?: { over?: Softmax } }).softmax;
-  return {
-    ...(swag ? { softmax: swag.over ?? "all" } : {}),
-    content: setup.contentWeight > 0 ? Object.keys(setup.contentLayers) : [],
-    style: setup.styleWeight > 0 ? Object.keys(setup.styleLayers) : [],
-    tv: setup.tvWeight > 0,
-  };
-}
-
-/** The {@linkcode COEFFICIENTS} input of a set-up and its layers' normalisation scales. */
-export function coefficients(
-  spec: LossSpec,
-  setup: LossSetup,
-  contentScales: LayerScales,
-  styleScales: LayerScales,
-): Float32Array {
-  return Float32Array.from([
-    ...spec.content.map((l) =>
-      setup.contentWeight * setup.contentLayers[l] * (contentScales[l] ?? 1)
-    ),
-    ...spec.style.map((l) => setup.styleWeight * setup.styleLayers[l] * (styleScales[l] ?? 1)),
-    setup.tvWeight,
-  ]);
-}
-
-/** The layers the softmax smooths, in the order of the {@linkcode TEMPERATURES} input. */
-export function smoothedLayers(content: readonly string[], style: readonly string[]): string[] {
-  return [...new Set([...content, ...style])];
-}
-
-/**
- * SWAG's `S = n·softmax(F/τ)` of a `[1, C, H, W]` blob (n = C·H·W over `all`, C over
- * `channels`, per position), and its backward: given dL/dS, dL/dF =
- * (n/τ)·s ⊙ (dS - Σ(dS ⊙ s)), the softmax's Jacobian-vector product (s = S/n).
- */
-export function smoothing(
-  g: GraphBuilder,
-  f: Blob,
-  temperature: string,
-  over: Softmax,
-): { value: string; backward: (dS: string) => string } {
-  const [, c, h, w] = f.shape;
-  const n = over === "all" ? c * h * w : c;
-  const scaled = g.node("Div", [f.name, temperature]);
-  const s = over === "all"
-    ? g.node("Reshape", [
-      g.node("Softmax", [g.node("Reshape", [scaled, g.int64([1, n])])], { axis: 1 }),
-      g.int64([1, c, h, w]),
-    ])
-    : g.node("Softmax", [scaled], { axis: 1 });
-  return {
-    value: g.node("Mul", [s, g.scalar(n)]),
-    backward: (dS) => {
-      const weighted = g.node("Mul", [dS, s]);
-      const total = over === "all"
-        ? g.node("ReduceSum", [weighted], { keepdims: 1 })
-        : g.node("ReduceSum", [weighted, g.int64([1])], { keepdims: 1 });
-      const jvp = g.node("Mul", [s, g.node("Sub", [dS, total])]);
-      return g.node("Mul", [jvp, g.node("Div", [g.scalar(n), temperature])]);
-    },
-  };
-}
-
-/** The Gram matrix FFᵀ/(C·H·W) of a `[1, C, H, W]` blob, and F as `[C, H·W]`. */
-export function gram(g: GraphBuilder, f: Blob): { gram: string; flat: string; k: number } {
-  const [, c, h, w] = f.shape;
-  const flat = g.node("Reshape", [f.name, g.int64([c, h * w])]);
-  const k = c * h * w;
-  return { gram: g.node("Gemm", [flat, flat], { transB: 1, alpha: { f: 1 / k } }), flat, k };
-}
-
-/** What the loss graph yields. */
-export interface LossGraph {
-  /** `[total, content, style, tv]`, each already weighted. */
-  values: string;
-  /** The loss's gradient at each feature blob (to be summed). */
-  featureGrads: Map<string, string[]>;
-  /** The TV term's gradient at the image (NHWC), when TV is on. */
+/** A term's value (`[]`-shaped) and its gradient at its layer (NCHW) or at the image (NHWC). */
+interface Emitted {
+  value: string;
+  featureGrad?: string;
   imageGrad?: string;
 }
 
+/** The Gram matrix FFᵀ·alpha of a `[1, C, H, W]` blob, and F as `[C, H·W]`. */
+export function gram(g: GraphBuilder, f: Blob, alpha: number): { gram: string; flat: string } {
+  const [, c, h, w] = f.shape;
+  const flat = g.node("Reshape", [f.name, g.int64([c, h * w])]);
+  return { gram: g.node("Gemm", [flat, flat], { transB: 1, alpha: { f: alpha } }), flat };
+}
+
+/** F ⊙ mask, where the term has a mask (`[1, 1, h, w]`, broadcast over channels). */
+function maskedBlob(ctx: EmitContext, f: Blob): { blob: Blob; mask?: string } {
+  if (!ctx.masked) return { blob: f };
+  const [, , h, w] = f.shape;
+  const mask = ctx.input("mask", [1, 1, h, w]);
+  return { blob: { name: ctx.g.node("Mul", [f.name, mask]), shape: f.shape }, mask };
+}
+
+/** Each term kind's value and gradient; see `src/loss/terms.ts` for what each computes. */
+const TERMS: Record<Term["kind"], (ctx: EmitContext) => Emitted> = {
+  // weight · Σ m(F - T)²; ∂/∂F = 2·weight·m(F - T).
+  content(ctx) {
+    const { g } = ctx;
+    const f = ctx.f!;
+    const [, c, h, w] = f.shape;
+    const target = g.node("Transpose", [ctx.input("target", [1, h, w, c])], { perm: [0, 3, 1, 2] });
+    const diff = g.node("Sub", [f.name, target]);
+    const weighted = ctx.masked ? g.node("Mul", [diff, ctx.input("mask", [1, 1, h, w])]) : diff;
+    return {
+      value: g.node("Mul", [
+        g.node("ReduceSum", [g.node("Mul", [weighted, diff])], { keepdims: 0 }),
+        ctx.coef(0),
+      ]),
+      featureGrad: g.node("Mul", [weighted, g.node("Mul", [ctx.coef(0), g.scalar(2)])]),
+    };
+  },
+  // weight · Σ(G - T)², G = FFᵀ/k; ∂/∂G = 2·weight(G - T), ∂/∂F = (∂G + ∂Gᵀ)F/k = 2·∂G·F/k.
+  style(ctx) {
+    const { g } = ctx;
+    const f = ctx.f!;
+    const [, c, h, w] = f.shape;
+    const k = c * h * w;
+    const { gram: gm, flat } = gram(g, f, 1 / k);
+    const diff = g.node("Sub", [gm, ctx.input("target", [c, c])]);
+    const dGram = g.node("Mul", [diff, g.node("Mul", [ctx.coef(0), g.scalar(2)])]);
+    const dFlat = g.node("Gemm", [dGram, flat], { alpha: { f: 2 / k } });
+    return {
+      value: g.node("Mul", [g.node("ReduceSumSquare", [diff], { keepdims: 0 }), ctx.coef(0)]),
+      featureGrad: g.node("Reshape", [dFlat, g.int64([1, c, h, w])]),
+    };
+  },
+  // ½ Σ(FₘFₘᵀ ⊙ S), Fₘ = F ⊙ m; ∂/∂F = m ⊙ (S·Fₘ) for a symmetric seed S.
+  styleSeed(ctx) {
+    const { g } = ctx;
+    const f = ctx.f!;
+    const [, c, h, w] = f.shape;
+    const { blob, mask } = maskedBlob(ctx, f);
+    const { gram: gm, flat } = gram(g, blob, 1);
+    const seed = ctx.input("seed", [c, c]);
+    let grad = g.node("Reshape", [g.node("MatMul", [seed, flat]), g.int64([1, c, h, w])]);
+    if (mask) grad = g.node("Mul", [grad, mask]);
+    return {
+      value: g.node("Mul", [
+        g.node("ReduceSum", [g.node("Mul", [gm, seed])], { keepdims: 0 }),
+        ctx.coef(0),
+      ]),
+      featureGrad: grad,
+    };
+  },
+  // Σ over both directions of weight · Σ m(x[i+1] - x[i])²; d/dx[i] = 2(m·d)[i-1] - 2(m·d)[i].
+  tv(ctx) {
+    const { g, x } = ctx;
+    const [, h, w] = x.shape;
+    const mask = ctx.masked ? ctx.input("mask", [1, h, w, 1]) : undefined;
+    const direction = (axis: 1 | 2, coef: string) => {
+      const size = x.shape[axis];
+      const slice = (from: string, start: number, end: number) =>
+        g.node("Slice", [from, g.int64([start]), g.int64([end]), g.int64([axis])]);
+      const diff = g.node("Sub", [slice(x.name, 1, size), slice(x.name, 0, size - 1)]);
+      const weighted = mask ? g.node("Mul", [diff, slice(mask, 0, size - 1)]) : diff;
+      const d = g.node("Mul", [weighted, g.node("Mul", [coef, g.scalar(2)])]);
+      const pad = (before: boolean) => {
+        const pads = [0, 0, 0, 0, 0, 0, 0, 0];
+        pads[before ? axis : 4 + axis] = 1;
+        return g.node("Pad", [d, g.int64(pads)]);
+      };
+      return {
+        value: g.node("Mul", [
+          g.node("ReduceSum", [g.node("Mul", [weighted, diff])], { keepdims: 0 }),
+          coef,
+        ]),
+        grad: g.node("Sub", [pad(true), pad(false)]),
+      };
+    };
+    const parts = [
+      ...(h > 1 ? [direction(1, ctx.coef(0))] : []),
+      ...(w > 1 ? [direction(2, ctx.coef(1))] : []),
+    ];
+    if (parts.length === 0) return { value: g.float([0], []) };
+    return {
+      value: parts.length === 1 ? parts[0].value : g.node("Add", parts.map((p) => p.value)),
+      imageGrad: parts.length === 1 ? parts[0].grad : g.node("Add", parts.map((p) => p.grad)),
+    };
+  },
+};
+
+/** What the loss graph yields. */
+export interface LossGraph {
+  /** `[total, content, style, tv]`. */
+  values: string;
+  /** The loss's gradient at each feature blob (to be summed). */
+  featureGrads: Map<string, string[]>;
+  /** The pixel terms' gradient at the image (NHWC), when there are any. */
+  imageGrads: string[];
+}
+
+/** What the graph of a term list depends on. */
+export type TermShape = Pick<Term, "kind"> & { layer?: string; masked: boolean };
+
+/** The graph-relevant part of `terms`: kinds, layers and whether each has a mask. */
+export function termShapes(terms: readonly Term[]): TermShape[] {
+  return terms.map((t) => ({
+    kind: t.kind,
+    ...("layer" in t ? { layer: t.layer } : {}),
+    masked: "mask" in t && t.mask !== undefined,
+  }));
+}
+
 /**
- * Emits the losses of `spec` over `features` (NCHW blobs by layer) and the
- * image `x` (NHWC), with their gradients; declares the target and coefficient inputs.
+ * Emits `terms` over `features` (NCHW blobs by layer) and the image `x` (NHWC), with
+ * their gradients; declares the coefficient, target, seed and mask inputs.
  */
 export function buildLoss(
   g: GraphBuilder,
   features: ReadonlyMap<string, Blob>,
-  spec: LossSpec,
+  terms: readonly TermShape[],
   x: Blob,
 ): LossGraph {
-  const count = spec.content.length + spec.style.length + 1;
-  const coefs = g.input(COEFFICIENTS, [count]);
-  const coef = (i: number) =>
-    g.node("Slice", [coefs, g.int64([i]), g.int64([i + 1]), g.int64([0])]);
-  // The activations compared: the features, or their SWAG smoothing.
-  const compared = new Map(features);
-  const backwards = new Map<string, (dS: string) => string>();
-  if (spec.softmax) {
-    const layers = smoothedLayers(spec.content, spec.style);
-    const temps = g.input(TEMPERATURES, [layers.length]);
-    layers.forEach((layer, i) => {
-      const tau = g.node("Slice", [temps, g.int64([i]), g.int64([i + 1]), g.int64([0])]);
-      const f = features.get(layer)!;
-      const t = smoothing(g, f, tau, spec.softmax!);
-      compared.set(layer, { name: t.value, shape: f.shape });
-      backwards.set(layer, t.backward);
-    });
-  }
-  const comparedGrads = new Map<string, string[]>();
-  const addGrad = (layer: string, grad: string) =>
-    comparedGrads.set(layer, [...comparedGrads.get(layer) ?? [], grad]);
-  const zero = () => g.float([0], [1]);
-  const sum = (terms: string[]) =>
-    terms.length === 0 ? zero() : terms.length === 1 ? terms[0] : g.node("Sum", terms);
-
-  // Content: s·mean((F - T)²), gradient 2s(F - T)/N.
-  const content = spec.content.map((layer, i) => {
-    const f = compared.get(layer)!;
-    const [, c, h, w] = f.shape;
-    const target = g.node("Transpose", [g.input(contentInput(layer), [1, h, w, c])], {
-      perm: [0, 3, 1, 2],
-    });
-    const diff = g.node("Sub", [f.name, target]);
-    const scale = g.node("Mul", [coef(i), g.scalar(1 / (c * h * w))]);
-    addGrad(layer, g.node("Mul", [diff, g.node("Mul", [scale, g.scalar(2)])]));
-    return g.node("Mul", [g.node("ReduceSumSquare", [diff], { keepdims: 0 }), scale]);
-  });
-
-  // Style: s·mean((G - Gₜ)²) over the c×c Gram; dG = 2s(G - Gₜ)/c², dF = (dG + dGᵀ)F/k = 2·dG·F/k.
-  const style = spec.style.map((layer, i) => {
-    const f = compared.get(layer)!;
-    const [, c, h, w] = f.shape;
-    const { gram: gm, flat, k } = gram(g, f);
-    const diff = g.node("Sub", [gm, g.input(gramInput(layer), [c, c])]);
-    const scale = g.node("Mul", [coef(spec.content.length + i), g.scalar(1 / (c * c))]);
-    const dGram = g.node("Mul", [diff, g.node("Mul", [scale, g.scalar(2)])]);
-    const dFlat = g.node("Gemm", [dGram, flat], { alpha: { f: 2 / k } });
-    addGrad(layer, g.node("Reshape", [dFlat, g.int64([1, c, h, w])]));
-    return g.node("Mul", [g.node("ReduceSumSquare", [diff], { keepdims: 0 }), scale]);
-  });
-
-  let tv: string;
-  let imageGrad: string | undefined;
-  if (spec.tv) {
-    const t = tvLoss(g, x);
-    const s = coef(count - 1);
-    tv = g.node("Mul", [t.value, s]);
-    imageGrad = g.node("Mul", [t.grad, s]);
-  } else {
-    tv = zero();
-  }
-  const [contentTerm, styleTerm] = [sum(content), sum(style)];
-  const total = g.node("Sum", [contentTerm, styleTerm, tv]);
-  const values = g.node("Concat", [total, contentTerm, styleTerm, tv], { axis: 0 });
+  const count = terms.reduce((n, t) => n + coefficientCount(t), 0);
+  const coefs = count > 0 ? g.input(COEFFICIENTS, [count]) : "";
+  const groups: string[][] = [[], [], [], []];
   const featureGrads = new Map<string, string[]>();
-  for (const [layer, grads] of comparedGrads) {
-    const back = backwards.get(layer);
-    featureGrads.set(
-      layer,
-      back ? [back(grads.length === 1 ? grads[0] : g.node("Sum", grads))] : grads,
-    );
-  }
-  return { values, featureGrads, imageGrad };
-}
-
-/**
- * Total variation of `x` (NHWC): mean squared difference of vertical plus of
- * horizontal neighbours, and its gradient.
- */
-function tvLoss(g: GraphBuilder, x: Blob): { value: string; grad: string } {
-  const [, h, w, c] = x.shape;
-  const axis = (a: 1 | 2, size: number) => {
-    const next = g.node("Slice", [x.name, g.int64([1]), g.int64([size]), g.int64([a])]);
-    const prev = g.node("Slice", [x.name, g.int64([0]), g.int64([size - 1]), g.int64([a])]);
-    const diff = g.node("Sub", [next, prev]);
-    const n = (a === 1 ? (h - 1) * w : h * (w - 1)) * c;
-    const d = g.node("Mul", [diff, g.scalar(2 / n)]);
-    const pad = (before: number) => {
-      const pads = [0, 0, 0, 0, 0, 0, 0, 0];
-      pads[before ? a : 4 + a] = 1;
-      return g.node("Pad", [d, g.int64(pads)]);
-    };
-    // d/dx[i] of Σ(x[i+1] - x[i])²/n: 2(x[i] - x[i-1])/n - 2(x[i+1] - x[i])/n.
-    return {
-      value: g.node("Mul", [g.node("ReduceSumSquare", [diff], { keepdims: 0 }), g.scalar(1 / n)]),
-      grad: g.node("Sub", [pad(1), pad(0)]),
-    };
-  };
-  const down = axis(1, h);
-  const right = axis(2, w);
+  const imageGrads: string[] = [];
+  let offset = 0;
+  terms.forEach((term, i) => {
+    const first = offset;
+    offset += coefficientCount(term);
+    const emitted = TERMS[term.kind]({
+      g,
+      f: term.layer === undefined ? undefined : features.get(term.layer),
+      x,
+      masked: term.masked,
+      coef: (j) =>
+        g.node("Slice", [coefs, g.int64([first + j]), g.int64([first + j + 1]), g.int64([0])]),
+      input: (what, shape) => g.input(termInput(i, what), shape),
+    });
+    groups[TERM_GROUP[term.kind]].push(emitted.value);
+    if (emitted.featureGrad) {
+      featureGrads.set(term.layer!, [...featureGrads.get(term.layer!) ?? [], emitted.featureGrad]);
+    }
+    if (emitted.imageGrad) imageGrads.push(emitted.imageGrad);
+  });
+  const sum = (values: string[]) =>
+    values.length === 0
+      ? g.float([0], [1])
+      : g.node("Reshape", [values.length === 1 ? values[0] : g.node("Sum", values), g.int64([1])]);
+  const [content, style, tv] = [sum(groups[1]), sum(groups[2]), sum(groups[3])];
+  const total = g.node("Sum", [content, style, tv]);
   return {
-    value: g.node("Add", [down.value, right.value]),
-    grad: g.node("Add", [down.grad, right.grad]),
+    values: g.node("Concat", [total, content, style, tv], { axis: 0 }),
+    featureGrads,
+    imageGrads,
   };
 }

@@ -116,7 +116,7 @@ export interface Tile {
   bottom: number;
   left: number;
   right: number;
-  /** The crop: the tile plus its halo, cut at the image's border. */
+  /** The crop the network runs on: the tile and at least its halo, inside the image. */
   cropTop: number;
   cropBottom: number;
   cropLeft: number;
@@ -160,30 +160,36 @@ function strides(length: number, stride: number): number {
 /**
  * The tiles of an `height`x`width` image: a grid of pieces no larger than `tile`
  * (see {@linkcode cuts}) shifted by `offset` pixels (both multiples of `reach.stride`),
- * each with its crop.
+ * each with its crop: the tile plus its halo, cut at the image's border, or with
+ * `uniform` all of one size (for executors that compile a graph per input size),
+ * pushed back inside the image where the halo would overhang it.
  */
 export function tileGrid(
   [height, width]: readonly [number, number],
   tile: number,
   reach: Reach,
   offset: readonly [number, number] = [0, 0],
+  uniform = false,
 ): Tile[] {
   if (tile % reach.stride !== 0 || offset.some((o) => o % reach.stride !== 0)) {
     throw new RangeError(`tiles and offsets must be multiples of the stride ${reach.stride}`);
   }
+  const crop = (start: number, end: number, size: number): [number, number] => {
+    if (!uniform) return [Math.max(0, start - reach.halo), Math.min(size, end + reach.halo)];
+    // One length for every crop along the axis: the tile and both halos, plus what makes
+    // `size - length` a multiple of the stride, so a crop pushed back inside the image
+    // still starts on the stride. It still holds the tile's halo on either side.
+    const length = tile + 2 * reach.halo + (size % reach.stride);
+    if (length >= size) return [0, size];
+    const first = Math.min(Math.max(0, start - reach.halo), size - length);
+    return [first, first + length];
+  };
   const tiles: Tile[] = [];
   for (const [top, bottom] of cuts(height, tile, offset[0], reach.stride)) {
+    const [cropTop, cropBottom] = crop(top, bottom, height);
     for (const [left, right] of cuts(width, tile, offset[1], reach.stride)) {
-      tiles.push({
-        top,
-        bottom,
-        left,
-        right,
-        cropTop: Math.max(0, top - reach.halo),
-        cropBottom: Math.min(height, bottom + reach.halo),
-        cropLeft: Math.max(0, left - reach.halo),
-        cropRight: Math.min(width, right + reach.halo),
-      });
+      const [cropLeft, cropRight] = crop(left, right, width);
+      tiles.push({ top, bottom, left, right, cropTop, cropBottom, cropLeft, cropRight });
     }
   }
   return tiles;
