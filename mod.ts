@@ -63,6 +63,27 @@ export {
 export type { GraphNetwork } from "./src/net/graph.ts";
 export { classify, type Prediction } from "./src/net/classify.ts";
 export { type BackendInfo, type BackendName, initBackend } from "./src/backend.ts";
+export {
+  type Evaluation,
+  type Executor,
+  executorFor,
+  type HostObjective,
+  type Measured,
+  type MeasureRequest,
+} from "./src/executors/mod.ts";
+export type {
+  ContentTerm,
+  Features,
+  Grams,
+  LayerScales,
+  LossDescription,
+  Mask,
+  StageTargets,
+  StyleSeedTerm,
+  StyleTerm,
+  Term,
+  TvTerm,
+} from "./src/loss/terms.ts";
 export { setFastBackward } from "./src/ops/fast_backward.ts";
 export type { RgbaImage } from "./src/image/image.ts";
 export { decodeImage, encodeGif, encodePng, ImageDecodeError } from "./src/image/codec.ts";

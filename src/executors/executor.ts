@@ -18,7 +18,9 @@ import type { Features, Mask, Term } from "../loss/terms.ts";
  * further entries (the loss terms) are read back with it. Whoever receives it owns both.
  */
 export interface Evaluation {
+  /** The value minimised first, then any terms reported with it. */
   values: tf.Tensor1D;
+  /** The gradient of `values[0]` with respect to the point. */
   grad: tf.Tensor;
 }
 
@@ -40,6 +42,7 @@ export interface MeasureRequest {
 
 /** The answer of {@linkcode Executor.measure}; the caller owns (and frees) every tensor. */
 export interface Measured {
+  /** Activations of the `features` layers (NHWC). */
   features: Features;
   /** Σ FₘᵀFₘ per layer, `[c, c]`: not yet divided by the map's size. */
   gramSums: Record<string, tf.Tensor2D>;

@@ -9,7 +9,7 @@ import type { Executor } from "./executor.ts";
 import { onnxExecutor } from "./onnx.ts";
 import { tfjsExecutor } from "./tfjs.ts";
 
-export type { Evaluation, Executor, Measured, MeasureRequest } from "./executor.ts";
+export type { Evaluation, Executor, HostObjective, Measured, MeasureRequest } from "./executor.ts";
 export { onnxExecutor } from "./onnx.ts";
 export { tfjsExecutor } from "./tfjs.ts";
 

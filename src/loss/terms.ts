@@ -23,11 +23,15 @@ export type Mask = tf.Tensor4D;
 
 /** `weight · Σ mask · (F − T)²` over layer `layer`'s map (NHWC `target`, the same shape as F). */
 export interface ContentTerm {
+  /** Which term this is. */
   kind: "content";
+  /** The layer whose activations are compared. */
   layer: string;
   /** Everything the sum is multiplied by: term and layer weight, normalisation, 1 / the map's size. */
   weight: number;
+  /** The content's activations at `layer` (NHWC, the same shape as the image's). */
   target: tf.Tensor4D;
+  /** Each position's share; all of every position without one. */
   mask?: Mask;
 }
 
@@ -36,10 +40,13 @@ export interface ContentTerm {
  * `layer`'s map (the whole map: a whole-image stage).
  */
 export interface StyleTerm {
+  /** Which term this is. */
   kind: "style";
+  /** The layer whose Gram matrix is compared. */
   layer: string;
   /** Term and layer weight, normalisation and 1 / c². */
   weight: number;
+  /** The styles' blended Gram at `layer`, `[c, c]`. */
   target: tf.Tensor2D;
 }
 
@@ -49,9 +56,13 @@ export interface StyleTerm {
  * loss's own at the tile's positions (its value is not the loss's).
  */
 export interface StyleSeedTerm {
+  /** Which term this is. */
   kind: "styleSeed";
+  /** The layer whose masked Gram sum is weighed. */
   layer: string;
+  /** The symmetric `[c, c]` matrix M the Gram sum is weighed by. */
   seed: tf.Tensor2D;
+  /** The positions whose features count (a tile's own); all without one. */
   mask?: Mask;
 }
 
@@ -60,9 +71,13 @@ export interface StyleSeedTerm {
  * over the image's pixel pairs, the mask read at each pair's first pixel.
  */
 export interface TvTerm {
+  /** Which term this is. */
   kind: "tv";
+  /** Coefficient of the vertical pairs' squared differences. */
   down: number;
+  /** Coefficient of the horizontal pairs' squared differences. */
   right: number;
+  /** Each pixel's share of the pairs it starts; all of every pair without one. */
   mask?: Mask;
 }
 
@@ -83,7 +98,9 @@ export interface LossDescription {
   contentLayers: LayerWeights;
   /** Style layers (weight above 0) and their weights; empty when the style term is off. */
   styleLayers: LayerWeights;
+  /** Multiplier of the content term. */
   contentWeight: number;
+  /** Multiplier of the style term (`strength` already applied). */
   styleWeight: number;
   /** Multiplier of the total-variation term; 0 turns it off. */
   tvWeight: number;
@@ -100,9 +117,13 @@ export type LayerScales = Record<string, number>;
 
 /** What one stage optimises towards: content activations and blended style Grams, with their scales. */
 export interface StageTargets {
+  /** The content's activations at each content layer. */
   content: Features;
+  /** The styles' blended Grams at each style layer. */
   grams: Grams;
+  /** Each content layer's normalisation (1 / its target's mean square), when the preset normalises. */
   contentScales: LayerScales;
+  /** Each style layer's normalisation, likewise. */
   styleScales: LayerScales;
 }
 
