@@ -1,6 +1,7 @@
 /**
  * Imports run one way: no module of `src/` reaches itself again through its imports,
- * type-only imports included (a cycle is two rooms that each hold half of one idea).
+ * type-only imports included (a cycle is two rooms that each hold half of one idea),
+ * and no folder of `src/` reaches itself again through another.
  */
 import assert from "node:assert/strict";
 
@@ -63,6 +64,46 @@ Deno.test("no import cycle among the modules of src/", async () => {
   assert.ok(graph.size > 40, `only ${graph.size} modules found`);
   const cycle = findCycle(graph);
   assert.equal(cycle, undefined, `import cycle: ${cycle?.join(" -> ")}`);
+});
+
+/** The folder of a `src/` module (`engine/stylize.ts` -> `engine`); a file at the top is its own room. */
+function folderOf(module: string): string {
+  const slash = module.indexOf("/");
+  return slash < 0 ? module.replace(/\.ts$/, "") : module.slice(0, slash);
+}
+
+/** `graph` seen folder by folder: an arrow from one folder to another for any import between them. */
+function folderGraph(graph: Map<string, string[]>): Map<string, string[]> {
+  const folders = new Map<string, Set<string>>();
+  for (const [module, targets] of graph) {
+    const from = folderOf(module);
+    const arrows = folders.get(from) ?? new Set();
+    for (const target of targets) if (folderOf(target) !== from) arrows.add(folderOf(target));
+    folders.set(from, arrows);
+  }
+  return new Map([...folders].map(([folder, arrows]) => [folder, [...arrows]]));
+}
+
+Deno.test("no two folders of src/ import each other, however indirectly: arrows run one way", async () => {
+  const roots = ["mod.ts", "src/cli/stylize.ts", "src/cli/serve.ts", "src/cli/weights.ts"];
+  const graph = await importGraph(roots.map((r) => new URL(`../${r}`, import.meta.url).pathname));
+  const folders = folderGraph(graph);
+  assert.ok(folders.size > 8, `only ${folders.size} folders found`);
+  const cycle = findCycle(folders);
+  assert.equal(cycle, undefined, `folders in a loop: ${cycle?.join(" -> ")}`);
+  // The engine reaches the runtimes through the executors only.
+  assert.ok(!folders.get("engine")!.includes("onnx"), "engine imports onnx directly");
+});
+
+Deno.test("the folder view of a module graph finds a loop through two folders", () => {
+  const graph = new Map([
+    ["engine/a.ts", ["executors/b.ts"]],
+    ["executors/b.ts", ["executors/c.ts"]],
+    ["executors/c.ts", ["engine/d.ts"]],
+    ["engine/d.ts", []],
+  ]);
+  assert.equal(findCycle(graph), undefined, "no module loop");
+  assert.deepEqual(findCycle(folderGraph(graph)), ["engine", "executors", "engine"]);
 });
 
 Deno.test("the cycle finder finds a cycle", () => {

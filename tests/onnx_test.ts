@@ -17,7 +17,7 @@ import { onnxExecutor, tfjsExecutor } from "../src/executors/mod.ts";
 import { type StageTargets, wholeImageTerms } from "../src/loss/terms.ts";
 import { type GraphLayer, GraphNetwork, INPUT, layersOf } from "../src/net/graph.ts";
 import type { ConvLayer } from "../src/ops/conv.ts";
-import type { PoolSpec } from "../src/ops/pool.ts";
+import type { PoolSpec } from "../src/ops/layer_op.ts";
 import type { PadMode, Pooling } from "../src/net/network.ts";
 import { getNetwork } from "../src/net/load.ts";
 import type { NetworkId } from "../src/net/network.ts";
@@ -71,6 +71,7 @@ async function checkObjective(
   [h, w]: [number, number],
   x: tf.Tensor4D,
   options: StylizeOptionsInput = {},
+  reference: GraphNetwork = net,
 ) {
   const { loss } = resolveRun(
     stylizeOptionsSchema.parse({ network: net.id, tvWeight: 0.01, ...options }),
@@ -80,7 +81,7 @@ async function checkObjective(
   const onnx = onnxExecutor(layersOf(net)!);
   try {
     const terms = wholeImageTerms(loss, targets, [h, w]);
-    const expected = tfjsExecutor(net).evaluate(x, terms);
+    const expected = tfjsExecutor(reference).evaluate(x, terms);
     const actual = onnx.evaluate(x, terms);
     const [e, a] = [expected.values.arraySync(), actual.values.arraySync()];
     e.forEach((value, i) =>
@@ -116,12 +117,15 @@ for (const id of ["squeezenet", "googlenet", "vgg16"] as const) {
   });
 }
 
-/** A convolution layer on `input`, reflect- or zero-padded, described for ONNX and run by tfjs. */
+/** A layer as data, and the same computation written independently in plain tfjs ops. */
+type Checked = GraphLayer & { reference: (xs: tf.Tensor4D[]) => tf.Tensor4D };
+
+/** A convolution layer on `input`, reflect- or zero-padded (reference: padding by slices). */
 function convLayer(
   name: string,
   input: string,
   layer: ConvLayer,
-): GraphLayer {
+): Checked {
   const run = ([x]: tf.Tensor4D[]) =>
     tf.tidy(() => {
       const padded = layer.padMode === "reflect" ? reflectBySlices(x, layer.pad) : x;
@@ -132,11 +136,11 @@ function convLayer(
       ]]);
       return tf.relu(tf.add(y, layer.bias)) as tf.Tensor4D;
     });
-  return { name, inputs: [input], run, op: { type: "conv", layer } };
+  return { name, inputs: [input], reference: run, op: { type: "conv", layer } };
 }
 
 /** Caffe's ceil-mode 3x3 stride-2 pool weighted [1,2,1]⊗[1,2,1]/16, overhanging windows divided by their weight inside. */
-function blurLayer(name: string, input: string): GraphLayer {
+function blurLayer(name: string, input: string): Checked {
   const run = ([x]: tf.Tensor4D[]) =>
     tf.tidy(() => {
       const [, h, w] = x.shape;
@@ -148,10 +152,10 @@ function blurLayer(name: string, input: string): GraphLayer {
       return tf.div(pool(x), pool(tf.ones([1, h, w, 1]))) as tf.Tensor4D;
     });
   const spec: PoolSpec = { kernel: 3, stride: 2, pad: 0, kind: "blur" };
-  return { name, inputs: [input], run, op: { type: "pool", spec } };
+  return { name, inputs: [input], reference: run, op: { type: "pool", spec } };
 }
 
-Deno.test("reflect-padded convolutions (strided too) and blur pools: ONNX Runtime's gradient equals tfjs's", async () => {
+Deno.test("reflect-padded convolutions (strided too) and blur pools: ONNX Runtime's gradient equals tfjs's and a plain-ops reference's", async () => {
   const filter = (kh: number, cin: number, cout: number, seed: number) =>
     tf.randomNormal(
       [kh, kh, cin, cout],
@@ -181,7 +185,7 @@ Deno.test("reflect-padded convolutions (strided too) and blur pools: ONNX Runtim
   ];
   const tensors = Object.fromEntries(
     graph.flatMap((l) =>
-      l.op?.type === "conv"
+      l.op.type === "conv"
         ? [[`${l.name}/kernel`, l.op.layer.filter], [`${l.name}/bias`, l.op.layer.bias]]
         : []
     ),
@@ -193,10 +197,20 @@ Deno.test("reflect-padded convolutions (strided too) and blur pools: ONNX Runtim
     pooling: "avg",
     tensors,
   });
+  // The same graph run by the layers' plain-ops references instead of `src/ops/`.
+  const reference = Object.assign(Object.create(net), {
+    features: (x: tf.Tensor4D, wanted: readonly string[]) =>
+      tf.tidy(() => {
+        const blobs = new Map([[INPUT, x]]);
+        for (const l of graph) blobs.set(l.name, l.reference(l.inputs.map((i) => blobs.get(i)!)));
+        return Object.fromEntries(wanted.map((name) => [name, blobs.get(name)!]));
+      }),
+  }) as GraphNetwork;
   const options = { contentLayers: { c3: 1 }, styleLayers: { c1: 0.5, c2: 1, c3: 2 } };
   for (const [h, w] of [[37, 41], [24, 30]] as [number, number][]) {
     const x = tf.tidy(() => net.preprocess(rgb(h, w, 9)));
     await checkObjective(net, [h, w], x, options);
+    await checkObjective(net, [h, w], x, options, reference);
     x.dispose();
   }
   net.dispose();

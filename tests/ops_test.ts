@@ -12,7 +12,8 @@ import { setFastBackward } from "../src/ops/fast_backward.ts";
 import { gram } from "../src/ops/gram.ts";
 import { reflectPad } from "../src/ops/pad.ts";
 import { reflectBySlices } from "./_reflect.ts";
-import { caffePool, caffePooledSize } from "../src/ops/pool.ts";
+import { caffePool } from "../src/ops/pool.ts";
+import { caffePooledSize } from "../src/ops/layer_op.ts";
 import { releaseBackwardKernels } from "../src/ops/_flipped.ts";
 
 await initBackend();

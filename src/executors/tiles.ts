@@ -13,8 +13,7 @@
  * positions anchored in a tile (position j of a stride-S map is anchored at
  * input pixel j·S) then partition each map across the tiles.
  */
-import type { GraphLayer } from "../net/graph.ts";
-import { INPUT } from "../net/graph.ts";
+import { type GraphLayer, walkGraph } from "../net/graph.ts";
 
 /** How far the layers asked for see, in input pixels. */
 export interface Reach {
@@ -41,8 +40,8 @@ interface BlobReach {
 
 /**
  * The reach of `layers` in `graph`: their strides and windows, walked through the
- * layer geometry (convolutions and pools widen the window; concatenation takes
- * the widest input; LRN and element-wise layers keep it).
+ * ops (convolutions and pools widen the window; concatenation takes the widest
+ * input; LRN keeps it).
  *
  * @example
  * ```ts
@@ -51,52 +50,41 @@ interface BlobReach {
  * ```
  */
 export function reachOf(graph: readonly GraphLayer[], layers: readonly string[]): Reach {
-  const blobs = new Map<string, BlobReach>([
-    [INPUT, { stride: 1, before: 0, after: 0, channels: 3 }],
-  ]);
-  const wanted = new Set(layers);
-  let stride = 1, halo = 0, floats = 3;
-  const strides: Record<string, number> = {};
-  const channels: Record<string, number> = {};
-  for (const layer of graph) {
-    if (wanted.size === 0) break;
-    const inputs = layer.inputs.map((name) => blobs.get(name)!);
+  const start: BlobReach = { stride: 1, before: 0, after: 0, channels: 3 };
+  const blobs = walkGraph(graph, layers, start, ({ op }, inputs) => {
     const first = inputs[0];
-    let blob: BlobReach;
-    const op = layer.op;
-    if (op?.type === "conv" || op?.type === "pool") {
+    if (op.type === "conv" || op.type === "pool") {
       const [k, s, p] = op.type === "conv"
         ? [op.layer.filter.shape[0], op.layer.stride, op.layer.pad]
         : [op.spec.kernel, op.spec.stride, op.spec.pad];
       // Output j reads input positions j·s - p … j·s - p + k - 1.
-      blob = {
+      return {
         stride: first.stride * s,
         before: first.before + p * first.stride,
         after: first.after + (k - 1 - p) * first.stride,
         channels: op.type === "conv" ? op.layer.filter.shape[3] : first.channels,
       };
-    } else {
-      blob = {
-        stride: first.stride,
-        before: Math.max(...inputs.map((b) => b.before)),
-        after: Math.max(...inputs.map((b) => b.after)),
-        channels: op?.type === "concat"
-          ? inputs.reduce((n, b) => n + b.channels, 0)
-          : first.channels,
-      };
     }
-    blobs.set(layer.name, blob);
-    floats += blob.channels / blob.stride ** 2;
-    if (wanted.delete(layer.name)) {
-      strides[layer.name] = blob.stride;
-      channels[layer.name] = blob.channels;
-      stride = Math.max(stride, blob.stride);
-      // A tile's first position needs `before` pixels of halo; its last (anchored one
-      // stride short of the tile's end) needs `after - stride + 1`.
-      halo = Math.max(halo, blob.before, blob.after - blob.stride + 1);
-    }
+    return {
+      stride: first.stride,
+      before: Math.max(...inputs.map((b) => b.before)),
+      after: Math.max(...inputs.map((b) => b.after)),
+      channels: op.type === "concat" ? inputs.reduce((n, b) => n + b.channels, 0) : first.channels,
+    };
+  });
+  let stride = 1, halo = 0, floats = 0;
+  const strides: Record<string, number> = {};
+  const channels: Record<string, number> = {};
+  for (const blob of blobs.values()) floats += blob.channels / blob.stride ** 2;
+  for (const layer of layers) {
+    const blob = blobs.get(layer)!;
+    strides[layer] = blob.stride;
+    channels[layer] = blob.channels;
+    stride = Math.max(stride, blob.stride);
+    // A tile's first position needs `before` pixels of halo; its last (anchored one
+    // stride short of the tile's end) needs `after - stride + 1`.
+    halo = Math.max(halo, blob.before, blob.after - blob.stride + 1);
   }
-  if (wanted.size > 0) throw new Error(`unknown layers: ${[...wanted].join(", ")}`);
   // Measured, not derived: for SqueezeNet's defaults at 512 and 1024 px the wasm heap
   // grows by ~3 KB per input pixel in a forward + backward pass, 8x the activations'
   // floats (each activation, its ReLU mask, the gradients, the convolutions' scratch).

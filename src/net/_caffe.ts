@@ -3,7 +3,6 @@
  * channel means, LRN across channels, and the fire and inception modules, each
  * producing blobs named as in Caffe.
  */
-import * as tf from "@tensorflow/tfjs";
 import type { GraphLayer } from "./graph.ts";
 import { concat, conv, pool, type WeightTensors } from "./layers.ts";
 
@@ -12,13 +11,12 @@ export const CAFFE_MEAN_BGR: readonly [number, number, number] = [104, 117, 123]
 
 /**
  * Caffe LRN across 5 channels, alpha 1e-4, beta 0.75, k 1:
- * x / (1 + alpha/5 · Σ x²)^0.75 (tfjs does not divide alpha by the window).
+ * x / (1 + alpha/5 · Σ x²)^0.75.
  */
 export function lrn(name: string, input: string): GraphLayer {
   return {
     name,
     inputs: [input],
-    run: ([x]) => tf.localResponseNormalization(x, 2, 1, 1e-4 / 5, 0.75),
     op: { type: "lrn", size: 5, alpha: 1e-4, beta: 0.75, bias: 1 },
   };
 }

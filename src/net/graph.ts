@@ -6,41 +6,19 @@
  * asked for and returns just those, freeing every intermediate.
  */
 import * as tf from "@tensorflow/tfjs";
-import type { ConvLayer } from "../ops/conv.ts";
-import type { PoolSpec } from "../ops/pool.ts";
+import type { BlobSize, LayerOp } from "../ops/layer_op.ts";
+import { opOutputSize } from "../ops/layer_op.ts";
+import { runOp } from "../ops/run_op.ts";
 import type { FeatureNetwork, NetworkId, Pooling, Preset } from "./network.ts";
 import { PRESETS } from "./presets.ts";
 
-/**
- * What a layer computes, as data, for runtimes other than tfjs (`src/onnx/` builds
- * its graph from it): `run` and `op` describe the same function.
- */
-export type LayerOp =
-  /** Convolution + bias + ReLU. */
-  | { type: "conv"; layer: ConvLayer }
-  /** Caffe's ceil-mode pool ({@linkcode PoolSpec}); `floor` crops an odd last row/column first. */
-  | { type: "pool"; spec: PoolSpec; floor?: boolean }
-  /** Channel concatenation of the inputs, in order. */
-  | { type: "concat" }
-  /** Caffe LRN across channels: x / (bias + alpha/size · Σ x²)^beta over `size` channels. */
-  | { type: "lrn"; size: number; alpha: number; beta: number; bias: number };
+export type { BlobSize, LayerOp } from "../ops/layer_op.ts";
 
-/** `[height, width]` of a blob. */
-export type BlobSize = readonly [number, number];
-
-/** One layer: its output blob's name, the blobs it reads, and what it computes. */
+/** One layer: its output blob's name, the blobs it reads, and what it computes (as data). */
 export interface GraphLayer {
   name: string;
   inputs: readonly string[];
-  run(inputs: tf.Tensor4D[]): tf.Tensor4D;
-  /** The same computation as data, where the layer is one of the {@linkcode LayerOp} kinds. */
-  op?: LayerOp;
-  /**
-   * The output's `[height, width]` for inputs of these sizes, without running
-   * anything; a side of 0 or less means the layer cannot run at that size.
-   * Absent: the first input's size (element-wise layers).
-   */
-  size?(inputs: BlobSize[]): BlobSize;
+  op: LayerOp;
 }
 
 /** The input blob's name. */
@@ -51,8 +29,51 @@ export function layerNames(graph: readonly GraphLayer[]): string[] {
   return graph.map((layer) => layer.name);
 }
 
+/** The layers needed for `wanted`, in forward order; throws naming a layer the graph lacks. */
+export function layersFor(graph: readonly GraphLayer[], wanted: readonly string[]): GraphLayer[] {
+  const names = new Set(graph.map((l) => l.name));
+  for (const name of wanted) {
+    if (!names.has(name)) {
+      throw new Error(`unknown layer "${name}"; layers are: ${layerNames(graph).join(", ")}`);
+    }
+  }
+  const needed = new Set(wanted);
+  const kept: GraphLayer[] = [];
+  for (let i = graph.length - 1; i >= 0; i--) {
+    const layer = graph[i];
+    if (!needed.has(layer.name)) continue;
+    layer.inputs.forEach((name) => needed.add(name));
+    kept.unshift(layer);
+  }
+  return kept;
+}
+
 /**
- * Runs `graph` on `x` as far as the deepest of `wanted` and returns those blobs.
+ * The one walk over a graph: forward through the layers `wanted` needs, each blob's
+ * value made by `step` from its inputs' values, starting from `input`'s. What the
+ * value is — a tensor, a size, a receptive field, an ONNX node — is the caller's.
+ *
+ * @example
+ * ```ts
+ * // Output sizes, from the ops' geometry alone:
+ * walkGraph(graph, ["fire7/concat"], [227, 227] as BlobSize, (l, sizes) => opOutputSize(l.op, sizes));
+ * ```
+ */
+export function walkGraph<T>(
+  graph: readonly GraphLayer[],
+  wanted: readonly string[],
+  input: T,
+  step: (layer: GraphLayer, inputs: T[]) => T,
+): Map<string, T> {
+  const values = new Map<string, T>([[INPUT, input]]);
+  for (const layer of layersFor(graph, wanted)) {
+    values.set(layer.name, step(layer, layer.inputs.map((name) => values.get(name)!)));
+  }
+  return values;
+}
+
+/**
+ * Runs `graph` on `x` (tfjs) as far as `wanted` needs and returns those blobs.
  * Throws naming the layer when one is unknown.
  */
 export function runGraph(
@@ -60,32 +81,15 @@ export function runGraph(
   x: tf.Tensor4D,
   wanted: readonly string[],
 ): Record<string, tf.Tensor4D> {
-  const index = new Map(graph.map((layer, i) => [layer.name, i]));
-  let last = -1;
-  for (const name of wanted) {
-    const i = index.get(name);
-    if (i === undefined) {
-      throw new Error(
-        `unknown layer "${name}"; layers are: ${layerNames(graph).join(", ")}`,
-      );
-    }
-    last = Math.max(last, i);
-  }
   return tf.tidy(() => {
-    const blobs = new Map<string, tf.Tensor4D>([[INPUT, x]]);
-    for (let i = 0; i <= last; i++) {
-      const layer = graph[i];
-      blobs.set(layer.name, layer.run(layer.inputs.map((name) => blobs.get(name)!)));
-    }
-    const out: Record<string, tf.Tensor4D> = {};
-    for (const name of wanted) out[name] = blobs.get(name)!;
-    return out;
+    const blobs = walkGraph(graph, wanted, x, (layer, xs) => runOp(layer.op, xs));
+    return Object.fromEntries(wanted.map((name) => [name, blobs.get(name)!]));
   });
 }
 
 /**
  * The `[height, width]` of each of `wanted` for an input of `input`, walking the
- * graph's sizes only (no tensor is made). A side below 1 means that blob cannot
+ * ops' geometry only (no tensor is made). A side below 1 means that blob cannot
  * be computed at this input size.
  */
 export function blobSizes(
@@ -93,25 +97,15 @@ export function blobSizes(
   input: BlobSize,
   wanted: readonly string[],
 ): Record<string, BlobSize> {
-  const sizes = new Map<string, BlobSize>([[INPUT, input]]);
-  const left = new Set(wanted);
-  for (const layer of graph) {
-    if (left.size === 0) break;
-    const inputs = layer.inputs.map((name) => sizes.get(name)!);
-    const size = layer.size ? layer.size(inputs) : inputs[0];
-    // Once a side is gone, everything after it is gone too.
-    sizes.set(layer.name, inputs.some(([h, w]) => h < 1 || w < 1) ? [0, 0] : size);
-    left.delete(layer.name);
-  }
-  const out: Record<string, BlobSize> = {};
-  for (const name of wanted) {
-    const size = sizes.get(name);
-    if (!size) {
-      throw new Error(`unknown layer "${name}"; layers are: ${layerNames(graph).join(", ")}`);
-    }
-    out[name] = size;
-  }
-  return out;
+  // Once a side is gone, everything after it is gone too.
+  const sizes = walkGraph(
+    graph,
+    wanted,
+    input,
+    (layer, inputs): BlobSize =>
+      inputs.some(([h, w]) => h < 1 || w < 1) ? [0, 0] : opOutputSize(layer.op, inputs),
+  );
+  return Object.fromEntries(wanted.map((name) => [name, sizes.get(name)!]));
 }
 
 /** What a graph network is made of. */

@@ -4,8 +4,8 @@
  * concatenation. The Caffe networks and VGG16 are made of them.
  */
 import * as tf from "@tensorflow/tfjs";
-import { type ConvLayer, convRelu, type PadMode } from "../ops/conv.ts";
-import { caffePool, caffePooledSize, type PoolSpec } from "../ops/pool.ts";
+import type { ConvLayer, PadMode } from "../ops/conv.ts";
+import type { PoolSpec } from "../ops/layer_op.ts";
 import { type ClassifierHead, type GraphLayer, GraphNetwork } from "./graph.ts";
 import type { NetworkId, NetworkOptions, Pooling } from "./network.ts";
 
@@ -44,34 +44,12 @@ export function conv(
   input: string,
   { stride = 1, pad = 0 } = {},
 ): GraphLayer {
-  const layer = w.conv(name, stride, pad);
-  const [kh, kw] = layer.filter.shape;
-  // Reflect or zero, the padding is `pad` wide (see `reflects`): the size is the same.
-  const side = (n: number, k: number) => convOutputSide(n, k, stride, pad);
-  return {
-    name,
-    inputs: [input],
-    run: ([x]) => convRelu(x, layer),
-    op: { type: "conv", layer },
-    size: ([[h, w]]) => [side(h, kh), side(w, kw)],
-  };
-}
-
-/** A convolution's output side: floor((n + 2p - k) / s) + 1 (0 when the kernel does not fit). */
-export function convOutputSide(n: number, kernel: number, stride: number, pad: number): number {
-  const span = n + 2 * pad - kernel;
-  return span < 0 ? 0 : Math.floor(span / stride) + 1;
+  return { name, inputs: [input], op: { type: "conv", layer: w.conv(name, stride, pad) } };
 }
 
 /** Ceil-mode pooling. */
 export function pool(name: string, input: string, spec: PoolSpec): GraphLayer {
-  return {
-    name,
-    inputs: [input],
-    run: ([x]) => caffePool(x, spec),
-    op: { type: "pool", spec },
-    size: ([[h, w]]) => [caffePooledSize(h, spec), caffePooledSize(w, spec)],
-  };
+  return { name, inputs: [input], op: { type: "pool", spec } };
 }
 
 /** A downsampling `kernel`x`kernel` stride-2 pool, max or average as chosen. */
@@ -81,15 +59,7 @@ export function downsample(name: string, input: string, pooling: Pooling, kernel
 
 /** Channel concatenation, inputs in the order given. */
 export function concat(name: string, inputs: string[]): GraphLayer {
-  return {
-    name,
-    inputs,
-    run: (xs) => tf.concat(xs, 3),
-    op: { type: "concat" },
-    // Branches of different sizes cannot be concatenated: the concat then cannot run.
-    size: (sizes) =>
-      sizes.every(([h, w]) => h === sizes[0][0] && w === sizes[0][1]) ? sizes[0] : [0, 0],
-  };
+  return { name, inputs, op: { type: "concat" } };
 }
 
 /** What makes one network from its weights: its layer graph, input means and classifier. */

@@ -7,11 +7,10 @@
 import type * as tf from "@tensorflow/tfjs";
 import type { PadMode } from "../ops/conv.ts";
 
-/** Ids of the networks Restyle ships. */
-export type NetworkId = "squeezenet" | "googlenet" | "vgg16";
+import type { NetworkId } from "../weights/manifest.ts";
 
-/** All network ids, lightest first. */
-export const NETWORK_IDS: readonly NetworkId[] = ["squeezenet", "googlenet", "vgg16"];
+// The networks are the ones whose weights Restyle installs.
+export { NETWORK_IDS, type NetworkId } from "../weights/manifest.ts";
 
 /** Layer name -> weight of that layer in its loss. */
 export type LayerWeights = Record<string, number>;

@@ -30,19 +30,8 @@ export const VGG16_BLOCKS: readonly (readonly number[])[] = [
  * cropping that row or column first keeps Keras's floor size.
  */
 function pool2x2(name: string, input: string, pooling: Pooling): GraphLayer {
-  return {
-    name,
-    inputs: [input],
-    run: ([x]) =>
-      tf.tidy(() => {
-        const [n, h, w, c] = x.shape as [number, number, number, number];
-        const [eh, ew] = [h - (h % 2), w - (w % 2)];
-        const even = eh === h && ew === w ? x : tf.slice(x, [0, 0, 0, 0], [n, eh, ew, c]);
-        return caffePool(even as tf.Tensor4D, { kernel: 2, stride: 2, pad: 0, kind: pooling });
-      }),
-    op: { type: "pool", spec: { kernel: 2, stride: 2, pad: 0, kind: pooling }, floor: true },
-    size: ([[h, w]]) => [Math.floor(h / 2), Math.floor(w / 2)],
-  };
+  const spec = { kernel: 2, stride: 2, pad: 0, kind: pooling };
+  return { name, inputs: [input], op: { type: "pool", spec, floor: true } };
 }
 
 function vgg16Graph(w: WeightTensors, pooling: Pooling): GraphLayer[] {

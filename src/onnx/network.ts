@@ -21,9 +21,9 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 import type { GraphLayer } from "../net/graph.ts";
-import { INPUT } from "../net/graph.ts";
+import { INPUT, layersFor } from "../net/graph.ts";
 import { reflects } from "../ops/conv.ts";
-import { caffePooledSize, type PoolSpec } from "../ops/pool.ts";
+import { isBinomial, MAX_POOL_PAD, poolAxis, type PoolSpec, poolWindow } from "../ops/layer_op.ts";
 import type { GraphBuilder } from "./builder.ts";
 
 /** A value in the graph and its (static) NCHW shape. */
@@ -46,9 +46,6 @@ export interface Forward {
   blobs: Map<string, Blob>;
   steps: Step[];
 }
-
-// Same finite value `caffePool` pads max pools with: activations are post-ReLU, so it never wins.
-const MAX_POOL_PAD = -1e4;
 
 /**
  * The gradient of reflect-padding `axis` (unpadded length `n`) by `p`: the centre,
@@ -113,36 +110,6 @@ function kernelData(filter: tf.Tensor4D, layout: "forward" | "backward"): Float3
   return out;
 }
 
-/** The layers needed for `wanted`, in forward order; throws naming an unknown layer. */
-export function layersFor(graph: readonly GraphLayer[], wanted: readonly string[]): GraphLayer[] {
-  const names = new Set(graph.map((l) => l.name));
-  for (const name of wanted) {
-    if (!names.has(name)) {
-      throw new Error(`unknown layer "${name}"; layers are: ${[...names].join(", ")}`);
-    }
-  }
-  const needed = new Set(wanted);
-  const kept: GraphLayer[] = [];
-  for (let i = graph.length - 1; i >= 0; i--) {
-    const layer = graph[i];
-    if (!needed.has(layer.name)) continue;
-    layer.inputs.forEach((name) => needed.add(name));
-    kept.unshift(layer);
-  }
-  return kept;
-}
-
-/** Pooling geometry along one axis, as `caffePool` lays it out. */
-function poolAxis(size: number, spec: PoolSpec, floor: boolean) {
-  const { kernel: k, stride: s, pad: p } = spec;
-  // Floor mode (VGG16, as Keras): drop the rows no whole window reaches first.
-  const used = floor ? Math.floor((size + 2 * p - k) / s) * s + k - 2 * p : size;
-  const pooled = caffePooledSize(used, spec);
-  const extra = Math.max(0, (pooled - 1) * s + k - (used + 2 * p));
-  const padded = used + 2 * p + extra;
-  return { used, extra, padded, out: Math.floor((padded - k) / s) + 1 };
-}
-
 /**
  * `x` (NCHW, spatial size `from`), whose row/column `i` is input row/column
  * `i - offset`, cut and zero-padded to the input's spatial size `to`.
@@ -181,7 +148,6 @@ export function forward(
   const steps: Step[] = [];
   for (const layer of layersFor(graph, wanted)) {
     const op = layer.op;
-    if (!op) throw new Error(`layer "${layer.name}" has no op descriptor for ONNX`);
     const inputs = layer.inputs.map((name) => blobs.get(name)!);
     const [x] = inputs;
     const [n, c, h, w] = x.shape;
@@ -254,10 +220,9 @@ export function forward(
             shape,
           };
         } else {
-          const weights = poolWeights(op.spec);
-          let y = weights.uniform
+          let y = !isBinomial(op.spec)
             ? g.node("AveragePool", [input], attrs, `${layer.name}/sum`)
-            : g.node("Conv", [input, g.float(tile(weights.values, c), [c, 1, k, k])], {
+            : g.node("Conv", [input, g.float(tile(poolWindow(op.spec), c), [c, 1, k, k])], {
               ...attrs,
               group: c,
             }, `${layer.name}/sum`);
@@ -295,24 +260,6 @@ export function forward(
   return { blobs, steps };
 }
 
-/**
- * The weights of an averaging pool's window, row-major: a box (`avg`), or for
- * `blur` at 3x3 stride 2 the binomial [1,2,1]⊗[1,2,1]/16 (any other geometry
- * averages, as `caffePool` does).
- */
-function poolWeights(
-  { kernel: k, stride: s, kind }: PoolSpec,
-): { values: Float32Array; uniform: boolean } {
-  if (kind === "blur" && k === 3 && s === 2) {
-    const b = [1, 2, 1];
-    return {
-      values: Float32Array.from({ length: 9 }, (_, i) => (b[Math.floor(i / 3)] * b[i % 3]) / 16),
-      uniform: false,
-    };
-  }
-  return { values: new Float32Array(k * k).fill(1 / (k * k)), uniform: true };
-}
-
 /** `values` repeated `times` times (one copy per channel of a depthwise kernel). */
 function tile(values: Float32Array, times: number): Float32Array {
   const out = new Float32Array(values.length * times);
@@ -327,7 +274,7 @@ function insideFraction(
   spec: PoolSpec,
 ): Float32Array {
   const { kernel: k, stride: s, pad: p } = spec;
-  const weights = poolWeights(spec).values;
+  const weights = poolWindow(spec);
   const out = new Float32Array(rows.out * cols.out);
   for (let i = 0; i < rows.out; i++) {
     for (let j = 0; j < cols.out; j++) {
@@ -469,7 +416,7 @@ export function backward(g: GraphBuilder, fwd: Forward, seeds: Map<string, strin
     if (!dy) continue;
     const [x] = inputs;
     const [, c, h, w] = x.shape;
-    const op = layer.op!;
+    const op = layer.op;
     switch (op.type) {
       case "conv": {
         const { filter, stride: s, pad: p } = op.layer;
@@ -551,7 +498,7 @@ export function backward(g: GraphBuilder, fwd: Forward, seeds: Map<string, strin
           );
         } else {
           const dyc = saved.inside ? g.node("Div", [dy, saved.inside]) : dy;
-          const spread = g.float(tile(poolWeights(op.spec).values, c), [c, 1, k, k]);
+          const spread = g.float(tile(poolWindow(op.spec), c), [c, 1, k, k]);
           padded = g.node("ConvTranspose", [dyc, spread], {
             kernel_shape: [k, k],
             strides: [s, s],

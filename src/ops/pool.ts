@@ -8,32 +8,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { fastBackward } from "./fast_backward.ts";
-
-/** Pooling geometry, as Caffe's prototxt states it. */
-export interface PoolSpec {
-  kernel: number;
-  stride: number;
-  pad: number;
-  /**
-   * `max`, `avg` (a box window), or `blur`: a 3x3 stride-2 window weighted by
-   * [1,2,1]⊗[1,2,1]/16 (Zhang 2019's anti-aliased pooling). With overlapping
-   * 3-wide windows at stride 2 a box covers every other input twice, so the
-   * image-gradient is stronger on a lattice and the optimiser paints a grid;
-   * the binomial weights cover every input equally. Other geometries: `avg`.
-   */
-  kind: "max" | "avg" | "blur";
-}
-
-/** Caffe's pooled size: ceil((H + 2p - k) / s) + 1, minus one if the last window starts in the padding. */
-export function caffePooledSize(size: number, spec: PoolSpec): number {
-  let out = Math.ceil((size + 2 * spec.pad - spec.kernel) / spec.stride) + 1;
-  if (spec.pad > 0 && (out - 1) * spec.stride >= size + spec.pad) out -= 1;
-  return out;
-}
-
-// Activations pooled here follow a ReLU, so any value below zero never wins a max;
-// a finite one keeps gradients free of inf - inf.
-const MAX_POOL_PAD = -1e4;
+import { caffePooledSize, isBinomial, MAX_POOL_PAD, type PoolSpec } from "./layer_op.ts";
 
 /** Pools `x` as Caffe would, padding the far edge so ceil-mode windows fit. */
 export function caffePool(x: tf.Tensor4D, spec: PoolSpec): tf.Tensor4D {
@@ -51,9 +26,7 @@ export function caffePool(x: tf.Tensor4D, spec: PoolSpec): tf.Tensor4D {
     if (spec.kind === "max") {
       return fastBackward() ? fastMaxPool(padded, k, s) : tf.maxPool(padded, k, s, "valid");
     }
-    const pool = spec.kind === "blur" && k === 3 && s === 2
-      ? binomialPool
-      : (t: tf.Tensor4D) => tf.avgPool(t, k, s, "valid");
+    const pool = isBinomial(spec) ? binomialPool : (t: tf.Tensor4D) => tf.avgPool(t, k, s, "valid");
     const pooled = pool(padded);
     if (extraH + extraW === 0) return pooled;
     // Caffe divides a window that overhangs the padded input by the part that fits.

@@ -8,7 +8,7 @@
  * manifest finds it current and does nothing.
  */
 import { mirrorDir, weightsDir } from "../config.ts";
-import type { NetworkId } from "../net/network.ts";
+import type { NetworkId } from "./manifest.ts";
 import { convertCaffe } from "./convert_caffe.ts";
 import { type FetchProgress, fetchVerified } from "../fetch.ts";
 import {

@@ -6,8 +6,13 @@
  * axis layout) the converter reads.
  */
 import { repoPath } from "../config.ts";
-import type { NetworkId } from "../net/network.ts";
 import type { SourceFile } from "../fetch.ts";
+
+/** Ids of the networks Restyle ships. */
+export type NetworkId = "squeezenet" | "googlenet" | "vgg16";
+
+/** All network ids, lightest first. */
+export const NETWORK_IDS: readonly NetworkId[] = ["squeezenet", "googlenet", "vgg16"];
 
 /** One tensor of a raw float32 dump: which file, its shape and axis order. */
 export interface RawTensor {
