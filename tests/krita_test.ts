@@ -136,12 +136,16 @@ globalThis.addEventListener("unload", () => {
   for (const home of homes.values()) Deno.removeSync(home, { recursive: true });
 });
 
-/** Installs the plug-in (afresh) into this Krita's $HOME and runs krita_restyle.py once. */
+/**
+ * Installs the plug-in (afresh) into this Krita's $HOME and runs krita_restyle.py once.
+ * `tokenFile`: the token file the installer records (a path in this Krita's root).
+ */
 async function runKrita(
   krita: KritaHost,
   mode: "run" | "token" | "unreachable",
   url: string,
   extraEnv: Record<string, string> = {},
+  tokenFile?: string,
 ): Promise<{ result: Result; log: string }> {
   assert.ok(MIRROR, "RESTYLE_MIRROR must name the mirror (it holds images/)");
   const work = await Deno.makeTempDir({ dir: `${krita.root}/tmp`, prefix: "restyle-krita-" });
@@ -153,6 +157,7 @@ async function runKrita(
     const installed = await installKritaPlugin(
       kritaResourceDir((name) => ({ HOME: home })[name], "linux"),
       kritarc,
+      tokenFile,
     );
     assert.match(await Deno.readTextFile(kritarc), /^\[python\]\nenable_restyle=true$/m);
     await Deno.mkdir(`${work}/fixtures`);
@@ -374,24 +379,36 @@ for (const [krita, masks] of [[debian12, false], [debian13, true]] as const) {
 }
 
 Deno.test({
-  name: "Krita 5.1 (Debian 12): the plug-in sends $RESTYLE_TOKEN to a server that requires " +
-    "one, and a wrong token gets a message that says where to set it",
+  name: "Krita 5.1 (Debian 12): against a server started with --generate-token, the plug-in " +
+    "sends $RESTYLE_TOKEN, else the token file install-krita recorded, and a wrong token gets " +
+    "a message that says where to set it",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
     assert.equal(Deno.uid(), 0, AS_ROOT);
     await debian12.ready();
-    const server = await startServeCli(["--token", "s3cret"]);
+    const data = await Deno.makeTempDir({ prefix: "restyle-krita-data-" });
+    const server = await startServeCli(["--generate-token"], { RESTYLE_DATA: data });
     try {
-      const { result, log } = await runKrita(debian12, "token", server.url, {
-        RESTYLE_TOKEN: "s3cret",
-      });
+      const token = (await Deno.readTextFile(`${data}/token`)).trim();
+      const { result, log } = await runKrita(
+        debian12,
+        "token",
+        server.url,
+        { RESTYLE_TOKEN: token },
+        `${data}/token`,
+      );
       assert.doesNotMatch(log, /Traceback/);
       assert.equal(result.envToken.outcome, "done", result.envToken.message);
+      assert.equal(result.fileToken.outcome, "done", result.fileToken.message);
       assert.equal(result.wrongToken.outcome, "failed");
-      assert.match(result.wrongToken.message, /answered 401: .*set the token .*RESTYLE_TOKEN/);
+      assert.match(
+        result.wrongToken.message,
+        /answered 401: .*set the token in the Restyle docker's Server section, or RESTYLE_TOKEN; the server's --generate-token keeps it in \/.*\/token\)$/,
+      );
     } finally {
       await server.close();
+      await Deno.remove(data, { recursive: true });
     }
   },
 });

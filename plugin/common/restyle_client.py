@@ -2,8 +2,9 @@
 
 Standard library only (urllib), Python 3 as GIMP 3 and Krita ship it, so it runs
 in either program and on a worker thread. The installers copy this file next to
-each plug-in (`deno task install-gimp`, `deno task install-krita`). Every failure
-becomes a `RestyleError` whose text is meant for the user as it is.
+each plug-in (`deno task install-gimp`, `deno task install-krita`), with an
+`install.json` naming the token file of the Restyle folder they ran from. Every
+failure becomes a `RestyleError` whose text is meant for the user as it is.
 
     client = Client(server_url(""), server_token(""), where="the Restyle dialog")
     job = client.submit([("style", style_id)], [("content", "layer.png", png)])
@@ -19,6 +20,8 @@ import urllib.request
 import uuid
 
 DEFAULT_URL = "http://127.0.0.1:8787"
+# Written by the installers: {"tokenFile": where `deno task serve --generate-token` keeps it}.
+INSTALL_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "install.json")
 
 
 class RestyleError(Exception):
@@ -34,9 +37,37 @@ def server_url(configured=""):
     return (url or DEFAULT_URL).rstrip("/")
 
 
+def token_file():
+    """Where `deno task serve --generate-token` keeps the token, as the server finds it:
+    $RESTYLE_DATA/token, else $RESTYLE_HOME/data/token, else the token file of the
+    Restyle folder the plug-in was installed from (install.json); None if unknown."""
+    data = os.environ.get("RESTYLE_DATA", "").strip()
+    if data:
+        return os.path.join(data, "token")
+    home = os.environ.get("RESTYLE_HOME", "").strip()
+    if home:
+        return os.path.join(home, "data", "token")
+    try:
+        with open(INSTALL_FILE, encoding="utf-8") as file:
+            return json.load(file).get("tokenFile") or None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def server_token(configured=""):
-    """The bearer token: the plug-in's setting, else $RESTYLE_TOKEN, else none."""
-    return (configured or "").strip() or os.environ.get("RESTYLE_TOKEN", "").strip()
+    """The bearer token: the plug-in's setting, else $RESTYLE_TOKEN, else the token file's
+    contents (see `token_file`), else none."""
+    token = (configured or "").strip() or os.environ.get("RESTYLE_TOKEN", "").strip()
+    if token:
+        return token
+    path = token_file()
+    if not path:
+        return ""
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read().strip()
+    except (OSError, UnicodeDecodeError):
+        return ""  # no token file: the server needs no token, or the user types it
 
 
 # --- messages ---------------------------------------------------------------------
@@ -61,7 +92,8 @@ def http_error_message(code, reason, body, where):
     except (ValueError, AttributeError, UnicodeDecodeError):
         text = reason
     if code == 401:
-        text += " (set the token in %s, or RESTYLE_TOKEN)" % where
+        text += (" (set the token in %s, or RESTYLE_TOKEN; the server's --generate-token "
+                 "keeps it in %s)" % (where, token_file() or "<RESTYLE_HOME>/data/token"))
     return "The Restyle server answered %d: %s" % (code, text)
 
 

@@ -10,7 +10,8 @@
  * `kritarc` is `~/.config/kritarc` on Linux (`$XDG_CONFIG_HOME/kritarc`),
  * `~/Library/Preferences/kritarc` on macOS and `%LOCALAPPDATA%\kritarc` on
  * Windows. The package's HTTP client is the one the GIMP plug-in uses too
- * (`plugin/common/restyle_client.py`), copied into it.
+ * (`plugin/common/restyle_client.py`), copied into it and told where this Restyle
+ * folder keeps its token (`install.json`).
  *
  * ```sh
  * deno task install-krita                          # the user's resource folder and kritarc
@@ -89,7 +90,9 @@ export interface KritaInstall {
 
 /**
  * Copies `restyle.desktop` and the `restyle/` package, with the shared
- * `restyle_client.py` in it, to `<resourceDir>/pykrita/` (replacing an older copy) and enables the plug-in in `kritarc` (`null`: leave
+ * `restyle_client.py` in it, to `<resourceDir>/pykrita/` (replacing an older copy), records
+ * where the server's `--generate-token` keeps the token (`tokenFile`, default this Restyle
+ * folder's) and enables the plug-in in `kritarc` (`null`: leave
  * it alone).
  *
  * @example
@@ -100,6 +103,7 @@ export interface KritaInstall {
 export async function installKritaPlugin(
   resourceDir: string = kritaResourceDir(),
   kritarc: string | null = kritarcPath(),
+  tokenFile?: string,
 ): Promise<KritaInstall> {
   const pykrita = `${resourceDir}/pykrita`;
   const target = `${pykrita}/${PLUGIN}`;
@@ -113,7 +117,7 @@ export async function installKritaPlugin(
       await Deno.copyFile(new URL(`${PLUGIN}/${entry.name}`, SOURCE), `${target}/${entry.name}`);
     }
   }
-  await installClient(target);
+  await installClient(target, tokenFile);
   await Deno.copyFile(new URL(`${PLUGIN}.desktop`, SOURCE), `${pykrita}/${PLUGIN}.desktop`);
   if (kritarc !== null) {
     const text = await Deno.readTextFile(kritarc).catch((error) => {

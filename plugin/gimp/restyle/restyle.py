@@ -186,7 +186,8 @@ class Restyle(Gimp.PlugIn):
         procedure.add_string_argument("server-url", "Server _URL", "Restyle server; empty: "
                                       "$RESTYLE_URL or " + DEFAULT_URL, "", rw)
         procedure.add_string_argument("token", "T_oken", "Bearer token, if the server "
-                                      "requires one; empty: $RESTYLE_TOKEN", "", rw)
+                                      "requires one; empty: $RESTYLE_TOKEN, else the token "
+                                      "file of deno task serve --generate-token", "", rw)
         return procedure
 
     def run(self, procedure, run_mode, image, drawables, config, data):

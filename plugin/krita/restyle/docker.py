@@ -133,7 +133,8 @@ class RestyleDocker(DockWidget):
         self.token = QLineEdit()
         self.token.setEchoMode(QLineEdit.Password)
         self.token.setPlaceholderText("only if the server asks for one")
-        self.token.setToolTip("Empty: $RESTYLE_TOKEN")
+        self.token.setToolTip("Empty: $RESTYLE_TOKEN, else the token file of "
+                              "deno task serve --generate-token")
         server_form.addRow("Token", self.token)
         column.addWidget(server)
 
