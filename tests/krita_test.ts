@@ -98,6 +98,14 @@ interface RunFacts {
   pixelsInRegion?: number;
   progress?: number[][];
   composite?: { inside: number; changedInside: number; outside: number; changedOutside: number };
+  /** The document once the run's group was deleted, against the document before the run. */
+  removed?: RunRemoved;
+}
+
+interface RunRemoved {
+  treeAsBefore: boolean;
+  tree: unknown[];
+  changedBytes: number;
 }
 
 interface DockerFacts {
@@ -268,6 +276,13 @@ function assertCatalogueRun(facts: RunFacts, masks: boolean) {
     composite.changedInside > composite.inside / 2,
     `${composite.changedInside}/${composite.inside} changed inside the selection`,
   );
+  assertRunRemoved(facts.removed!);
+}
+
+/** Deleting a run's group removed every node the run added and left the image as before. */
+function assertRunRemoved(removed: RunRemoved) {
+  assert.ok(removed.treeAsBefore, `after deleting the group: ${JSON.stringify(removed.tree)}`);
+  assert.equal(removed.changedBytes, 0, "the image is not what it was before the run");
 }
 
 const AS_ROOT = "the Krita tests install Krita and use a chroot: run them as root (CI does)";
@@ -425,13 +440,18 @@ interface GuiFacts {
   ticksWhileRunning: number;
   topLevel: string[];
   previews: [string, number[]][];
+  activeBeforeRemove: string;
+  removeAction: [string, string];
+  deleteButton: string;
+  removed: RunRemoved;
+  restoredByUndo: [string, string[]][];
   probeError?: string;
 }
 
 Deno.test({
   name: "Krita 5.1 (Debian 12), the whole program under xvfb-run: loads the plug-in that " +
-    "install-krita installed and enabled, and the docker's Start restyles the active layer " +
-    "while Krita keeps running",
+    "install-krita installed and enabled, the docker's Start restyles the active layer " +
+    "while Krita keeps running, and deleting the run's group takes the run back in one action",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -497,6 +517,16 @@ Deno.test({
       assert.deepEqual(facts.previews, [
         ["The Starry Night — iteration 1", [40, 30, 40, 30]],
         ["The Starry Night — iteration 2", [40, 30, 40, 30]],
+      ]);
+      // Taking the run back is one action, as plugin/README.md says: its group clicked in the
+      // Layers docker, then the docker's delete button (Remove Layer, Shift+Delete). One Undo
+      // brings it all back.
+      assert.equal(facts.activeBeforeRemove, "Restyle: The Starry Night");
+      assert.equal(facts.deleteButton, "Delete the layer or mask");
+      assert.deepEqual(facts.removeAction, ["Remove Layer", "Shift+Del"]);
+      assertRunRemoved(facts.removed);
+      assert.deepEqual(facts.restoredByUndo, [
+        ["Restyle: The Starry Night", facts.previews.map(([name]) => name)],
       ]);
     } finally {
       await server.close();
