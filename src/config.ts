@@ -46,6 +46,14 @@ export function dataDir(): string {
   return env("RESTYLE_DATA") ?? `${homeDir()}/data`;
 }
 
+/**
+ * Where `--generate-token` keeps the token: `<data dir>/token` (mode 0600). The plug-in
+ * installers record it, so the GIMP and Krita plug-ins read it from there.
+ */
+export function defaultTokenFile(): string {
+  return `${dataDir()}/token`;
+}
+
 /** The local mirror named by `RESTYLE_MIRROR`, if any. */
 export function mirrorDir(): string | undefined {
   return env("RESTYLE_MIRROR");

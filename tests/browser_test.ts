@@ -5,8 +5,35 @@
  * real SqueezeNet job, watch previews arrive, download the result.
  */
 import assert from "node:assert/strict";
+import type { Page } from "playwright-core";
 import { launchChromium } from "./_chromium.ts";
 import { decodeImage, encodePng, gradientWithAlpha, testServer } from "./_server.ts";
+
+/** Picks `layer` and Great Wave, runs a 6-iteration job at 64 px, waits for the download link. */
+async function runSmallJob(page: Page, layer: string): Promise<void> {
+  await page.setInputFiles("#content", layer);
+  await page.check('#styles input[value="great-wave"]', { force: true });
+  await page.fill("#iterations", "6");
+  await page.fill("#maxSize", "64");
+  await page.fill("#maxOutput", "64"); // one stage, upscaled: the detail stages cost more
+  await page.fill("#previewEvery", "2");
+  await page.selectOption("#network", "squeezenet");
+  await page.click("#run");
+  await page.waitForFunction(
+    () => document.querySelectorAll("#previews img").length >= 2,
+    null,
+    { timeout: 60_000 },
+  );
+  await page.waitForSelector("#download:not([hidden])", { timeout: 60_000 });
+}
+
+/** The iterations of the preview thumbnails, in the order shown. */
+function previewIterations(page: Page): Promise<number[]> {
+  return page.$$eval(
+    "#previews img",
+    (imgs) => imgs.map((img) => Number((img as HTMLImageElement).dataset.iteration)),
+  );
+}
 
 Deno.test({
   name: "the web page runs a job, shows previews as they arrive and downloads the result",
@@ -26,28 +53,8 @@ Deno.test({
         (document.getElementById("health")?.textContent ?? "").includes("queue")
       );
 
-      await page.setInputFiles("#content", layer);
-      await page.check('#styles input[value="great-wave"]', { force: true });
-      await page.fill("#iterations", "6");
-      await page.fill("#maxSize", "64");
-      await page.fill("#maxOutput", "64"); // one stage, upscaled: the detail stages cost more
-      await page.fill("#previewEvery", "2");
-      await page.selectOption("#network", "squeezenet");
-      await page.click("#run");
-
-      await page.waitForFunction(
-        () => document.querySelectorAll("#previews img").length >= 2,
-        null,
-        {
-          timeout: 60_000,
-        },
-      );
-      await page.waitForSelector("#download:not([hidden])", { timeout: 60_000 });
-      const iterations = await page.$$eval(
-        "#previews img",
-        (imgs) => imgs.map((img) => Number((img as HTMLImageElement).dataset.iteration)),
-      );
-      assert.deepEqual(iterations, [2, 4, 6]);
+      await runSmallJob(page, layer);
+      assert.deepEqual(await previewIterations(page), [2, 4, 6]);
       assert.match(await page.textContent("#status") ?? "", /Done: 6 iterations/);
 
       const [download] = await Promise.all([
@@ -69,6 +76,47 @@ Deno.test({
     } finally {
       await browser.close();
       await server.shutdown();
+    }
+  },
+});
+
+Deno.test({
+  name: "on a server that requires a token, the web page asks for it, then runs a job with it " +
+    "and shows its previews",
+  async fn() {
+    const token = "web-page-token-0123456789";
+    const server = await testServer({ token });
+    const work = await Deno.makeTempDir({ prefix: "restyle-browser-" });
+    const layer = `${work}/layer.png`;
+    await Deno.writeFile(layer, await encodePng(gradientWithAlpha(90, 60)));
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on("pageerror", (error) => errors.push(error.message));
+      await page.goto(`${server.url}/`);
+      // Without the token the API answers 401: the page shows the token field and says why.
+      await page.waitForSelector(".token:not([hidden])");
+      assert.match(await page.textContent("#status") ?? "", /needs its token/);
+
+      await page.fill("#token", token);
+      await page.dispatchEvent("#token", "change");
+      await page.waitForSelector('#styles input[value="great-wave"]', { state: "attached" });
+      await runSmallJob(page, layer);
+      assert.deepEqual(await previewIterations(page), [2, 4, 6]);
+      assert.match(await page.textContent("#status") ?? "", /Done: 6 iterations/);
+      // The previews are <img>s, which send no header: the token goes in their address.
+      const latest = await page.$eval("#latest", (img) => {
+        const { src, naturalWidth } = img as HTMLImageElement;
+        return { src, naturalWidth };
+      });
+      assert.match(latest.src, /access_token=web-page-token/);
+      assert.equal(latest.naturalWidth, 90);
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+      await server.shutdown();
+      await Deno.remove(work, { recursive: true });
     }
   },
 });

@@ -40,6 +40,8 @@ interface BatchRun {
     status?: string;
     error?: string;
     previews?: Preview[];
+    /** [status, error] of the run with a wrong token typed in (mode `token`). */
+    wrongToken?: [string, string | null];
   };
   log: string;
   outDir: string;
@@ -58,14 +60,21 @@ interface Preview {
   maskSelected: number | null;
 }
 
-/** Installs the plug-in into a fresh $HOME inside the root and runs gimp_batch.py once. */
-async function runGimpBatch(mode: "run" | "unreachable", url: string): Promise<BatchRun> {
+/**
+ * Installs the plug-in into a fresh $HOME inside the root and runs gimp_batch.py once.
+ * `tokenFile`: the token file the installer records, as a path inside the root.
+ */
+async function runGimpBatch(
+  mode: "run" | "token" | "unreachable",
+  url: string,
+  tokenFile?: string,
+): Promise<BatchRun> {
   assert.ok(MIRROR, "RESTYLE_MIRROR must name the mirror (it holds images/cat.png)");
   await ensureGimpRoot();
   const work = await Deno.makeTempDir({ dir: `${ROOT}/tmp`, prefix: "restyle-gimp-" });
   const inRoot = work.slice(ROOT.length);
   try {
-    await installGimpPlugin(`${work}/home/.config/GIMP/3.0`);
+    await installGimpPlugin(`${work}/home/.config/GIMP/3.0`, tokenFile);
     await Deno.copyFile(`${MIRROR}/images/cat.png`, `${work}/cat.png`);
     await Deno.mkdir(`${work}/out`);
     const child = new Deno.Command("chroot", {
@@ -221,5 +230,48 @@ Deno.test({
     assert.match(facts.error!, /deno task serve/);
     assert.doesNotMatch(log, /Traceback/);
     assert.equal(facts.undoGroupLeftOpen, false);
+  },
+});
+
+Deno.test({
+  name: "GIMP: against a server started with --generate-token, the plug-in sends the token " +
+    "from the token file install-gimp recorded; a token typed in comes first",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    assert.equal(Deno.uid(), 0, "this test runs GIMP in a chroot: run it as root (CI does)");
+    // The server's data folder inside the root, so GIMP in the chroot can read the token file.
+    const data = await Deno.makeTempDir({ dir: `${ROOT}/tmp`, prefix: "restyle-gimp-data-" });
+    const server = await startServeCli(["--generate-token"], { RESTYLE_DATA: data });
+    const proxy = startRecordingProxy(server.url);
+    try {
+      const token = (await Deno.readTextFile(`${data}/token`)).trim();
+      assert.match(server.log(), /bearer token required: it is in .*\/token/);
+      // No RESTYLE_TOKEN reaches GIMP (`env -i`), and no token is typed in.
+      const { facts, log, outDir } = await runGimpBatch(
+        "token",
+        proxy.url,
+        `${data.slice(ROOT.length)}/token`,
+      );
+      await Deno.remove(outDir, { recursive: true });
+      assert.doesNotMatch(log, /Traceback/);
+      const [wrongStatus, wrongError] = facts.wrongToken!;
+      assert.equal(wrongStatus, "execution-error");
+      assert.match(wrongError!, /answered 401: .*set the token in the Restyle dialog/);
+      assert.equal(facts.status, "success", `the plug-in failed: ${facts.error}\n${log}`);
+      assert.deepEqual(facts.topLevelNames, ["Restyle: The Starry Night", "cat", "background"]);
+      assert.equal(facts.previews!.length, 3);
+      // What the plug-in sent: the typed token for the first job, the file's for the second
+      // and for every other request (the style list GIMP asks for when it starts included).
+      const auth = (r: { headers: Headers }) => r.headers.get("authorization");
+      const jobs = proxy.requests.filter((r) => r.method === "POST" && r.path === "/v1/jobs");
+      assert.deepEqual(jobs.map(auth), ["Bearer not-the-token", `Bearer ${token}`]);
+      const others = proxy.requests.filter((r) => auth(r) !== "Bearer not-the-token");
+      assert.deepEqual(new Set(others.map(auth)), new Set([`Bearer ${token}`]));
+    } finally {
+      await proxy.close();
+      await server.close();
+      await Deno.remove(data, { recursive: true });
+    }
   },
 });

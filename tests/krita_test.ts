@@ -98,6 +98,14 @@ interface RunFacts {
   pixelsInRegion?: number;
   progress?: number[][];
   composite?: { inside: number; changedInside: number; outside: number; changedOutside: number };
+  /** The document once the run's group was deleted, against the document before the run. */
+  removed?: RunRemoved;
+}
+
+interface RunRemoved {
+  treeAsBefore: boolean;
+  tree: unknown[];
+  changedBytes: number;
 }
 
 interface DockerFacts {
@@ -136,12 +144,16 @@ globalThis.addEventListener("unload", () => {
   for (const home of homes.values()) Deno.removeSync(home, { recursive: true });
 });
 
-/** Installs the plug-in (afresh) into this Krita's $HOME and runs krita_restyle.py once. */
+/**
+ * Installs the plug-in (afresh) into this Krita's $HOME and runs krita_restyle.py once.
+ * `tokenFile`: the token file the installer records (a path in this Krita's root).
+ */
 async function runKrita(
   krita: KritaHost,
   mode: "run" | "token" | "unreachable",
   url: string,
   extraEnv: Record<string, string> = {},
+  tokenFile?: string,
 ): Promise<{ result: Result; log: string }> {
   assert.ok(MIRROR, "RESTYLE_MIRROR must name the mirror (it holds images/)");
   const work = await Deno.makeTempDir({ dir: `${krita.root}/tmp`, prefix: "restyle-krita-" });
@@ -153,6 +165,7 @@ async function runKrita(
     const installed = await installKritaPlugin(
       kritaResourceDir((name) => ({ HOME: home })[name], "linux"),
       kritarc,
+      tokenFile,
     );
     assert.match(await Deno.readTextFile(kritarc), /^\[python\]\nenable_restyle=true$/m);
     await Deno.mkdir(`${work}/fixtures`);
@@ -263,6 +276,13 @@ function assertCatalogueRun(facts: RunFacts, masks: boolean) {
     composite.changedInside > composite.inside / 2,
     `${composite.changedInside}/${composite.inside} changed inside the selection`,
   );
+  assertRunRemoved(facts.removed!);
+}
+
+/** Deleting a run's group removed every node the run added and left the image as before. */
+function assertRunRemoved(removed: RunRemoved) {
+  assert.ok(removed.treeAsBefore, `after deleting the group: ${JSON.stringify(removed.tree)}`);
+  assert.equal(removed.changedBytes, 0, "the image is not what it was before the run");
 }
 
 const AS_ROOT = "the Krita tests install Krita and use a chroot: run them as root (CI does)";
@@ -374,24 +394,36 @@ for (const [krita, masks] of [[debian12, false], [debian13, true]] as const) {
 }
 
 Deno.test({
-  name: "Krita 5.1 (Debian 12): the plug-in sends $RESTYLE_TOKEN to a server that requires " +
-    "one, and a wrong token gets a message that says where to set it",
+  name: "Krita 5.1 (Debian 12): against a server started with --generate-token, the plug-in " +
+    "sends $RESTYLE_TOKEN, else the token file install-krita recorded, and a wrong token gets " +
+    "a message that says where to set it",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
     assert.equal(Deno.uid(), 0, AS_ROOT);
     await debian12.ready();
-    const server = await startServeCli(["--token", "s3cret"]);
+    const data = await Deno.makeTempDir({ prefix: "restyle-krita-data-" });
+    const server = await startServeCli(["--generate-token"], { RESTYLE_DATA: data });
     try {
-      const { result, log } = await runKrita(debian12, "token", server.url, {
-        RESTYLE_TOKEN: "s3cret",
-      });
+      const token = (await Deno.readTextFile(`${data}/token`)).trim();
+      const { result, log } = await runKrita(
+        debian12,
+        "token",
+        server.url,
+        { RESTYLE_TOKEN: token },
+        `${data}/token`,
+      );
       assert.doesNotMatch(log, /Traceback/);
       assert.equal(result.envToken.outcome, "done", result.envToken.message);
+      assert.equal(result.fileToken.outcome, "done", result.fileToken.message);
       assert.equal(result.wrongToken.outcome, "failed");
-      assert.match(result.wrongToken.message, /answered 401: .*set the token .*RESTYLE_TOKEN/);
+      assert.match(
+        result.wrongToken.message,
+        /answered 401: .*set the token in the Restyle docker's Server section, or RESTYLE_TOKEN; the server's --generate-token keeps it in \/.*\/token\)$/,
+      );
     } finally {
       await server.close();
+      await Deno.remove(data, { recursive: true });
     }
   },
 });
@@ -408,13 +440,18 @@ interface GuiFacts {
   ticksWhileRunning: number;
   topLevel: string[];
   previews: [string, number[]][];
+  activeBeforeRemove: string;
+  removeAction: [string, string];
+  deleteButton: string;
+  removed: RunRemoved;
+  restoredByUndo: [string, string[]][];
   probeError?: string;
 }
 
 Deno.test({
   name: "Krita 5.1 (Debian 12), the whole program under xvfb-run: loads the plug-in that " +
-    "install-krita installed and enabled, and the docker's Start restyles the active layer " +
-    "while Krita keeps running",
+    "install-krita installed and enabled, the docker's Start restyles the active layer " +
+    "while Krita keeps running, and deleting the run's group takes the run back in one action",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -480,6 +517,16 @@ Deno.test({
       assert.deepEqual(facts.previews, [
         ["The Starry Night — iteration 1", [40, 30, 40, 30]],
         ["The Starry Night — iteration 2", [40, 30, 40, 30]],
+      ]);
+      // Taking the run back is one action, as plugin/README.md says: its group clicked in the
+      // Layers docker, then the docker's delete button (Remove Layer, Shift+Delete). One Undo
+      // brings it all back.
+      assert.equal(facts.activeBeforeRemove, "Restyle: The Starry Night");
+      assert.equal(facts.deleteButton, "Delete the layer or mask");
+      assert.deepEqual(facts.removeAction, ["Remove Layer", "Shift+Del"]);
+      assertRunRemoved(facts.removed);
+      assert.deepEqual(facts.restoredByUndo, [
+        ["Restyle: The Starry Night", facts.previews.map(([name]) => name)],
       ]);
     } finally {
       await server.close();

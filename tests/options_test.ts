@@ -135,6 +135,7 @@ Deno.test("the plug-ins' code names no option and no built-in style of its own",
     "plugin/krita/restyle/settings.py",
     "plugin/krita/restyle/docker.py",
     "plugin/krita/restyle/job.py",
+    "plugin/common/restyle_client.py",
     "plugin/photopea/main.js",
     "plugin/photopea/index.html",
   ];

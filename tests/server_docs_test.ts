@@ -84,6 +84,13 @@ Deno.test("the docs page, the web page and the Photopea plug-in page are served"
     const script = await fetch(`${server.url}/app.js`);
     assert.equal(script.headers.get("content-type"), "text/javascript; charset=utf-8");
     await script.body?.cancel();
+    // The browser client of the web page and the Photopea panel; only it, of plugin/common/.
+    const client = await fetch(`${server.url}/plugin/common/restyle_client.js`);
+    assert.equal(client.headers.get("content-type"), "text/javascript; charset=utf-8");
+    assert.match(await client.text(), /export class RestyleClient/);
+    const python = await fetch(`${server.url}/plugin/common/restyle_client.py`);
+    assert.equal(python.status, 404);
+    await python.body?.cancel();
     const plugin = await fetch(`${server.url}/plugin/photopea/`);
     assert.equal(plugin.status, 200);
     assert.match(await plugin.text(), /<html/i);

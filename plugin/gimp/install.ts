@@ -6,11 +6,16 @@
  * Linux (`$XDG_CONFIG_HOME/GIMP/3.0` when set), `~/Library/Application
  * Support/GIMP/3.0` on macOS and `%APPDATA%\GIMP\3.0` on Windows.
  *
+ * The plug-in is `restyle.py` with its `fields.json`, and the HTTP client it shares
+ * with the Krita plug-in (`plugin/common/restyle_client.py`) beside them, told where
+ * this Restyle folder keeps its token (`install.json`).
+ *
  * ```sh
  * deno task install-gimp                      # into the user's GIMP 3.0 folder
  * deno task install-gimp --config-dir DIR     # into DIR/plug-ins/restyle/
  * ```
  */
+import { installClient } from "../common/install.ts";
 
 const PLUGIN = "restyle";
 const SOURCE = new URL(`./${PLUGIN}/`, import.meta.url);
@@ -39,19 +44,25 @@ export function gimpConfigDir(
 }
 
 /**
- * Copies `restyle.py` (executable) and `fields.json` to `<configDir>/plug-ins/restyle/`,
- * and returns the installed `restyle.py`.
+ * Copies `restyle.py` (executable), `fields.json` and the shared `restyle_client.py` to
+ * `<configDir>/plug-ins/restyle/`, records where the server's `--generate-token` keeps
+ * the token (`tokenFile`, default this Restyle folder's), and returns the installed
+ * `restyle.py`.
  *
  * @example
  * ```ts
  * const path = await installGimpPlugin("/tmp/gimp-home/.config/GIMP/3.0");
  * ```
  */
-export async function installGimpPlugin(configDir: string = gimpConfigDir()): Promise<string> {
+export async function installGimpPlugin(
+  configDir: string = gimpConfigDir(),
+  tokenFile?: string,
+): Promise<string> {
   const folder = `${configDir}/plug-ins/${PLUGIN}`;
   const target = `${folder}/${PLUGIN}.py`;
   await Deno.mkdir(folder, { recursive: true });
   for (const file of FILES) await Deno.copyFile(new URL(file, SOURCE), `${folder}/${file}`);
+  await installClient(folder, tokenFile);
   if (Deno.build.os !== "windows") await Deno.chmod(target, 0o755);
   return target;
 }

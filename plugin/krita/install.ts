@@ -9,7 +9,9 @@
  * which it records in `kritarc` as `enable_NAME=true` in the `[python]` group;
  * `kritarc` is `~/.config/kritarc` on Linux (`$XDG_CONFIG_HOME/kritarc`),
  * `~/Library/Preferences/kritarc` on macOS and `%LOCALAPPDATA%\kritarc` on
- * Windows.
+ * Windows. The package's HTTP client is the one the GIMP plug-in uses too
+ * (`plugin/common/restyle_client.py`), copied into it and told where this Restyle
+ * folder keeps its token (`install.json`).
  *
  * ```sh
  * deno task install-krita                          # the user's resource folder and kritarc
@@ -17,6 +19,7 @@
  * deno task install-krita --kritarc FILE           # enable it in FILE
  * ```
  */
+import { installClient } from "../common/install.ts";
 
 const PLUGIN = "restyle";
 const SOURCE = new URL("./", import.meta.url);
@@ -86,8 +89,10 @@ export interface KritaInstall {
 }
 
 /**
- * Copies `restyle.desktop` and the `restyle/` package to `<resourceDir>/pykrita/`
- * (replacing an older copy) and enables the plug-in in `kritarc` (`null`: leave
+ * Copies `restyle.desktop` and the `restyle/` package, with the shared
+ * `restyle_client.py` in it, to `<resourceDir>/pykrita/` (replacing an older copy), records
+ * where the server's `--generate-token` keeps the token (`tokenFile`, default this Restyle
+ * folder's) and enables the plug-in in `kritarc` (`null`: leave
  * it alone).
  *
  * @example
@@ -98,6 +103,7 @@ export interface KritaInstall {
 export async function installKritaPlugin(
   resourceDir: string = kritaResourceDir(),
   kritarc: string | null = kritarcPath(),
+  tokenFile?: string,
 ): Promise<KritaInstall> {
   const pykrita = `${resourceDir}/pykrita`;
   const target = `${pykrita}/${PLUGIN}`;
@@ -111,6 +117,7 @@ export async function installKritaPlugin(
       await Deno.copyFile(new URL(`${PLUGIN}/${entry.name}`, SOURCE), `${target}/${entry.name}`);
     }
   }
+  await installClient(target, tokenFile);
   await Deno.copyFile(new URL(`${PLUGIN}.desktop`, SOURCE), `${pykrita}/${PLUGIN}.desktop`);
   if (kritarc !== null) {
     const text = await Deno.readTextFile(kritarc).catch((error) => {

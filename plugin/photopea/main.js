@@ -2,7 +2,7 @@
  * @module The Restyle panel inside Photopea: pick a style, run, get one layer per preview.
  */
 import { addLayer, exportActiveLayer, insideEditor } from "./photopea.js";
-import { RestyleClient } from "./restyle.js";
+import { RestyleClient } from "../common/restyle_client.js";
 
 const UPLOAD = "__upload__";
 /** The options this panel shows, from the server's options table (`deno task plugin-options`). */
@@ -101,9 +101,9 @@ async function restyle() {
   running.jobId = job.id;
   show("Waiting for the first preview…");
   let added = 0;
-  await api.follow(
-    job,
-    async ({ iteration, iterations, url }) => {
+  await api.follow(job, {
+    signal: abort.signal,
+    async onPreview({ iteration, iterations, url }) {
       await addLayer(await api.imageDataUrl(url));
       added++;
       progress.value = iteration / (iterations || options.iterations);
@@ -111,13 +111,13 @@ async function restyle() {
         `Iteration ${iteration} of ${iterations || options.iterations}: ${added} layer(s) added`,
       );
     },
-    abort.signal,
-    ({ iteration, iterations, tile, tiles }) => {
+    onEvent(event, { iteration, iterations, tile, tiles }) {
+      if (event !== "tile") return;
       // A big layer's iteration runs tile by tile: show it moving.
       progress.value = (iteration - 1 + tile / tiles) / (iterations || options.iterations);
       show(`Iteration ${iteration}, tile ${tile} of ${tiles}: ${added} layer(s) added`);
     },
-  );
+  });
   progress.value = 1;
   return added;
 }

@@ -14,10 +14,10 @@
  * once the engine is ready; stops on Ctrl-C / SIGTERM whatever the engine does.
  */
 import { parseArgs } from "node:util";
-import { mirrorDir, tokenSetting } from "../config.ts";
+import { defaultTokenFile, mirrorDir, tokenSetting } from "../config.ts";
 import { networkReady } from "../net/load.ts";
 import { NETWORK_IDS } from "../net/network.ts";
-import { defaultTokenFile, tokenFromFile } from "../server/guard.ts";
+import { tokenFromFile } from "../server/guard.ts";
 import { startServer } from "../server/serve.ts";
 import { fetchCatalogue, missingStyles } from "../styles/catalogue.ts";
 import { weightsCommand } from "../weights/install.ts";

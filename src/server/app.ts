@@ -261,6 +261,11 @@ export async function createApp(options: AppOptions = {}): Promise<RestyleApp> {
   addDocsRoutes(app, "/openapi.json");
   app.get("/plugin/photopea", (c) => c.redirect("/plugin/photopea/"));
   app.get("/plugin/photopea/*", staticFiles(repoPath("plugin/photopea"), "/plugin/photopea/"));
+  // The API client the web page and the Photopea panel share (the Python one is not served).
+  app.get(
+    "/plugin/common/*",
+    staticFiles(repoPath("plugin/common"), "/plugin/common/", { only: /\.js$/ }),
+  );
   app.get("/*", staticFiles(repoPath("src/server/web"), "/"));
 
   let closing: Promise<void> | undefined;

@@ -16,7 +16,6 @@
  */
 import type { MiddlewareHandler } from "hono";
 import { cors } from "hono/cors";
-import { dataDir } from "../config.ts";
 import { Problem } from "./problem.ts";
 
 /**
@@ -172,11 +171,6 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   let diff = a.length ^ b.length;
   for (let i = 0; i < Math.min(a.length, b.length); i++) diff |= a[i] ^ b[i];
   return diff === 0;
-}
-
-/** Where `--generate-token` keeps the token: `<data dir>/token` (mode 0600), for plug-ins to read. */
-export function defaultTokenFile(): string {
-  return `${dataDir()}/token`;
 }
 
 /**

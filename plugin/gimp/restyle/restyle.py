@@ -10,20 +10,17 @@
 # whole run is one undo step.
 #
 # Only the Python standard library and GIMP's own introspected libraries are
-# used. The option arguments and the built-in styles come from fields.json next
-# to this file, written from the server's options table by
-# `deno task plugin-options`. Written for the GIMP 3.0 API.
+# used. The HTTP API is called through restyle_client.py (the Krita plug-in's
+# client too), which `deno task install-gimp` copies beside this file. The
+# option arguments and the built-in styles come from fields.json next to this
+# file, written from the server's options table by `deno task plugin-options`.
+# Written for the GIMP 3.0 API.
 
 import json
 import os
 import sys
 import tempfile
-import time
 import struct
-import urllib.error
-import urllib.parse
-import urllib.request
-import uuid
 import zlib
 
 import gi
@@ -32,9 +29,14 @@ gi.require_version("Gimp", "3.0")
 gi.require_version("Gegl", "0.4")
 from gi.repository import Gegl, Gimp, GLib, GObject, Gio  # noqa: E402
 
-PROC_NAME = "plug-in-restyle"
-DEFAULT_URL = "http://127.0.0.1:8787"
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)  # restyle_client.py, installed beside this file
+from restyle_client import (DEFAULT_URL, Client, RestyleError, server_token,  # noqa: E402
+                            server_url, style_image_file)
+
+PROC_NAME = "plug-in-restyle"
+# Where the messages tell the user to set the server URL and token.
+WHERE = "the Restyle dialog"
 # fields.json: the options the plug-ins show and the built-in styles.
 with open(os.path.join(HERE, "fields.json"), encoding="utf-8") as fields_file:
     FIELDS = json.load(fields_file)
@@ -43,139 +45,6 @@ OPTIONS = FIELDS["options"]
 STYLE_FROM_FILE = "file"
 STYLE_FROM_LAYER = "layer"
 PNG_FORMAT = "R'G'B'A u8"
-
-
-class RestyleError(Exception):
-    """A failure to report to the user as it is: no traceback."""
-
-
-# --- settings -----------------------------------------------------------------
-
-
-def server_url(configured):
-    """The server URL: the procedure argument, else $RESTYLE_URL, else the default."""
-    url = (configured or "").strip() or os.environ.get("RESTYLE_URL", "") or DEFAULT_URL
-    return url.rstrip("/")
-
-
-def server_token(configured):
-    """The bearer token: the procedure argument, else $RESTYLE_TOKEN, else none."""
-    return (configured or "").strip() or os.environ.get("RESTYLE_TOKEN", "")
-
-
-# --- HTTP ---------------------------------------------------------------------
-
-
-class Client:
-    """The few calls of Restyle's HTTP API (v1) the plug-in needs."""
-
-    def __init__(self, base, token=""):
-        self.base = base
-        self.token = token
-        # An empty ProxyHandler: a proxy setting must never route 127.0.0.1.
-        self.opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-    def url(self, path):
-        if path.startswith(("http://", "https://")):
-            return path
-        return self.base + "/" + path.lstrip("/")
-
-    def open(self, path, data=None, headers=None, method=None, timeout=30):
-        request = urllib.request.Request(self.url(path), data=data, method=method)
-        for key, value in (headers or {}).items():
-            request.add_header(key, value)
-        if self.token:
-            request.add_header("Authorization", "Bearer " + self.token)
-        try:
-            return self.opener.open(request, timeout=timeout)
-        except urllib.error.HTTPError as error:
-            raise RestyleError(describe_http_error(error)) from None
-        except (urllib.error.URLError, ConnectionError, OSError) as error:
-            reason = getattr(error, "reason", error)
-            raise RestyleError(
-                "Cannot reach the Restyle server at %s (%s).\n"
-                "Start it in the Restyle folder with:  deno task serve\n"
-                "or set the server URL in the Restyle dialog (or the RESTYLE_URL "
-                "environment variable) to where it runs." % (self.base, reason)
-            ) from None
-
-    def json(self, path, **kwargs):
-        with self.open(path, headers={"Accept": "application/json"}, **kwargs) as response:
-            return json.loads(response.read().decode("utf-8"))
-
-    def styles(self, timeout=3):
-        return self.json("/v1/styles", timeout=timeout).get("styles", [])
-
-    def submit(self, fields, files):
-        body, content_type = multipart(fields, files)
-        with self.open("/v1/jobs", data=body, method="POST", timeout=120,
-                       headers={"Content-Type": content_type,
-                                "Accept": "application/json"}) as response:
-            return json.loads(response.read().decode("utf-8"))
-
-    def image(self, url):
-        with self.open(url, headers={"Accept": "image/png"}, timeout=120) as response:
-            return response.read()
-
-    def cancel(self, job_id):
-        try:
-            self.open("/v1/jobs/" + job_id, method="DELETE", timeout=5).close()
-        except RestyleError:
-            pass
-
-
-def describe_http_error(error):
-    """An HTTP error as one sentence, from the server's problem+json when it sent one."""
-    try:
-        problem = json.loads(error.read().decode("utf-8"))
-        title = problem.get("title") or error.reason
-        detail = problem.get("detail")
-        text = "%s: %s" % (title, detail) if detail else str(title)
-    except Exception:
-        text = str(error.reason)
-    if error.code == 401:
-        text += " (set the token in the Restyle dialog or RESTYLE_TOKEN)"
-    return "Restyle server answered %d — %s" % (error.code, text)
-
-
-def multipart(fields, files):
-    """multipart/form-data body: fields [(name, text)], files [(name, filename, bytes)]."""
-    boundary = "restyle-" + uuid.uuid4().hex
-    parts = []
-    for name, value in fields:
-        parts.append(
-            ('--%s\r\nContent-Disposition: form-data; name="%s"\r\n\r\n' % (boundary, name))
-            .encode() + value.encode("utf-8") + b"\r\n")
-    for name, filename, data in files:
-        kind = "image/png" if filename.lower().endswith(".png") else "application/octet-stream"
-        parts.append(
-            ('--%s\r\nContent-Disposition: form-data; name="%s"; filename="%s"\r\n'
-             "Content-Type: %s\r\n\r\n" % (boundary, name, filename, kind)).encode()
-            + data + b"\r\n")
-    parts.append(("--%s--\r\n" % boundary).encode())
-    return b"".join(parts), "multipart/form-data; boundary=" + boundary
-
-
-def sse_events(response):
-    """Yield (event, data) from a text/event-stream response until it ends."""
-    event, data = "message", []
-    for raw in response:
-        line = raw.decode("utf-8").rstrip("\r\n")
-        if not line:
-            if data:
-                yield event, "\n".join(data)
-            event, data = "message", []
-        elif line.startswith(":"):
-            continue
-        else:
-            key, _, value = line.partition(":")
-            value = value[1:] if value.startswith(" ") else value
-            if key == "event":
-                event = value
-            elif key == "data":
-                data.append(value)
-    if data:
-        yield event, "\n".join(data)
 
 
 # --- pixels -------------------------------------------------------------------
@@ -246,7 +115,7 @@ def catalogue(timeout):
     """[(id, label)] of the server's styles, or the built-in list when it cannot be asked."""
     built_in = [(s["id"], style_label(s)) for s in FIELDS["styles"]]
     try:
-        client = Client(server_url(""), server_token(""))
+        client = Client(server_url(""), server_token(""), WHERE)
         styles = [(s["id"], style_label(s)) for s in client.styles(timeout=timeout)]
         return styles or built_in
     except Exception:
@@ -317,7 +186,8 @@ class Restyle(Gimp.PlugIn):
         procedure.add_string_argument("server-url", "Server _URL", "Restyle server; empty: "
                                       "$RESTYLE_URL or " + DEFAULT_URL, "", rw)
         procedure.add_string_argument("token", "T_oken", "Bearer token, if the server "
-                                      "requires one; empty: $RESTYLE_TOKEN", "", rw)
+                                      "requires one; empty: $RESTYLE_TOKEN, else the token "
+                                      "file of deno task serve --generate-token", "", rw)
         return procedure
 
     def run(self, procedure, run_mode, image, drawables, config, data):
@@ -357,7 +227,7 @@ def show_dialog(procedure, config):
         choice = Gimp.param_spec_choice_get_choice(procedure.find_argument("style"))
         known = set(choice.list_nicks())
         styles = Client(server_url(config.get_property("server-url")),
-                        server_token(config.get_property("token"))).styles(timeout=2)
+                        server_token(config.get_property("token")), WHERE).styles(timeout=2)
         for index, style in enumerate(styles):
             if style["id"] not in known:
                 choice.add(style["id"], 1000 + index, style_label(style), "")
@@ -404,13 +274,8 @@ def style_request(settings):
         if settings.style_file is None or not settings.style_file.get_path():
             raise RestyleError("Style is 'Style image file' but no style file was chosen.")
         path = settings.style_file.get_path()
-        try:
-            with open(path, "rb") as file:
-                data = file.read()
-        except OSError as error:
-            raise RestyleError("Cannot read the style file %s: %s" % (path, error.strerror))
         name = os.path.splitext(os.path.basename(path))[0]
-        return [], [("styleImage", os.path.basename(path), data)], name
+        return [], [style_image_file(path)], name
     if settings.style == STYLE_FROM_LAYER:
         if settings.style_layer is None:
             raise RestyleError("Style is 'Another open layer' but no style layer was chosen.")
@@ -421,69 +286,24 @@ def style_request(settings):
 
 def restyle(image, source, settings):
     """Run one job for `source` and insert its previews; the caller holds the undo group."""
-    client = Client(settings.url, settings.token)
+    client = Client(settings.url, settings.token, WHERE)
     fields, files, style_name = style_request(settings)
     content = drawable_png(source)
     fields.append(("options", json.dumps(settings.options())))
     job = client.submit(fields, [("content", "layer.png", content)] + files)
-    job_id = job.get("id")
-    if not job_id:
-        raise RestyleError("The Restyle server did not return a job id: %r" % job)
     Gimp.progress_set_text("Restyle: %s, waiting for the first preview…" % style_name)
     previews = Previews(image, source, style_name)
-    finished = False
+    outcome = None
     try:
-        follow(client, job, settings.iterations, previews)
-        finished = True
+        outcome = client.follow(job, previews.add, lambda iteration, iterations, tile: progress(
+            iteration, iterations or settings.iterations, tile))
     finally:
-        if not finished:
-            client.cancel(job_id)
+        if outcome is None:
+            client.cancel(job["id"])
+    if outcome == "cancelled":
+        raise RestyleError("The Restyle job was cancelled on the server.")
     if not previews.inserted:
         raise RestyleError("The Restyle job finished without any preview image.")
-
-
-def follow(client, job, iterations, previews):
-    """Insert each preview as the job reports it: its event stream, else polling."""
-    job_id = job["id"]
-    links = job.get("links") or {}
-    events = links.get("events") or "/v1/jobs/%s/events" % job_id
-    try:
-        response = client.open(events, headers={"Accept": "text/event-stream"}, timeout=600)
-    except RestyleError:
-        response = None
-    if response is not None:
-        with response:
-            for event, data in sse_events(response):
-                payload = json.loads(data) if data.startswith("{") else {}
-                if event == "iteration" and payload.get("url"):
-                    previews.add(client, payload["iteration"], payload["url"])
-                    progress(payload["iteration"], payload.get("iterations") or iterations)
-                elif event == "tile" and "tile" in payload:
-                    # A big layer's iteration runs tile by tile: show it moving.
-                    progress(payload["iteration"] - 1, payload.get("iterations") or iterations,
-                             (payload["tile"], payload.get("tiles") or 1))
-                elif event == "error":
-                    raise RestyleError("Restyle failed: %s" % (
-                        payload.get("detail") or payload.get("error") or payload.get("message")
-                        or data))
-                elif event == "cancelled":
-                    raise RestyleError("The Restyle job was cancelled on the server.")
-                elif event == "done":
-                    break
-    # Catch up from the job's state: previews missed by (or without) the stream.
-    while True:
-        state = client.json("/v1/jobs/" + job_id)
-        for image in state.get("images", []):
-            previews.add(client, image["iteration"], image["url"])
-        status = state.get("status")
-        if status == "done":
-            return
-        if status == "failed":
-            raise RestyleError("Restyle failed: %s" % state.get("error", "unknown error"))
-        if status == "cancelled":
-            raise RestyleError("The Restyle job was cancelled on the server.")
-        progress(state.get("iteration") or 0, state.get("iterations") or iterations)
-        time.sleep(0.5)
 
 
 def progress(iteration, iterations, tile=None):
@@ -518,10 +338,8 @@ class Previews:
             self.image.insert_layer(self.group, parent, position)
         return self.group
 
-    def add(self, client, iteration, url):
-        if iteration in self.inserted:
-            return
-        png = client.image(url)
+    def add(self, iteration, png):
+        """Inserts the preview of `iteration` (PNG bytes) as the group's top layer."""
         name = "%s — iteration %d" % (self.style_name, iteration)
         layer = load_png_layer(self.image, png, name)
         width, height = self.source.get_width(), self.source.get_height()

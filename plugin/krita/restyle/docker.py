@@ -8,8 +8,8 @@ from PyQt5.QtWidgets import (QComboBox, QDockWidget, QDoubleSpinBox, QFileDialog
                              QGroupBox, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
                              QPushButton, QSlider, QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
-from .client import DEFAULT_URL, Client, RestyleError, server_token, server_url
-from .job import RestyleRun
+from .job import WHERE, RestyleRun
+from .restyle_client import DEFAULT_URL, Client, RestyleError, server_token, server_url
 from .settings import DEFAULT_STYLE, FALLBACK_STYLES, OPTIONS, Settings, snake_case
 
 DOCKER_ID = "restyle_docker"
@@ -39,7 +39,7 @@ class _StyleLoader(QObject):
     def load(self, url, token):
         def work():
             try:
-                styles = Client(url, token).styles(timeout=5)
+                styles = Client(url, token, WHERE).styles(timeout=5)
                 self.loaded.emit([(s["id"], style_label(s)) for s in styles], "", url)
             except RestyleError as error:
                 self.loaded.emit([], str(error), url)
@@ -133,7 +133,8 @@ class RestyleDocker(DockWidget):
         self.token = QLineEdit()
         self.token.setEchoMode(QLineEdit.Password)
         self.token.setPlaceholderText("only if the server asks for one")
-        self.token.setToolTip("Empty: $RESTYLE_TOKEN")
+        self.token.setToolTip("Empty: $RESTYLE_TOKEN, else the token file of "
+                              "deno task serve --generate-token")
         server_form.addRow("Token", self.token)
         column.addWidget(server)
 

@@ -13,18 +13,18 @@ through queued Qt signals, so Krita stays responsive while the server works.
 local Qt event loop until the job ends.
 """
 
-import http.client
-import json
 import sys
 import threading
-import time
 import traceback
 
 from krita import Selection
 from PyQt5.QtCore import QEventLoop, QObject, QRect, QTimer, pyqtSignal
 
-from .client import Client, RestyleError, problem_text
 from .pixels import bgra_to_png, multiply_alpha, png_to_bgra
+from .restyle_client import Client, RestyleError, style_image_file
+
+# Where the messages tell the user to set the server URL and token.
+WHERE = "the Restyle docker's Server section"
 
 
 def _layer_message(node):
@@ -78,13 +78,7 @@ def style_fields(settings):
         png = bgra_to_png(data, bounds.width(), bounds.height())
         return [], [("styleImage", "style-layer.png", png)]
     if settings.style_file:
-        try:
-            with open(settings.style_file, "rb") as file:
-                return [], [("styleImage", settings.style_file.replace("\\", "/")
-                             .split("/")[-1], file.read())]
-        except OSError as error:
-            raise RestyleError("Cannot read the style file %s: %s"
-                               % (settings.style_file, error.strerror)) from None
+        return [], [style_image_file(settings.style_file)]
     if not settings.style:
         raise RestyleError("Choose a style, a style image file, or another open layer.")
     return [("style", settings.style)], []
@@ -126,7 +120,7 @@ class RestyleRun(QObject):
         self._pending = []  # previews received, not yet added
         self._inserting = False
         self._ended = None  # (outcome, message) that arrived while adding layers
-        self._client = Client(settings.url, settings.token)
+        self._client = Client(settings.url, settings.token, WHERE)
         self._bridge = _Bridge()
         self._bridge.preview.connect(self._add_preview)
         self._bridge.progress.connect(self.progressed)
@@ -236,41 +230,15 @@ class RestyleRun(QObject):
         self.job_id = job["id"]
         if self._cancel.is_set():
             self._client.cancel(self.job_id)
-        seen = set()
-        stream = iter(self._client.events(job))
-        while True:
-            try:
-                event, data = next(stream)
-            except StopIteration:
-                break
-            except (RestyleError, OSError, http.client.HTTPException):
-                break  # the stream broke: the job's state tells the rest
-            payload = json.loads(data) if data.startswith("{") else {}
-            if event in ("progress", "iteration") and "iteration" in payload:
-                self._bridge.progress.emit(payload["iteration"], payload.get("iterations") or 0)
-            if event == "iteration" and payload.get("url"):
-                self._fetch(payload["iteration"], payload["url"], seen)
-            elif event == "error":
-                raise RestyleError("Restyle failed: " + problem_text(payload))
-            elif event in ("done", "cancelled"):
-                return event
-        while True:
-            state = self._client.job(self.job_id)
-            for image in state.get("images", []):
-                self._fetch(image["iteration"], image["url"], seen)
-            status = state.get("status")
-            if status in ("done", "cancelled"):
-                return status
-            if status == "failed":
-                raise RestyleError("Restyle failed: " + problem_text(state.get("error")))
-            time.sleep(0.5)
+        return self._client.follow(job, self._send_preview, self._send_progress)
 
-    def _fetch(self, iteration, url, seen):
-        if iteration in seen:
-            return
-        seen.add(iteration)
+    def _send_progress(self, iteration, iterations, tile):
+        if tile is None:  # the bar moves by whole iterations
+            self._bridge.progress.emit(iteration, iterations)
+
+    def _send_preview(self, iteration, png):
         r = self.region
-        bgra = png_to_bgra(self._client.image(url), r.width(), r.height())
+        bgra = png_to_bgra(png, r.width(), r.height())
         if bgra is None:
             raise RestyleError("The preview of iteration %d is not an image Qt can read."
                                % iteration)

@@ -5,7 +5,7 @@ import json
 import os
 import re
 
-from .client import server_token, server_url
+from .restyle_client import server_token, server_url
 
 
 def _read_fields():

@@ -1,35 +1,16 @@
 // Restyle's web page: pick an image and a style, watch previews arrive (SSE), download the result.
-// Plain browser JavaScript, no build step; it uses only the public HTTP API (v1).
+// Plain browser JavaScript, no build step; it uses only the public HTTP API (v1), through the
+// client the Photopea panel uses too.
+// Served at /plugin/common/restyle_client.js; from /app.js the "../" above the root stay at the
+// root, so the same path names the file in this repository, which `deno check` resolves.
+import { RestyleClient } from "../../../plugin/common/restyle_client.js";
 
 const $ = (id) => document.getElementById(id);
-let token = localStorage.getItem("restyle-token") ?? "";
-let job = null; // { id, links, events: EventSource }
-
-/** fetch() against the API with the bearer token when one is set. */
-async function api(path, init = {}) {
-  const headers = new Headers(init.headers);
-  if (token) headers.set("Authorization", `Bearer ${token}`);
-  const response = await fetch(path, { ...init, headers });
-  if (response.status === 401) showToken();
-  return response;
-}
-
-/** A URL usable where headers cannot be set (EventSource, <img>). */
-function withToken(path) {
-  return token
-    ? `${path}${path.includes("?") ? "&" : "?"}access_token=${encodeURIComponent(token)}`
-    : path;
-}
-
-/** The problem+json detail of a failed response, or its status line. */
-async function problemText(response) {
-  try {
-    const body = await response.json();
-    return body.detail ?? `${response.status} ${response.statusText}`;
-  } catch {
-    return `${response.status} ${response.statusText}`;
-  }
-}
+const client = new RestyleClient({
+  token: localStorage.getItem("restyle-token") ?? "",
+  onUnauthorized: showToken,
+});
+let job = null; // { id, links }
 
 function showToken() {
   document.querySelector(".token").hidden = false;
@@ -41,12 +22,13 @@ function setStatus(text) {
 }
 
 async function loadHealth() {
-  const response = await api("/v1/health");
-  if (!response.ok) {
-    $("health").textContent = await problemText(response);
+  let health;
+  try {
+    health = await client.health();
+  } catch (error) {
+    $("health").textContent = error.detail;
     return;
   }
-  const health = await response.json();
   const ready = health.networks.filter((n) => n.ready);
   const engine = health.backend ? `${health.backend} on ${health.adapter}` : "engine starting";
   $("health").textContent = `v${health.version} · ${engine} · ` +
@@ -60,9 +42,12 @@ async function loadHealth() {
 }
 
 async function loadStyles() {
-  const response = await api("/v1/styles");
-  if (!response.ok) return;
-  const { styles } = await response.json();
+  let styles;
+  try {
+    styles = await client.styles();
+  } catch {
+    return;
+  }
   $("styles").replaceChildren(
     ...styles.filter((s) => s.available).map((style, i) => {
       const label = document.createElement("label");
@@ -74,7 +59,7 @@ async function loadStyles() {
         checked: i === 0,
       });
       const img = Object.assign(document.createElement("img"), {
-        src: withToken(style.thumbnail),
+        src: client.withToken(style.thumbnail),
         alt: style.title,
         loading: "lazy",
       });
@@ -91,33 +76,28 @@ function numberField(id) {
 
 /** Uploads the user's own painting as a style and returns its id (when asked to keep it). */
 async function saveOwnStyle(file) {
-  const form = new FormData();
-  form.append("image", file);
-  form.append("title", $("style-title").value || file.name.replace(/\.[^.]+$/, ""));
-  const response = await api("/v1/styles", { method: "POST", body: form });
-  if (response.status === 409) return (await response.json()).id;
-  if (!response.ok) throw new Error(await problemText(response));
+  const title = $("style-title").value || file.name.replace(/\.[^.]+$/, "");
+  const id = await client.addStyle(file, title);
   await loadStyles();
-  return (await response.json()).id;
+  return id;
 }
 
 async function submit(event) {
   event.preventDefault();
   const content = $("content").files[0];
   if (!content) return setStatus("Pick an image first.");
-  const form = new FormData();
-  form.append("content", content);
+  let style, styleImage;
   const ownStyle = $("style-file").files[0];
   try {
-    if (ownStyle && $("style-save").checked) form.append("style", await saveOwnStyle(ownStyle));
-    else if (ownStyle) form.append("styleImage", ownStyle);
+    if (ownStyle && $("style-save").checked) style = await saveOwnStyle(ownStyle);
+    else if (ownStyle) styleImage = ownStyle;
     else {
       const picked = document.querySelector('input[name="style"]:checked');
       if (!picked) return setStatus("Pick a style.");
-      form.append("style", picked.value);
+      style = picked.value;
     }
   } catch (error) {
-    return setStatus(`Style upload failed: ${error.message}`);
+    return setStatus(`Style upload failed: ${error.detail}`);
   }
   const options = {
     network: $("network").value || undefined,
@@ -128,86 +108,86 @@ async function submit(event) {
     detailIterations: numberField("detailIterations"),
     preserveColors: $("preserve-colors").checked || undefined,
   };
-  form.append("options", JSON.stringify(options));
 
   $("previews").replaceChildren();
   $("download").hidden = true;
   $("latest").hidden = true;
   $("progress").value = 0;
   setStatus("Sending…");
-  const response = await api("/v1/jobs", { method: "POST", body: form });
-  if (response.status !== 202) return setStatus(`Refused: ${await problemText(response)}`);
-  const created = await response.json();
+  let created;
+  try {
+    created = await client.submit({ content, style, styleImage, options });
+  } catch (error) {
+    return setStatus(`Refused: ${error.detail}`);
+  }
   job = { id: created.id, links: created.links };
   $("run").disabled = true;
   $("cancel").disabled = false;
   follow(job);
 }
 
-function follow(current) {
-  const events = new EventSource(withToken(current.links.events));
-  current.events = events;
+async function follow(current) {
   const finish = (text) => {
-    events.close();
     $("run").disabled = false;
     $("cancel").disabled = true;
     setStatus(text);
   };
-  events.addEventListener("status", (e) => {
-    const data = JSON.parse(e.data);
-    setStatus(data.status === "queued" ? `Queued (position ${data.position})…` : "Running…");
-  });
-  events.addEventListener("progress", (e) => showProgress(JSON.parse(e.data)));
-  events.addEventListener("tile", (e) => {
-    // A big image's iteration runs tile by tile: show it moving.
-    const { iteration, iterations, tile, tiles } = JSON.parse(e.data);
-    $("progress").max = iterations;
-    $("progress").value = iteration - 1 + tile / tiles;
-    setStatus(`Iteration ${iteration} of ${iterations} · tile ${tile} of ${tiles}`);
-  });
-  events.addEventListener("iteration", (e) => {
-    const data = JSON.parse(e.data);
-    showProgress(data);
-    const src = withToken(data.url);
-    $("latest").src = src;
-    $("latest").hidden = false;
-    const thumb = Object.assign(document.createElement("img"), {
-      src,
-      alt: `iteration ${data.iteration}`,
-      title: `iteration ${data.iteration}`,
+  let done;
+  try {
+    done = await client.follow(current, {
+      onEvent(event, data) {
+        if (event === "status") {
+          setStatus(data.status === "queued" ? `Queued (position ${data.position})…` : "Running…");
+        } else if (event === "progress") showProgress(data);
+        else if (event === "tile") {
+          // A big image's iteration runs tile by tile: show it moving.
+          const { iteration, iterations, tile, tiles } = data;
+          $("progress").max = iterations;
+          $("progress").value = iteration - 1 + tile / tiles;
+          setStatus(`Iteration ${iteration} of ${iterations} · tile ${tile} of ${tiles}`);
+        }
+      },
+      onPreview(data) {
+        showProgress(data);
+        const src = client.withToken(data.url);
+        $("latest").src = src;
+        $("latest").hidden = false;
+        const thumb = Object.assign(document.createElement("img"), {
+          src,
+          alt: `iteration ${data.iteration}`,
+          title: `iteration ${data.iteration}`,
+        });
+        thumb.dataset.iteration = data.iteration;
+        $("previews").append(thumb);
+      },
     });
-    thumb.dataset.iteration = data.iteration;
-    $("previews").append(thumb);
-  });
-  events.addEventListener("done", async (e) => {
-    const data = JSON.parse(e.data);
-    finish(`Done: ${data.iteration} iterations in ${(data.elapsedMs / 1000).toFixed(1)} s.`);
-    const png = await api(data.url);
-    const link = $("download");
-    if (link.href.startsWith("blob:")) URL.revokeObjectURL(link.href);
-    link.href = URL.createObjectURL(await png.blob());
-    const name = $("content").files[0]?.name.replace(/\.[^.]+$/, "") ?? "restyled";
-    link.download = `${name}-restyled.png`;
-    link.hidden = false;
-  });
-  events.addEventListener("error", (e) => {
-    if (e.data) finish(`Failed: ${JSON.parse(e.data).detail}`);
-    else if (events.readyState === EventSource.CLOSED) finish("Lost the connection to the server.");
-  });
-  events.addEventListener("cancelled", () => finish("Cancelled."));
+  } catch (error) {
+    if (error.reason === "cancelled") finish("Cancelled.");
+    else if (error.reason === "unreachable") finish("Lost the connection to the server.");
+    else finish(`Failed: ${error.detail ?? error.message}`);
+    return;
+  }
+  finish(`Done: ${done.iteration} iterations in ${(done.elapsedMs / 1000).toFixed(1)} s.`);
+  const png = await client.image(done.url);
+  const link = $("download");
+  if (link.href.startsWith("blob:")) URL.revokeObjectURL(link.href);
+  link.href = URL.createObjectURL(png);
+  const name = $("content").files[0]?.name.replace(/\.[^.]+$/, "") ?? "restyled";
+  link.download = `${name}-restyled.png`;
+  link.hidden = false;
 }
 
 function showProgress(data) {
   $("progress").max = data.iterations;
   $("progress").value = data.iteration;
-  setStatus(
-    `Iteration ${data.iteration} of ${data.iterations} · loss ${data.losses.total.toPrecision(4)}`,
-  );
+  // A preview found by polling (the event stream broke) comes without its losses.
+  const loss = data.losses ? ` · loss ${data.losses.total.toPrecision(4)}` : "";
+  setStatus(`Iteration ${data.iteration} of ${data.iterations}${loss}`);
 }
 
 $("job").addEventListener("submit", submit);
 $("cancel").addEventListener("click", async () => {
-  if (job) await api(job.links.self, { method: "DELETE" });
+  if (job) await client.cancel(job.id);
 });
 $("content").addEventListener("change", () => {
   const file = $("content").files[0];
@@ -216,8 +196,8 @@ $("content").addEventListener("change", () => {
   $("content-preview").hidden = false;
 });
 $("token").addEventListener("change", async () => {
-  token = $("token").value.trim();
-  localStorage.setItem("restyle-token", token);
+  client.token = $("token").value.trim();
+  localStorage.setItem("restyle-token", client.token);
   await Promise.all([loadHealth(), loadStyles()]);
 });
 
