@@ -3,7 +3,7 @@
  * looked up per layer, convolution + ReLU, ceil-mode pooling and channel
  * concatenation. The Caffe networks and VGG16 are made of them.
  */
-import * as tf from "@tensorflow/tfjs";
+import type * as tf from "@tensorflow/tfjs";
 import type { ConvLayer, PadMode } from "../ops/conv.ts";
 import type { PoolSpec } from "../ops/layer_op.ts";
 import { type ClassifierHead, type GraphLayer, GraphNetwork } from "./graph.ts";

@@ -10,7 +10,6 @@ import * as tf from "@tensorflow/tfjs";
 import { conv, networkFromWeights, type WeightTensors } from "./layers.ts";
 import type { NetworkOptions, Pooling } from "./network.ts";
 import { type GraphLayer, type GraphNetwork, INPUT } from "./graph.ts";
-import { caffePool } from "../ops/pool.ts";
 
 /** ImageNet channel means, B G R, as Keras's VGG16 preprocessing subtracts them. */
 export const VGG16_MEAN_BGR: readonly [number, number, number] = [103.939, 116.779, 123.68];
