@@ -27,10 +27,10 @@ import { mirrorDir } from "../src/config.ts";
 import { stylize } from "../src/engine/stylize.ts";
 import { stagePlan } from "../src/engine/stages.ts";
 import { resolveRun } from "../src/engine/run.ts";
-import { disposeTargets, stageTargets } from "../src/engine/targets.ts";
+import { disposeTargets, stageTargets, tiledStageTargets } from "../src/engine/targets.ts";
 import { stylizeOptionsSchema } from "../src/engine/options.ts";
 import { reachOf, tileGrid } from "../src/executors/tiles.ts";
-import { onTensors, tiledObjective, tiledTargets } from "../src/executors/tiled.ts";
+import { onTensors, tiledObjective } from "../src/executors/tiled.ts";
 import { executorFor } from "../src/executors/mod.ts";
 import { lossLayers, wholeImageTerms } from "../src/loss/terms.ts";
 import { hostLbfgs } from "../src/engine/lbfgs_host.ts";
@@ -211,7 +211,13 @@ async function seams(width: number, height: number, iterations: number, budget: 
     shift: false,
     onTile: (_: number, n: number) => (tiles = n),
   };
-  const targets = await tiledTargets(executor, network, content, [style], [1], setup, tiling);
+  const targets = await tiledStageTargets(
+    { executor, network, tiling },
+    content,
+    [style],
+    [1],
+    setup,
+  );
   const preprocessed = tf.tidy(() => network.preprocess(content));
   const start = (await toHost(preprocessed)).data;
   preprocessed.dispose();

@@ -12,7 +12,7 @@ import { currentBackend } from "../backend.ts";
 import type { Executor } from "../executors/executor.ts";
 import { toHost, toTensor } from "../executors/host_image.ts";
 import { executorFor } from "../executors/mod.ts";
-import { onTensors, tiledObjective, tiledTargets, type Tiling } from "../executors/tiled.ts";
+import { onTensors, tiledObjective, type Tiling } from "../executors/tiled.ts";
 import type { RgbaImage } from "../image/image.ts";
 import { alphaOf, fitToLongestSide, imageToTensor, resize } from "../image/tensor.ts";
 import { type StageTargets, wholeImageTerms } from "../loss/terms.ts";
@@ -29,7 +29,7 @@ import { preview } from "./preview.ts";
 import { networkOptions } from "./run.ts";
 import { hostRun, type StageRun, tensorRun } from "./stage_optimizer.ts";
 import { stageMemory, stagePlan } from "./stages.ts";
-import { disposeTargets, stageTargets } from "./targets.ts";
+import { disposeTargets, stageTargets, tiledStageTargets } from "./targets.ts";
 import type { TiledTargets } from "../executors/tiled.ts";
 
 /** What to stylize, with what, and how. */
@@ -206,7 +206,13 @@ export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep>
           signal,
           onTile: (tile, tiles) => input.onTile?.({ iteration: iteration + 1, tile, tiles }),
         };
-        targets = await tiledTargets(executor, network, content, styles, blend, loss, tiling);
+        targets = await tiledStageTargets(
+          { executor, network, tiling },
+          content,
+          styles,
+          blend,
+          loss,
+        );
         hostObjective = tiledObjective(executor, network, loss, targets, tiling);
       }
       held.free(...styles);

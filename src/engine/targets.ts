@@ -1,27 +1,75 @@
 /**
- * @module What a whole-image stage optimises towards, measured once by its executor:
- * the content's activations, the styles' Grams blended, and (for networks whose
- * preset normalises) each layer's 1 / mean square.
+ * @module What a stage optimises towards, measured once by its executor: the
+ * content's activations (a whole stage) or the content itself (a tiled stage,
+ * whose tiles measure their own), the styles' Grams blended, and (for networks
+ * whose preset normalises) each layer's 1 / mean square.
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Executor } from "../executors/executor.ts";
+import { toHost } from "../executors/host_image.ts";
+import { tiledGrams, type TiledTargets, type Tiler } from "../executors/tiled.ts";
 import type { Grams, LayerScales, LossDescription, StageTargets } from "../loss/terms.ts";
 import type { FeatureNetwork } from "../net/network.ts";
 
-/** 1 / mean(t²) per layer, read back once per stage: makes every layer's loss start near 1. */
-async function inverseMeanSquares(tensors: Record<string, tf.Tensor>): Promise<LayerScales> {
-  const layers = Object.keys(tensors);
+/** 1 / each layer's scalar (floored at 1e-12), read back once per stage. */
+async function inverses(values: Record<string, tf.Tensor>): Promise<LayerScales> {
+  const layers = Object.keys(values);
   if (layers.length === 0) return {};
-  const ms = tf.tidy(() => tf.stack(layers.map((l) => tf.mean(tf.square(tensors[l])))));
-  const values = await ms.data();
-  ms.dispose();
-  return Object.fromEntries(layers.map((l, i) => [l, 1 / Math.max(values[i], 1e-12)]));
+  const stacked = tf.tidy(() => tf.stack(layers.map((l) => tf.reshape(values[l], []))));
+  const read = await stacked.data();
+  stacked.dispose();
+  return Object.fromEntries(layers.map((l, i) => [l, 1 / Math.max(read[i], 1e-12)]));
+}
+
+/** 1 / mean(t²) per layer: makes every layer's loss start near 1 for peaky networks. */
+async function inverseMeanSquares(tensors: Record<string, tf.Tensor>): Promise<LayerScales> {
+  const squares = tf.tidy(() =>
+    Object.fromEntries(Object.entries(tensors).map(([l, t]) => [l, tf.mean(tf.square(t))]))
+  );
+  try {
+    return await inverses(squares);
+  } finally {
+    tf.dispose(Object.values(squares));
+  }
 }
 
 /**
- * The targets of a whole-image stage from RGB 0..255 images: the content's
- * activations at the content layers; Σᵢ bᵢ·Gram(styleᵢ) per style layer, the
- * blend weights normalised to sum to one. The caller owns the tensors.
+ * Σᵢ bᵢ·Gram(styleᵢ) per layer, the blend weights normalised to sum to one; `grams`
+ * measures one RGB image's Grams (the caller's to free, as the result is).
+ */
+async function blendedGrams(
+  styles: readonly tf.Tensor4D[],
+  blend: readonly number[],
+  grams: (rgb: tf.Tensor4D) => Promise<Grams>,
+): Promise<Grams> {
+  const total = blend.reduce((a, b) => a + b, 0);
+  if (!(total > 0)) throw new Error("style blend weights must not all be zero");
+  let sum: Grams = {};
+  try {
+    for (const [i, style] of styles.entries()) {
+      const own = await grams(style);
+      const next = Object.fromEntries(
+        Object.entries(own).map(([layer, g]) => [
+          layer,
+          tf.tidy(() => {
+            const weighted = tf.mul(g, blend[i] / total);
+            return sum[layer] ? tf.add(sum[layer], weighted) : weighted;
+          }) as tf.Tensor2D,
+        ]),
+      );
+      tf.dispose([...Object.values(own), ...Object.values(sum)]);
+      sum = next;
+    }
+    return sum;
+  } catch (error) {
+    tf.dispose(Object.values(sum));
+    throw error;
+  }
+}
+
+/**
+ * The targets of a whole-image stage from RGB 0..255 images: the content's activations
+ * at the content layers and the styles' blended Grams. The caller owns the tensors.
  */
 export async function stageTargets(
   executor: Executor,
@@ -31,8 +79,6 @@ export async function stageTargets(
   blend: readonly number[],
   loss: LossDescription,
 ): Promise<StageTargets> {
-  const total = blend.reduce((a, b) => a + b, 0);
-  if (!(total > 0)) throw new Error("style blend weights must not all be zero");
   const contentLayers = Object.keys(loss.contentLayers);
   const styleLayers = Object.keys(loss.styleLayers);
   const measure = (rgb: tf.Tensor4D, request: { features?: string[]; grams?: string[] }) => {
@@ -48,17 +94,16 @@ export async function stageTargets(
     if (contentLayers.length) {
       targets.content = measure(content, { features: contentLayers }).features;
     }
-    for (const [i, style] of (styleLayers.length ? styles : []).entries()) {
-      const { gramSums, squareSums, mapSizes } = measure(style, { grams: styleLayers });
-      tf.dispose(Object.values(squareSums));
-      const grams: Grams = targets.grams;
-      for (const layer of styleLayers) {
-        const weighted = tf.tidy(() => tf.mul(gramSums[layer], blend[i] / total / mapSizes[layer]));
-        gramSums[layer].dispose();
-        const sum = grams[layer];
-        grams[layer] = (sum ? tf.add(sum, weighted) : weighted) as tf.Tensor2D;
-        if (sum) tf.dispose([sum, weighted]);
-      }
+    if (styleLayers.length) {
+      targets.grams = await blendedGrams(styles, blend, (rgb) => {
+        const { gramSums, squareSums, mapSizes } = measure(rgb, { grams: styleLayers });
+        tf.dispose(Object.values(squareSums));
+        const grams = tf.tidy(() =>
+          Object.fromEntries(styleLayers.map((l) => [l, tf.div(gramSums[l], mapSizes[l])]))
+        ) as Grams;
+        tf.dispose(Object.values(gramSums));
+        return Promise.resolve(grams);
+      });
     }
     if (loss.normalize) {
       targets.contentScales = await inverseMeanSquares(targets.content);
@@ -71,11 +116,58 @@ export async function stageTargets(
   }
 }
 
-/** Frees a stage's target tensors. */
-export function disposeTargets(targets: { content: unknown; grams: Grams } | undefined): void {
+/**
+ * The targets of a tiled stage from RGB 0..255 images: the content, in host memory
+ * (each tile measures its own activations); the styles' Grams measured tile by tile and
+ * blended; and, when the loss normalises, each layer's 1 / mean square, as a whole
+ * stage's. Images go to host memory as they are: the device never holds a whole one.
+ */
+export async function tiledStageTargets(
+  tiler: Tiler,
+  content: tf.Tensor4D,
+  styles: readonly tf.Tensor4D[],
+  blend: readonly number[],
+  loss: LossDescription,
+): Promise<TiledTargets> {
+  const contentLayers = Object.keys(loss.contentLayers);
+  const styleLayers = Object.keys(loss.styleLayers);
+  const grams = styleLayers.length
+    ? await blendedGrams(styles, blend, async (rgb) => {
+      const { grams, meanSquares } = await tiledGrams(tiler, await toHost(rgb), styleLayers, [
+        0,
+        0,
+      ], true);
+      tf.dispose(Object.values(meanSquares));
+      return grams;
+    })
+    : {};
+  const targets: TiledTargets = {
+    content: await toHost(content),
+    grams,
+    contentScales: {},
+    styleScales: {},
+  };
+  try {
+    if (loss.normalize) {
+      const measured = await tiledGrams(tiler, targets.content, contentLayers, [0, 0], true);
+      tf.dispose(Object.values(measured.grams));
+      try {
+        targets.contentScales = await inverses(measured.meanSquares);
+      } finally {
+        tf.dispose(Object.values(measured.meanSquares));
+      }
+      targets.styleScales = await inverseMeanSquares(grams);
+    }
+    return targets;
+  } catch (error) {
+    disposeTargets(targets);
+    throw error;
+  }
+}
+
+/** Frees a stage's target tensors (a tiled stage's content is in host memory). */
+export function disposeTargets(targets: StageTargets | TiledTargets | undefined): void {
   if (!targets) return;
-  const content = targets.content instanceof Object && !("data" in targets.content)
-    ? Object.values(targets.content as Record<string, tf.Tensor>)
-    : [];
+  const content = "data" in targets.content ? [] : Object.values(targets.content as object);
   tf.dispose([...content, ...Object.values(targets.grams)]);
 }

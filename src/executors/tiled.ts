@@ -26,7 +26,7 @@ import type { Grams, LayerScales, LossDescription, Mask, Term } from "../loss/te
 import { tvTerm } from "../loss/terms.ts";
 import type { FeatureNetwork } from "../net/network.ts";
 import type { Evaluation, Executor, HostObjective } from "./executor.ts";
-import { addCrop, cropTile, type HostImage, toHost } from "./host_image.ts";
+import { addCrop, cropTile, type HostImage } from "./host_image.ts";
 import { ownedPositions, type Reach, type Tile, tileGrid } from "./tiles.ts";
 
 /** How a stage is cut: the tile side (a multiple of `reach.stride`) and the network's reach. */
@@ -55,7 +55,7 @@ export interface TiledTargets {
 }
 
 /** A tiled evaluation's executor, network and cut. */
-interface Tiler {
+export interface Tiler {
   executor: Executor;
   network: FeatureNetwork;
   tiling: Tiling;
@@ -99,10 +99,11 @@ function ownedMasks(
 
 /**
  * Σ over tiles of each layer's FᵀF / k (k the whole map's h·w·c), i.e. the Grams of
- * `x`, and Σ F² / k: the mean squares, measured one tile at a time. `x` is
- * preprocessed, or RGB 0..255 when `rgb` is set (each crop is then preprocessed alone).
+ * `x`, and Σ F² / k: the mean squares, measured one tile at a time by `tiler.executor`.
+ * `x` is preprocessed, or RGB 0..255 when `rgb` is set (each crop is then
+ * preprocessed alone: the device never holds a preprocessed copy of the whole image).
  */
-async function tiledGrams(
+export async function tiledGrams(
   tiler: Tiler,
   x: HostImage,
   layers: readonly string[],
@@ -275,84 +276,4 @@ function gridOffset(n: number, { tile, reach }: Tiling): [number, number] {
   const steps = tile / reach.stride;
   const at = (golden: number) => Math.floor(((n * golden) % 1) * steps) * reach.stride;
   return [at(0.6180339887), at(0.7548776662)];
-}
-
-/**
- * The targets of a tiled stage from RGB 0..255 images: the content (in host memory); the
- * style Grams measured tile by tile and blended by `blend`; and, when the loss
- * normalises, each layer's 1 / mean square (as a whole stage's). Images go to host
- * memory as they are: the device never holds a preprocessed copy of a whole image.
- */
-export async function tiledTargets(
-  executor: Executor,
-  network: FeatureNetwork,
-  content: tf.Tensor4D,
-  styles: readonly tf.Tensor4D[],
-  blend: readonly number[],
-  loss: LossDescription,
-  tiling: Tiling,
-): Promise<TiledTargets> {
-  const tiler = { executor, network, tiling };
-  const styleLayers = Object.keys(loss.styleLayers);
-  const contentLayers = Object.keys(loss.contentLayers);
-  const total = blend.reduce((a, b) => a + b, 0);
-  let grams: Grams = {};
-  try {
-    for (const [i, style] of styles.entries()) {
-      const { grams: own, meanSquares } = await tiledGrams(
-        tiler,
-        await toHost(style),
-        styleLayers,
-        [0, 0],
-        true,
-      );
-      tf.dispose(Object.values(meanSquares));
-      const next = Object.fromEntries(styleLayers.map((layer) => [
-        layer,
-        tf.tidy(() => {
-          const weighted = tf.mul(own[layer], blend[i] / total);
-          return grams[layer] ? tf.add(grams[layer], weighted) : weighted;
-        }) as tf.Tensor2D,
-      ]));
-      tf.dispose([...Object.values(own), ...Object.values(grams)]);
-      grams = next;
-    }
-    const targets: TiledTargets = {
-      content: await toHost(content),
-      grams,
-      contentScales: {},
-      styleScales: {},
-    };
-    if (loss.normalize) {
-      const { grams: contentGrams, meanSquares } = await tiledGrams(
-        tiler,
-        targets.content,
-        contentLayers,
-        [0, 0],
-        true,
-      );
-      tf.dispose(Object.values(contentGrams));
-      targets.contentScales = await inverse(meanSquares);
-      tf.dispose(Object.values(meanSquares));
-      const gramSquares = Object.fromEntries(styleLayers.map((layer) => [
-        layer,
-        tf.tidy(() => tf.mean(tf.square(grams[layer])) as tf.Scalar),
-      ]));
-      targets.styleScales = await inverse(gramSquares);
-      tf.dispose(Object.values(gramSquares));
-    }
-    return targets;
-  } catch (error) {
-    tf.dispose(Object.values(grams));
-    throw error;
-  }
-}
-
-/** 1 / each value, read back (floored at 1e-12, as a whole stage's scales). */
-async function inverse(values: Record<string, tf.Scalar>): Promise<LayerScales> {
-  const out: LayerScales = {};
-  for (const [layer, value] of Object.entries(values)) {
-    out[layer] = 1 / Math.max((await value.data())[0], 1e-12);
-  }
-  return out;
 }
