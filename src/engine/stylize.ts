@@ -177,64 +177,48 @@ export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep>
     for (const [index, stage] of plan.entries()) {
       const [h, w] = fitToLongestSide(input.content.height, input.content.width, stage.size);
       const content = held.add(contentAt(h, w));
-      const styleSide = Math.max(16, Math.round(options.styleScale * Math.max(h, w)));
-      const styles: tf.Tensor4D[] = [];
-      for (const image of input.styles) {
-        const rgb = held.add(tf.tidy(() => {
-          const t = imageToTensor(image);
-          const [sh, sw] = fitToLongestSide(image.height, image.width, styleSide);
-          return resize(t, sh, sw);
-        }));
-        if (colorMode === "match") {
-          styles.push(held.add(await matchColors(rgb, content)));
-          held.free(rgb);
-        } else {
-          styles.push(rgb);
-        }
-      }
+      const styles = await stageStyles(input, options, content, held);
       const memory = memories[index];
-      let stageObjective: AsyncObjective | undefined;
-      let hostObjective: HostObjective | undefined;
-      if (memory.tile === null) {
-        targets = await stageTargets(executor, network, content, styles, blend, loss);
-        const terms = wholeImageTerms(loss, targets, [h, w]);
-        stageObjective = (x) => Promise.resolve(executor.evaluate(x as tf.Tensor4D, terms));
+      const tiling: Tiling | undefined = memory.tile === null ? undefined : {
+        tile: memory.tile,
+        reach: memory.reach,
+        signal,
+        onTile: (tile, tiles) => input.onTile?.({ iteration: iteration + 1, tile, tiles }),
+      };
+      // Targets, then the objective: the loss terms of this stage, whole or tile by tile.
+      let objective: { tensors: AsyncObjective } | { host: HostObjective };
+      if (!tiling) {
+        const wholeTargets = await stageTargets(executor, network, content, styles, blend, loss);
+        targets = wholeTargets;
+        const terms = wholeImageTerms(loss, wholeTargets, [h, w]);
+        objective = { tensors: (x) => Promise.resolve(executor.evaluate(x as tf.Tensor4D, terms)) };
       } else {
-        const tiling: Tiling = {
-          tile: memory.tile,
-          reach: memory.reach,
-          signal,
-          onTile: (tile, tiles) => input.onTile?.({ iteration: iteration + 1, tile, tiles }),
-        };
-        targets = await tiledStageTargets(
-          { executor, network, tiling },
-          content,
-          styles,
-          blend,
-          loss,
-        );
-        hostObjective = tiledObjective(executor, network, loss, targets, tiling);
+        const tiler = { executor, network, tiling };
+        const tiledTargets = await tiledStageTargets(tiler, content, styles, blend, loss);
+        targets = tiledTargets;
+        objective = { host: tiledObjective(executor, network, loss, tiledTargets, tiling) };
       }
       held.free(...styles);
 
+      // The optimiser, from the previous stage's result or options.init.
       const x0 = held.add(startingPoint(network, options, input, content, x, seed, [h, w]));
-      held.free(content); // the targets and the start are made
-      held.free(x);
+      held.free(content, x); // the targets and the start are made
       x = undefined;
-      if (hostObjective && options.optimizer === "lbfgs") {
+      if ("host" in objective && options.optimizer === "lbfgs") {
         // A tiled stage keeps its image-sized vectors in host memory, beside one tile on the device.
-        const tiled = hostObjective;
+        const tiled = objective.host;
         const counted: HostObjective = (x, grad) => (evaluations += 1, tiled(x, grad));
         const start = await toHost(x0);
         held.free(x0); // before the first evaluation: the device holds one tile's pass
         run = await hostRun(counted, start, memory.historySize, bounds);
       } else {
-        const inner = stageObjective ?? onTensors(hostObjective!);
+        const inner = "host" in objective ? onTensors(objective.host) : objective.tensors;
         const counted: AsyncObjective = async (x) => (evaluations += 1, await inner(x));
         run = await tensorRun(counted, x0, options, memory.historySize, clip);
         held.free(x0);
       }
 
+      // The iterations, each yielded, with a preview every previewEvery.
       for (let i = 0; i < stage.iterations; i++) {
         signal?.throwIfAborted();
         const [total, contentTerm, styleTerm, tv] = await run.step();
@@ -266,6 +250,36 @@ export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep>
     disposeTargets(targets);
     held.dispose();
   }
+}
+
+/**
+ * The style images at a stage's scale (`styleScale` times the content's longest side
+ * there), each given the content's colours when `preserveColors` is `match`; held by `held`.
+ */
+async function stageStyles(
+  input: StylizeInput,
+  options: StylizeOptions,
+  content: tf.Tensor4D,
+  held: Held,
+): Promise<tf.Tensor4D[]> {
+  const side = Math.max(
+    16,
+    Math.round(options.styleScale * Math.max(...content.shape.slice(1, 3))),
+  );
+  const styles: tf.Tensor4D[] = [];
+  for (const image of input.styles) {
+    const rgb = held.add(tf.tidy(() => {
+      const [sh, sw] = fitToLongestSide(image.height, image.width, side);
+      return resize(imageToTensor(image), sh, sw);
+    }));
+    if (options.preserveColors === "match") {
+      styles.push(held.add(await matchColors(rgb, content)));
+      held.free(rgb);
+    } else {
+      styles.push(rgb);
+    }
+  }
+  return styles;
 }
 
 /** The first image of a stage: the previous stage's result upsampled, else `options.init`. */
