@@ -12,9 +12,9 @@
  */
 import { ZodError } from "zod";
 import { checkInputs, checkRun, type RunImages, type SizedImage } from "../engine/guards.ts";
+import { networkOptions } from "../engine/run.ts";
 import { type StylizeOptions, stylizeOptionsSchema } from "../engine/options.ts";
 import { networkShape } from "../net/shape.ts";
-import { presetNamed, PRESETS } from "../net/presets.ts";
 import { decodeImage, ImageDecodeError } from "../image/codec.ts";
 import { type ImageHeader, ImageHeaderError, readImageHeader } from "../image/header.ts";
 import type { RgbaImage } from "../image/image.ts";
@@ -281,8 +281,7 @@ export async function readJobForm(
  * decoded or queued. Skipped when the weights are missing (the route's 503).
  */
 async function checkAgainstNetwork(parsed: StylizeOptions, images: RunImages) {
-  const preset = presetNamed(PRESETS[parsed.network], parsed.preset);
-  const network = await networkShape(parsed.network, parsed.padding ?? preset?.padding);
+  const network = await networkShape(parsed.network, networkOptions(parsed).padding);
   if (!network) return;
   withFieldProblem(() => checkRun(network, parsed, images));
 }
