@@ -32,7 +32,8 @@ export function sizeBucket(size: number): number {
  * with `RESTYLE_BACKEND` is used as is.
  */
 export function chooseBackend(network: NetworkId, size?: number): Promise<BackendChoice> {
-  const key = size === undefined ? network : `${network}@${sizeBucket(size)}`;
+  // "loss": choices timed by this probe (the whole loss through each executor), not an older one.
+  const key = `${size === undefined ? network : `${network}@${sizeBucket(size)}`} loss`;
   const side = Math.min(size ?? PROBE_MAX_SIZE, PROBE_MAX_SIZE);
   const options = stylizeOptionsSchema.parse({ network });
   let backend: string | undefined;
