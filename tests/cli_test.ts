@@ -39,7 +39,7 @@ Deno.test({
     const run = await stylizeCli(
       `${dir}/content.png`,
       ...["--style", `${dir}/style.png`, "--out", out, "--json", "--iterations", "3"],
-      ...["--preview-every", "2", "--max-size", "64", "--max-output", "64", "--seed", "1"],
+      ...["--preview-every", "2", "--max-size", "64", "--max-detail-size", "64", "--seed", "1"],
       ...["--frames", `${dir}/frames`],
       ...["--gif", `${dir}/out.gif`],
     );
@@ -86,7 +86,7 @@ Deno.test({
       env,
       `${dir}/content.png`,
       ...["--style", `${dir}/style.png`, "--out", `${dir}/out.png`, "--iterations", "2"],
-      ...["--max-size", "64", "--max-output", "64"],
+      ...["--max-size", "64", "--max-detail-size", "64"],
     );
     assert.equal(run.code, 0, run.stderr);
     const lines = run.stderr.trim().split("\n");

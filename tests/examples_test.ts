@@ -9,7 +9,7 @@ const OPTIONS = JSON.stringify({
   iterations: 4,
   previewEvery: 2,
   maxSize: 48,
-  maxOutput: 48,
+  maxDetailSize: 48,
   seed: 3,
 });
 

@@ -87,7 +87,7 @@ Deno.test("a layer larger than maxSize comes back optimised at its own size; til
         maxSize: 32,
         scales: [32],
         iterations: 1,
-        maxOutput: 16384,
+        maxDetailSize: 16384,
         detailIterations: 1,
         // Shallow layers and a small budget: the 400 px stage does not fit whole.
         contentLayers: { "fire2/concat": 1 },

@@ -13,6 +13,7 @@
 import { ZodError } from "zod";
 import { checkInputs, checkRun, type RunImages, type SizedImage } from "../engine/guards.ts";
 import { type StylizeOptions, stylizeOptionsSchema } from "../engine/options.ts";
+import { RENAMED_OPTIONS } from "../engine/option_fields.ts";
 import { networkShape } from "../net/shape.ts";
 import { presetNamed, PRESETS } from "../net/presets.ts";
 import { decodeImage, ImageDecodeError } from "../image/codec.ts";
@@ -183,6 +184,7 @@ export function readOptions(
   }
   const parsed = stylizeOptionsSchema.safeParse(json);
   if (!parsed.success) throw fieldProblem(parsed.error, "options");
+  noteRenamed(json);
   const { iterations } = parsed.data;
   if (iterations > limits.maxIterations) {
     // The default counts too: the job would run it.
@@ -200,6 +202,20 @@ export function readOptions(
     );
   }
   return parsed.data;
+}
+
+const noted = new Set<string>();
+
+/** Says once per server process, in its log, that a client still sends an option's old name. */
+function noteRenamed(options: object): void {
+  for (const [old, now] of Object.entries(RENAMED_OPTIONS)) {
+    if (!(old in options) || noted.has(old)) continue;
+    noted.add(old);
+    console.warn(
+      `restyle: a client sent options.${old}, the deprecated old name of options.${now}; ` +
+        "it still works (read as that)",
+    );
+  }
 }
 
 /**
