@@ -94,7 +94,10 @@ Deno.test("a default the server's limits do not allow is refused, saying it is t
   try {
     const iterations = await post(server.url, jobForm(layerPng, { maxSize: 64 }));
     assert.equal(iterations.status, 422);
-    assert.match((await iterations.json()).detail, /the default, 100, is more than .* \(50\)/);
+    assert.match(
+      (await iterations.json()).detail,
+      /the default, 100, is more than .* \(at most 50\)/,
+    );
     const size = await post(server.url, jobForm(layerPng, { iterations: 5 }));
     assert.equal(size.status, 422);
     assert.equal((await size.json()).errors[0].field, "options.maxSize");

@@ -190,13 +190,14 @@ function limitingLayer(network: GuardedNetwork, layers: readonly string[]): stri
  * Checks that the content, at every working size (`maxSize` or each of
  * `scales`), and every style image, at its working size, are large enough for
  * the layers evaluated on them; the issue names the option to change and the
- * smallest value that works, or the image when no allowed value would.
+ * smallest value that works, or the image when no value up to `largest` would.
  */
 function sizeIssues(
   network: GuardedNetwork,
   options: StylizeOptions,
   layers: CheckedLayers,
   images: RunImages,
+  largest: number,
   issues: Issue[],
 ): void {
   if (!network.outputSizes) return;
@@ -222,7 +223,7 @@ function sizeIssues(
       continue;
     }
     let larger = size + 1;
-    while (larger <= MAX_SIZE) {
+    while (larger <= largest) {
       const [lh, lw] = fitToLongestSide(content.height, content.width, larger);
       if (fits(network, all, lh, lw)) break;
       larger++;
@@ -231,11 +232,11 @@ function sizeIssues(
       `at ${size} px the ${content.field} image (${content.width}x${content.height}) ` +
       `is worked on at ${w}x${h}, and ${need(all)}`;
     issues.push(
-      larger <= MAX_SIZE
+      larger <= largest
         ? { path: fieldPath(field), message: `${worked}: use ${larger} or more` }
         : {
           path: fieldPath(content.field),
-          message: `${worked}; even at the largest size (${MAX_SIZE}) it is too thin: ` +
+          message: `${worked}; even at the largest size allowed (${largest}) it is too thin: ` +
             `crop it or pad it to a less elongated shape, or use shallower layers`,
         },
     );
@@ -284,12 +285,19 @@ function zodError(issues: Issue[]): ZodError {
   );
 }
 
+/** Limits of {@linkcode checkRun} a caller applies beyond the schema's. */
+export interface RunLimits {
+  /** Largest `maxSize` (and `scales` entry) the caller serves; default the schema's, 2048. */
+  maxSize?: number;
+}
+
 /**
  * Every check before a run: preset, layers, at least one loss term, and the
  * content and style images large enough at their working sizes for the layers
  * asked for (when the network states its geometry). Throws one `ZodError`
  * listing every problem, each with the field's path; returns the layers each
- * loss term uses.
+ * loss term uses. A size it suggests, or says none works up to, is within
+ * `limits.maxSize` (a server's own limit).
  *
  * @example
  * ```ts
@@ -303,10 +311,12 @@ export function checkRun(
   network: GuardedNetwork,
   options: StylizeOptions,
   images: RunImages,
+  limits: RunLimits = {},
 ): CheckedLayers {
   const issues: Issue[] = [];
   const layers = layersOrIssues(network, options, issues);
-  if (layers && !issues.length) sizeIssues(network, options, layers, images, issues);
+  const largest = Math.min(limits.maxSize ?? MAX_SIZE, MAX_SIZE);
+  if (layers && !issues.length) sizeIssues(network, options, layers, images, largest, issues);
   if (issues.length) throw zodError(issues);
   return layers!;
 }

@@ -18,21 +18,15 @@ import {
 } from "./schemas.ts";
 import { readJobForm, type UploadLimits } from "./upload.ts";
 
-/** Sizes this server can serve (stated in `/v1/health`). */
-export interface SizeLimits {
-  /** Largest `maxSize` and largest entry of `scales`, in pixels. */
-  maxSize: number;
-  /** Most entries in `scales`. */
-  maxScales: number;
-  /** Job uploads read at the same time; more get 429. */
-  maxUploads: number;
-}
-
 /** What the job routes need from the app. */
 export interface JobRoutesContext {
   queue: JobQueue;
   styles: StyleStore;
-  limits: UploadLimits & SizeLimits;
+  /** What a job may ask for (stated in `/v1/health`), and how many uploads are read at once. */
+  limits: UploadLimits & {
+    /** Job uploads read at the same time; more get 429. */
+    maxUploads: number;
+  };
   /** Whether a network's weights are in place, and the command that fetches them. */
   networkStatus: (id: NetworkId) => Promise<{ ready: boolean; fetch: string }>;
 }
@@ -82,9 +76,8 @@ export function addJobRoutes(app: OpenAPIHono, ctx: JobRoutesContext): void {
     return job;
   };
 
-  // Checked after the fields and before any image is decoded.
+  // Checked after the fields (and their limits) and before any image is decoded.
   const admit = async (options: StylizeOptions) => {
-    checkSizes(options, ctx.limits);
     const network: NetworkId = options.network;
     const status = await ctx.networkStatus(network);
     if (!status.ready) {
@@ -247,39 +240,5 @@ export function addJobRoutes(app: OpenAPIHono, ctx: JobRoutesContext): void {
       return ndjsonResponse(c, job, cancel);
     }
     return pngResponse(job, cancel);
-  });
-}
-
-/**
- * 422 naming `options.maxSize` or `options.scales` when the sizes the run would use pass what
- * this server can serve: the scales when given, else maxSize (its default too).
- */
-export function checkSizes(options: StylizeOptions, limits: SizeLimits): void {
-  const refuse = (field: string, message: string) => {
-    throw new Problem(422, `${field}: ${message}`, {
-      type: "invalid-field",
-      errors: [{ field, message }],
-    });
-  };
-  if (options.scales === undefined && options.maxSize > limits.maxSize) {
-    refuse(
-      "options.maxSize",
-      `${options.maxSize} is more than this server can serve (at most ${limits.maxSize})`,
-    );
-  }
-  const scales = options.scales ?? [];
-  if (scales.length > limits.maxScales) {
-    refuse(
-      "options.scales",
-      `at most ${limits.maxScales} sizes on this server (got ${scales.length})`,
-    );
-  }
-  scales.forEach((size, i) => {
-    if (size > limits.maxSize) {
-      refuse(
-        `options.scales.${i}`,
-        `${size} is more than this server can serve (at most ${limits.maxSize})`,
-      );
-    }
   });
 }
