@@ -1,5 +1,6 @@
 /**
- * @module The job routes: `POST /v1/jobs`, `GET/DELETE /v1/jobs/{id}`, events, images, `POST /v1/stylize`.
+ * @module The job routes: `GET/POST /v1/jobs`, `GET/DELETE /v1/jobs/{id}`, events, images,
+ * `POST /v1/stylize`.
  */
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import type { StylizeOptions } from "../engine/options.ts";
@@ -12,6 +13,7 @@ import {
   ImageParamsSchema,
   JobCreatedSchema,
   JobFormSchema,
+  JobListSchema,
   JobParamsSchema,
   JobSchema,
   problemResponses,
@@ -54,6 +56,21 @@ export function jobView(job: Job, queue: JobQueue) {
     createdAt: iso(job.createdAt)!,
     startedAt: iso(job.startedAt),
     finishedAt: iso(job.finishedAt),
+    links: links(job),
+  };
+}
+
+/** A job as `GET /v1/jobs` lists it. */
+export function jobSummary(job: Job, queue: JobQueue) {
+  return {
+    id: job.id,
+    status: job.status,
+    progress: job.iterations > 0 ? Math.min(1, job.iteration / job.iterations) : 0,
+    iteration: job.iteration,
+    iterations: job.iterations,
+    position: queue.position(job),
+    createdAt: new Date(job.createdAt).toISOString(),
+    finishedAt: job.finishedAt === undefined ? null : new Date(job.finishedAt).toISOString(),
     links: links(job),
   };
 }
@@ -131,6 +148,24 @@ export function addJobRoutes(app: OpenAPIHono, ctx: JobRoutesContext): void {
       202,
     );
   });
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/jobs",
+      summary: "The jobs this server holds, newest first",
+      description: "Waiting and running jobs, and finished ones while they are kept " +
+        "(a bounded number, for a bounded time). Each links to its state, events and latest " +
+        "image; `DELETE` its `self` link to cancel it.",
+      responses: {
+        200: {
+          description: "the jobs",
+          content: { "application/json": { schema: JobListSchema } },
+        },
+      },
+    }),
+    (c) => c.json({ jobs: queue.list().reverse().map((job) => jobSummary(job, queue)) }, 200),
+  );
 
   app.openapi(
     createRoute({
