@@ -5,7 +5,6 @@
  * app; `serve.ts` puts it on a socket. Every error is `application/problem+json`.
  */
 import { OpenAPIHono } from "@hono/zod-openapi";
-import { bodyLimit } from "hono/body-limit";
 import { createRoute } from "@hono/zod-openapi";
 import { repoPath } from "../config.ts";
 import { MAX_ITERATIONS, MAX_SIZE } from "../engine/options.ts";
@@ -13,6 +12,7 @@ import { networkReady } from "../net/load.ts";
 import { NETWORK_IDS, type NetworkId } from "../net/network.ts";
 import { StyleStore } from "../styles/store.ts";
 import { weightsCommand } from "../weights/install.ts";
+import { bodyLimit } from "./body_limit.ts";
 import { addDocsRoutes } from "./docs.ts";
 import {
   frameAncestors,

@@ -274,6 +274,8 @@ export function addJobRoutes(app: OpenAPIHono, ctx: JobRoutesContext): void {
     if (!(c.req.header("accept") ?? "").includes("image/png")) {
       return ndjsonResponse(c, job, cancel);
     }
-    return pngResponse(job, cancel);
+    // Deno.serve's handler info, which Hono passes on as the env.
+    const served = c.env as Partial<Deno.ServeHandlerInfo> | undefined;
+    return pngResponse(job, cancel, served?.completed);
   });
 }
