@@ -51,7 +51,7 @@ export interface AppOptions {
   maxIterations?: number;
   /** Most styles per job (422 beyond). Default 8. */
   maxStyles?: number;
-  /** Largest `maxSize` and `scales` entry this server serves (422 beyond; at most 2048). Default 1024. */
+  /** Largest `maxSize` and `scales` entry served (422 beyond; at most 2048). Default 1024. */
   maxSize?: number;
   /** Most entries in `scales` (422 beyond). Default 4. */
   maxScales?: number;

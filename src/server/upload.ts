@@ -226,15 +226,14 @@ function serverBounds(
   return new ZodError(error.issues.map((issue) => {
     if (issue.code !== "too_big") return issue;
     const [name, entry] = issue.path;
-    const value = typeof entry === "number"
-      ? (sent.scales as unknown[])[entry]
-      : sent[String(name)];
+    const given = sent[String(name)];
+    const value = typeof entry === "number" ? (given as unknown[])[entry] : given;
     const bound = (limit: number, message: string) =>
       Number(issue.maximum) > limit ? { ...issue, message } : issue;
     if (name === "iterations") {
       return bound(limits.maxIterations, allows(`${value}`, limits.maxIterations));
     }
-    if (name === "maxSize" || typeof entry === "number") {
+    if (name === "maxSize" || (name === "scales" && typeof entry === "number")) {
       return bound(limits.maxSize, serves(`${value}`, limits.maxSize));
     }
     if (name === "scales") {
