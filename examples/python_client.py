@@ -2,10 +2,14 @@
 """Stylize an image through the Restyle HTTP API with Python's standard library only.
 
     python3 examples/python_client.py IMAGE [STYLE] [OUT]
+    python3 examples/python_client.py --list
+    python3 examples/python_client.py --cancel JOB_ID
 
 Queues a job (multipart POST /v1/jobs), follows its server-sent events, saves
 every preview as OUT-<iteration>.png and the result as OUT (default
-restyled.png). Environment: RESTYLE_URL (default http://127.0.0.1:8787),
+restyled.png). --list prints the jobs the server holds, newest first (GET
+/v1/jobs); --cancel stops a job, or forgets a finished one (DELETE
+/v1/jobs/JOB_ID). Environment: RESTYLE_URL (default http://127.0.0.1:8787),
 RESTYLE_TOKEN (bearer token, if the server needs one), RESTYLE_OPTIONS (JSON).
 """
 import json
@@ -13,6 +17,7 @@ import mimetypes
 import os
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 
@@ -60,9 +65,42 @@ def events(path):
                 data.append(line[5:].strip())
 
 
+def refused(error):
+    """Exits with the problem the server answered (application/problem+json)."""
+    problem = json.load(error)
+    sys.exit(f"refused ({problem['status']}): {problem['detail']}")
+
+
+def list_jobs():
+    """Prints one line per job: id, status, progress, when it was queued."""
+    with request("/v1/jobs") as response:
+        jobs = json.load(response)["jobs"]
+    if not jobs:
+        print("no jobs")
+    for job in jobs:
+        print(f"{job['id']}  {job['status']:<9}  {job['progress']:4.0%}  "
+              f"{job['iteration']}/{job['iterations']}  queued {job['createdAt']}")
+
+
+def cancel_job(job_id):
+    """Cancels a waiting or running job (returns once it has stopped); forgets a finished one."""
+    try:
+        with request(f"/v1/jobs/{urllib.parse.quote(job_id)}", method="DELETE") as response:
+            job = json.load(response)
+    except urllib.error.HTTPError as error:
+        refused(error)
+    print(f"job {job['id']}: {job['status']} at iteration {job['iteration']}/{job['iterations']}")
+
+
 def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
+    if sys.argv[1] == "--list":
+        return list_jobs()
+    if sys.argv[1] == "--cancel":
+        if len(sys.argv) != 3:
+            sys.exit("usage: python3 examples/python_client.py --cancel JOB_ID")
+        return cancel_job(sys.argv[2])
     image, style = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "starry-night"
     out = sys.argv[3] if len(sys.argv) > 3 else "restyled.png"
     with open(image, "rb") as f:
@@ -72,8 +110,7 @@ def main():
         with request("/v1/jobs", body, {"Content-Type": content_type}) as response:
             job = json.load(response)
     except urllib.error.HTTPError as error:
-        problem = json.load(error)
-        sys.exit(f"refused ({problem['status']}): {problem['detail']}")
+        refused(error)
     print(f"job {job['id']} queued")
     stem = out[:-4] if out.endswith(".png") else out
     for event, data in events(job["links"]["events"]):

@@ -14,7 +14,7 @@
  * - `RESTYLE_FAST_BACKWARD=0`: tfjs's own gradients instead of the fast kernels.
  * - `RESTYLE_TOKEN`: the bearer token the server requires.
  * - `RESTYLE_WORKER_TEST_HOOKS=1`: the engine process accepts injected failures (tests).
- * - `XDG_RUNTIME_DIR`: when unset, the engine process gets a private one.
+ * - `XDG_RUNTIME_DIR`: when unset, the engine process and the CLI get a private one.
  */
 
 const repoRoot = new URL("../", import.meta.url);
@@ -97,6 +97,48 @@ export function workerTestHooks(): boolean {
 /** Whether `XDG_RUNTIME_DIR` is set (a desktop session's runtime directory). */
 export function hasXdgRuntimeDir(): boolean {
   return env("XDG_RUNTIME_DIR") !== undefined;
+}
+
+/**
+ * A fresh, private (mode 0700), empty runtime directory when `XDG_RUNTIME_DIR` is unset;
+ * `undefined` when it is set. Without a desktop session, the WebGPU adapter probe (Vulkan's
+ * Wayland support) prints "XDG_RUNTIME_DIR is invalid or not set" on every probe: a process
+ * that probes gets one of these instead (the engine process in its environment, the CLI
+ * through {@linkcode usePrivateRuntimeDir}). The caller removes it.
+ */
+export function privateRuntimeDir(): string | undefined {
+  if (hasXdgRuntimeDir()) return undefined;
+  const dir = Deno.makeTempDirSync({ prefix: "restyle-runtime-" });
+  Deno.chmodSync(dir, 0o700);
+  return dir;
+}
+
+/**
+ * Gives this process a {@linkcode privateRuntimeDir} as its `XDG_RUNTIME_DIR` when it has
+ * none; call it before the first WebGPU probe. Returns what undoes it (removes the directory).
+ *
+ * @example
+ * ```ts
+ * const restore = usePrivateRuntimeDir();
+ * try {
+ *   await initBackend(); // probes WebGPU quietly
+ * } finally {
+ *   restore();
+ * }
+ * ```
+ */
+export function usePrivateRuntimeDir(): () => void {
+  const dir = privateRuntimeDir();
+  if (!dir) return () => {};
+  Deno.env.set("XDG_RUNTIME_DIR", dir);
+  return () => {
+    Deno.env.delete("XDG_RUNTIME_DIR");
+    try {
+      Deno.removeSync(dir, { recursive: true });
+    } catch {
+      // already gone
+    }
+  };
 }
 
 /** Path of a file shipped in the repository (manifests, plug-ins, pages). */

@@ -59,7 +59,7 @@ for await (
     content,
     styles: [style],
     network,
-    options: { maxSize: 64, maxOutput: 64, iterations: 5, previewEvery: 5, seed: 1 },
+    options: { maxSize: 64, maxDetailSize: 64, iterations: 5, previewEvery: 5, seed: 1 },
   })
 ) {
   totals.push(step.losses.total);

@@ -91,13 +91,13 @@ export function jobForm(
 
 /** Tiny, fast options: squeezenet, a few iterations at 48 px. */
 export function tiny(extra: Record<string, unknown> = {}): Record<string, unknown> {
-  // maxOutput 48: one stage, its result upscaled to the layer (detail stages cost more).
+  // maxDetailSize 48: one stage, its result upscaled to the layer (detail stages cost more).
   return {
     network: "squeezenet",
     iterations: 2,
     previewEvery: 1,
     maxSize: 48,
-    maxOutput: 48,
+    maxDetailSize: 48,
     seed: 1,
     ...extra,
   };

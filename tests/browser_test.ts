@@ -15,7 +15,7 @@ async function runSmallJob(page: Page, layer: string): Promise<void> {
   await page.check('#styles input[value="great-wave"]', { force: true });
   await page.fill("#iterations", "6");
   await page.fill("#maxSize", "64");
-  await page.fill("#maxOutput", "64"); // one stage, upscaled: the detail stages cost more
+  await page.fill("#maxDetailSize", "64"); // one stage, upscaled: the detail stages cost more
   await page.fill("#previewEvery", "2");
   await page.selectOption("#network", "squeezenet");
   await page.click("#run");

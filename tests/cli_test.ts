@@ -8,10 +8,16 @@ const mirror = Deno.env.get("RESTYLE_MIRROR");
 const cli = new URL("../src/cli/stylize.ts", import.meta.url).pathname;
 
 async function stylizeCli(...args: string[]) {
+  return await stylizeCliIn(undefined, ...args);
+}
+
+/** The CLI with only `env` as its environment (`undefined`: this process's). */
+async function stylizeCliIn(env: Record<string, string> | undefined, ...args: string[]) {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", cli, ...args],
     stdout: "piped",
     stderr: "piped",
+    ...(env ? { clearEnv: true, env } : {}),
   }).output();
   const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
   return { code, stdout: text(stdout), stderr: text(stderr) };
@@ -33,7 +39,7 @@ Deno.test({
     const run = await stylizeCli(
       `${dir}/content.png`,
       ...["--style", `${dir}/style.png`, "--out", out, "--json", "--iterations", "3"],
-      ...["--preview-every", "2", "--max-size", "64", "--max-output", "64", "--seed", "1"],
+      ...["--preview-every", "2", "--max-size", "64", "--max-detail-size", "64", "--seed", "1"],
       ...["--frames", `${dir}/frames`],
       ...["--gif", `${dir}/out.gif`],
     );
@@ -59,6 +65,35 @@ Deno.test({
     const frames = [...Deno.readDirSync(`${dir}/frames`)].map((e) => e.name).sort();
     assert.deepEqual(frames, ["out-0002.png", "out-0003.png"]);
     assert.ok((await Deno.stat(`${dir}/out.gif`)).size > 0);
+    await Deno.remove(dir, { recursive: true });
+  },
+});
+
+Deno.test({
+  name: "stylize CLI without a desktop session prints only its own lines: no XDG_RUNTIME_DIR " +
+    "complaint from the WebGPU probe, no warning",
+  ignore: !mirror,
+  async fn() {
+    const dir = await fixtureDir();
+    // No XDG_RUNTIME_DIR, as over ssh or in CI; a fresh data dir, so the backend probe runs
+    // (each WebGPU adapter request complained once where a Vulkan driver is installed).
+    const env = Object.fromEntries(
+      ["HOME", "PATH", "DENO_DIR", "RESTYLE_MIRROR", "RESTYLE_HOME", "RESTYLE_BACKEND"]
+        .flatMap((name) => Deno.env.get(name) ? [[name, Deno.env.get(name)!]] : []),
+    );
+    env.RESTYLE_DATA = `${dir}/data`;
+    const run = await stylizeCliIn(
+      env,
+      `${dir}/content.png`,
+      ...["--style", `${dir}/style.png`, "--out", `${dir}/out.png`, "--iterations", "2"],
+      ...["--max-size", "64", "--max-detail-size", "64"],
+    );
+    assert.equal(run.code, 0, run.stderr);
+    const lines = run.stderr.trim().split("\n");
+    assert.match(lines[0], /^restyle: backend (webgpu|onnx|wasm|cpu) on /, run.stderr);
+    assert.match(lines[1], /^restyle: wrote .*out\.png in [\d.]+ s$/, run.stderr);
+    assert.equal(lines.length, 2, run.stderr);
+    assert.equal(run.stdout, "");
     await Deno.remove(dir, { recursive: true });
   },
 });

@@ -16,7 +16,7 @@ async function runExample(script: string) {
       outDir,
       "--max-size",
       "48",
-      "--max-output", // one stage, its result upscaled to the content
+      "--max-detail-size", // one stage, its result upscaled to the content
       "48",
       "--iterations",
       "6",

@@ -158,8 +158,8 @@ Deno.test({
       const [options] = await proxy.jobOptions();
       assert.equal(options.strength, 80);
       assert.equal(options.styleWeight, undefined);
-      // Full resolution unless the user lowers "Largest result".
-      assert.equal(options.maxOutput, 16384);
+      // Full resolution unless the user lowers "Optimise up to".
+      assert.equal(options.maxDetailSize, 16384);
       assert.equal(options.detailIterations, 2);
 
       // A layer group directly above the source layer, named after the style.

@@ -73,7 +73,19 @@ Deno.test("a content image too small or thin for the layers is refused naming th
   const [thin] = issues({ maxSize: 512 }, [1200, 24]);
   assert.match(thin, /^options\.maxSize: .*512x10.*fire7\/concat.*17 px: use 825 or more$/);
   // Nothing up to the largest maxSize makes 4000x1 workable: the image itself is named.
-  assert.match(issues({}, [4000, 1])[0], /^content: .*too thin/);
+  assert.match(issues({}, [4000, 1])[0], /^content: .*largest size allowed \(2048\).*too thin/);
+  // A caller that serves less (a server) has the size it suggests, or gives up at, within it.
+  const within = (limit: number) => {
+    const options = stylizeOptionsSchema.parse({ maxSize: 512 });
+    const images = runImages({ width: 1200, height: 24 }, [{ width: 256, height: 256 }]);
+    try {
+      checkRun(squeezenet, options, images, { maxSize: limit });
+    } catch (error) {
+      return (error as ZodError).issues.map((i) => `${i.path.join(".")}: ${i.message}`)[0];
+    }
+  };
+  assert.match(within(1024)!, /^options\.maxSize: .*use 825 or more$/);
+  assert.match(within(800)!, /^content: .*even at the largest size allowed \(800\) it is too thin/);
   assert.match(issues({ maxSize: 16 }, [16, 16])[0], /^options\.maxSize: .*use 17 or more/);
   assert.match(
     issues({ scales: [16, 256] }, [300, 300])[0],

@@ -5,7 +5,7 @@
  * options table in `src/engine/options.ts`.
  */
 import assert from "node:assert/strict";
-import { OPTION_FIELDS } from "../src/engine/option_fields.ts";
+import { OPTION_FIELDS, RENAMED_OPTIONS } from "../src/engine/option_fields.ts";
 import { DEFAULT_OPTIONS, stylizeOptionsSchema } from "../src/engine/options.ts";
 import { parseCommand, usage } from "../src/cli/stylize.ts";
 import { startServer } from "../src/server/serve.ts";
@@ -20,6 +20,8 @@ import catalogue from "../src/styles/catalogue.json" with { type: "json" };
 
 const repo = new URL("../", import.meta.url);
 const names = Object.keys(stylizeOptionsSchema.shape);
+/** The options under their current names: the table's entries less the old names it keeps. */
+const current = names.filter((name) => !(name in RENAMED_OPTIONS));
 const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 const base = ["content.png", "--style", "starry-night", "--out", "out.png"];
 
@@ -42,7 +44,7 @@ function sample(field: (typeof OPTION_FIELDS)[number]): [string, unknown] {
 }
 
 Deno.test("every option is a CLI flag named in kebab-case, with its default in --help", () => {
-  assert.deepEqual(OPTION_FIELDS.map((f) => f.name), names);
+  assert.deepEqual(OPTION_FIELDS.map((f) => f.name), current);
   const help = usage();
   for (const field of OPTION_FIELDS) {
     assert.equal(field.flag, kebab(field.name));
@@ -80,6 +82,23 @@ Deno.test("old flags still work, with a warning; a bare --preserve-colors means 
   assert.equal(before.content, "content.png");
 });
 
+Deno.test("maxOutput, the old name of maxDetailSize, still sets it (the smaller of both)", () => {
+  assert.deepEqual(RENAMED_OPTIONS, { maxOutput: "maxDetailSize" });
+  const parse = (options: object) => stylizeOptionsSchema.parse(options);
+  assert.deepEqual(parse({ maxOutput: 512 }), { ...DEFAULT_OPTIONS, maxDetailSize: 512 });
+  assert.equal(parse({ maxOutput: 512, maxDetailSize: 1024 }).maxDetailSize, 512);
+  assert.equal(parse({ maxOutput: 2048, maxDetailSize: 1024 }).maxDetailSize, 1024);
+  const bad = stylizeOptionsSchema.safeParse({ maxOutput: 8 });
+  assert.deepEqual(bad.error?.issues.map((issue) => issue.path), [["maxOutput"]]);
+
+  const warnings: string[] = [];
+  const old = parseCommand([...base, "--max-output", "512"], (m) => warnings.push(m))!;
+  assert.equal(old.options.maxDetailSize, 512);
+  assert.deepEqual(warnings, ["--max-output is deprecated: use --max-detail-size"]);
+  assert.match(usage(), /Deprecated: .*--max-output \(--max-detail-size\)/);
+  assert.doesNotMatch(usage(), /^ {2}--max-output /m);
+});
+
 Deno.test("--init-image starts from that image; a bad value names its flag", () => {
   const command = parseCommand([...base, "--init-image", "start.png"])!;
   assert.equal(command.initImage, "start.png");
@@ -101,6 +120,11 @@ Deno.test("/openapi.json publishes every option with the schema's default", asyn
     assert.deepEqual(Object.keys(options.properties), names);
     for (const field of OPTION_FIELDS) {
       assert.deepEqual(options.properties[field.name].default, field.default, field.name);
+    }
+    for (const [old, now] of Object.entries(RENAMED_OPTIONS)) {
+      assert.equal(options.properties[old].deprecated, true, old);
+      assert.equal(options.properties[old]["x-replaced-by"], now);
+      assert.match(options.properties[old].description, new RegExp(`old name of ${now}`));
     }
   } finally {
     await server.shutdown();

@@ -110,7 +110,7 @@ Deno.test({
       await frame.fill("#iterations", "4");
       await frame.fill("#previewEvery", "2");
       await frame.fill("#maxSize", "64");
-      await frame.fill("#maxOutput", "64"); // one stage, upscaled: detail stages cost more
+      await frame.fill("#maxDetailSize", "64"); // one stage, upscaled: detail stages cost more
       await frame.fill("#strength", "80");
       await frame.click("#run");
       await frame.waitForFunction(
@@ -125,7 +125,7 @@ Deno.test({
       // an absolute style weight that ignores the preset.
       const [options] = await proxy.jobOptions();
       assert.equal(options.strength, 80);
-      assert.equal(options.maxOutput, 64);
+      assert.equal(options.maxDetailSize, 64);
       assert.equal(options.styleWeight, undefined);
 
       const state: HarnessState = await page.evaluate(() => {

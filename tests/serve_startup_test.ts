@@ -128,3 +128,43 @@ Deno.test({
     assert.match(log, /SIGTERM: cancelling jobs and stopping/);
   },
 });
+
+Deno.test({
+  name: "the server's log has no Deno.serve warning: a DELETE, a chunked upload, a hang-up",
+  ignore: !MIRROR,
+  async fn() {
+    const server = await start("ok");
+    const url = `http://127.0.0.1:${server.port}`;
+    const layer = await encodePng(gradientWithAlpha(60, 40));
+    // A chunked upload: no Content-Length, so the body limit counts it as it reads.
+    const request = new Request(url, { method: "POST", body: jobForm(layer, tiny()) });
+    const bytes = new Uint8Array(await request.arrayBuffer());
+    const created = await (await fetch(`${url}/v1/jobs`, {
+      method: "POST",
+      headers: { "content-type": request.headers.get("content-type")! },
+      body: ReadableStream.from([bytes]),
+    })).json();
+    await readSse(await fetch(url + created.links.events));
+    // fetch sends a DELETE without Content-Length, and its (empty) body is read too.
+    assert.equal((await fetch(url + created.links.self, { method: "DELETE" })).status, 200);
+    // A client that hangs up on the PNG answer: its job is cancelled.
+    const abort = new AbortController();
+    const png = await fetch(`${url}/v1/stylize`, {
+      method: "POST",
+      headers: { accept: "image/png" },
+      body: jobForm(layer, tiny({ iterations: 500, previewEvery: 100 })),
+      signal: abort.signal,
+    });
+    const id = png.headers.get("x-job-id");
+    abort.abort();
+    await png.body?.cancel().catch(() => {});
+    let status = "running";
+    for (let i = 0; i < 100 && status === "running"; i++) {
+      await sleep(100);
+      status = (await (await fetch(`${url}/v1/jobs/${id}`)).json()).status;
+    }
+    assert.equal(status, "cancelled");
+    const log = await server.stop();
+    assert.doesNotMatch(log, /Deno\.serve|request\.signal|legacy/, log);
+  },
+});

@@ -18,6 +18,7 @@ Deno.test("/openapi.json documents every v1 route, the multipart job form and pr
       "DELETE /v1/jobs/{id}",
       "DELETE /v1/styles/{id}",
       "GET /v1/health",
+      "GET /v1/jobs",
       "GET /v1/jobs/{id}",
       "GET /v1/jobs/{id}/events",
       "GET /v1/jobs/{id}/images/{n}",
@@ -51,6 +52,12 @@ Deno.test("/openapi.json documents every v1 route, the multipart job form and pr
       "503",
     ]);
     assert.ok(doc.components.schemas.Problem.properties.detail);
+    const list = doc.paths["/v1/jobs"].get.responses["200"].content["application/json"].schema;
+    assert.equal(list.$ref, "#/components/schemas/JobList");
+    const summary = doc.components.schemas.JobSummary.properties;
+    for (const field of ["id", "status", "progress", "createdAt", "links"]) {
+      assert.ok(summary[field], `JobSummary.${field}`);
+    }
   } finally {
     await server.shutdown();
   }

@@ -81,6 +81,29 @@ Deno.test("bad inputs get the right problem status, naming the field, and the se
       const big = new Uint8Array(3_000_000);
       await problem(await post(contentForm(big)), 413);
     });
+    await t.step(
+      "413: a chunked body (no Content-Length) over the limit; under it, it is read",
+      async () => {
+        const chunked = async (form: FormData) => {
+          const request = new Request("http://x/", { method: "POST", body: form });
+          const bytes = new Uint8Array(await request.arrayBuffer());
+          const body = new ReadableStream<Uint8Array>({
+            start(controller) {
+              for (let i = 0; i < bytes.length; i += 65536) {
+                controller.enqueue(bytes.slice(i, i + 65536));
+              }
+              controller.close();
+            },
+          });
+          return await post(body, { "content-type": request.headers.get("content-type")! });
+        };
+        const big = await problem(await chunked(contentForm(new Uint8Array(3_000_000))), 413);
+        assert.match(big.detail, /over 2000000 bytes/);
+        const small = await chunked(jobForm(layerPng, tiny()));
+        assert.equal(small.status, 202, await small.clone().text());
+        await small.body?.cancel();
+      },
+    );
     await t.step("415: a JSON body instead of multipart", async () => {
       const body = await problem(
         await post(JSON.stringify({ content: "x" }), { "content-type": "application/json" }),

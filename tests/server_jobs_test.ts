@@ -87,7 +87,7 @@ Deno.test("a layer larger than maxSize comes back optimised at its own size; til
         maxSize: 32,
         scales: [32],
         iterations: 1,
-        maxOutput: 16384,
+        maxDetailSize: 16384,
         detailIterations: 1,
         // Shallow layers and a small budget: the 400 px stage does not fit whole.
         contentLayers: { "fire2/concat": 1 },
@@ -177,6 +177,45 @@ Deno.test("POST /v1/stylize with Accept: image/png answers the final PNG", async
     const image = await pngOf(response);
     assert.deepEqual([image.width, image.height], [60, 40]);
     assert.deepEqual(alphaChannel(image.data), alphaChannel(layer.data));
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("GET /v1/jobs lists the jobs this server holds, newest first; their links cancel them", async () => {
+  const server = await testServer();
+  try {
+    const list = async () => (await (await fetch(`${server.url}/v1/jobs`)).json()).jobs;
+    assert.deepEqual(await list(), []);
+    const done = await submit(server.url, tiny());
+    await readSse(await fetch(server.url + done.links.events));
+    const running = await submit(server.url, tiny({ iterations: 500, previewEvery: 100 }));
+    const queued = await submit(server.url, tiny());
+    await readSse(await fetch(server.url + running.links.events), (e) => e.event === "progress");
+
+    const jobs = await list();
+    assert.deepEqual(jobs.map((j: { id: string }) => j.id), [queued.id, running.id, done.id]);
+    assert.deepEqual(jobs.map((j: { status: string }) => j.status), ["queued", "running", "done"]);
+    const [waiting, busy, finished] = jobs;
+    assert.deepEqual(waiting.links, queued.links);
+    assert.deepEqual(busy.links, running.links);
+    assert.equal(waiting.progress, 0);
+    assert.equal(waiting.position, 1);
+    assert.ok(busy.progress > 0 && busy.progress < 1, `running at ${busy.progress}`);
+    assert.equal(busy.progress, busy.iteration / busy.iterations);
+    assert.equal(finished.progress, 1);
+    assert.equal(finished.iteration, 2);
+    assert.ok(Date.parse(finished.finishedAt) >= Date.parse(finished.createdAt));
+    assert.equal(busy.finishedAt, null);
+    const created = jobs.map((j: { createdAt: string }) => Date.parse(j.createdAt));
+    assert.deepEqual(created, [...created].sort((a, b) => b - a), "newest first");
+
+    // The listed link is what cancels a job.
+    const cancelled = await fetch(server.url + busy.links.self, { method: "DELETE" });
+    assert.equal((await cancelled.json()).status, "cancelled");
+    await readSse(await fetch(server.url + queued.links.events));
+    const after = await list();
+    assert.deepEqual(after.map((j: { status: string }) => j.status), ["done", "cancelled", "done"]);
   } finally {
     await server.shutdown();
   }

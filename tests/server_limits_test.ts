@@ -85,6 +85,61 @@ Deno.test("maxSize and scales beyond what the server serves get 422 naming the f
   }
 });
 
+Deno.test("refusals quote the limits this server applies, the ones /v1/health states", async () => {
+  const server = await testServer({
+    run: fakeRunner(1, 1),
+    maxSize: 256,
+    maxScales: 2,
+    maxIterations: 50,
+  });
+  try {
+    const { limits } = await (await fetch(`${server.url}/v1/health`)).json();
+    assert.deepEqual([limits.maxSize, limits.maxScales, limits.maxIterations], [256, 2, 50]);
+    const png = (w: number, h: number) => encodePng(gradientWithAlpha(w, h));
+    const small = { iterations: 5, maxSize: 128 };
+    const cases: [Uint8Array, Record<string, unknown>, string, RegExp][] = [
+      // No size makes it workable: the limit quoted is this server's, not the schema's 2048.
+      [await png(4000, 1), small, "content", /even at the largest size allowed \(256\)/],
+      // 425 px would do, but this server serves at most 256: the image is what to change.
+      [await png(400, 16), small, "content", /largest size allowed \(256\) it is too thin/],
+      [await png(400, 16), { iterations: 5, scales: [64, 128] }, "content", /allowed \(256\)/],
+      // Beyond the schema's own bounds too, the server's limit is the one quoted.
+      [layerPng, { maxSize: 3000 }, "options.maxSize", /^3000 is .* serve \(at most 256\)$/],
+      [layerPng, { scales: [128, 4000] }, "options.scales.1", /^4000 is .* \(at most 256\)$/],
+      [layerPng, { scales: [64, 96, 128, 160, 192] }, "options.scales", /^at most 2 sizes/],
+      [layerPng, { iterations: 5000 }, "options.iterations", /^5000 is .* \(at most 50\)$/],
+    ];
+    for (const [content, options, field, message] of cases) {
+      const response = await post(server.url, jobForm(content, options));
+      const body = await response.json();
+      const what = `${JSON.stringify(options)}: ${body.detail}`;
+      assert.equal(response.status, 422, what);
+      assert.equal(body.errors[0].field, field, what);
+      assert.match(body.errors[0].message, message, what);
+      assert.doesNotMatch(body.detail, /2048|2000|<=4/, what);
+    }
+    // A thin image that a size this server serves can work on is told that size.
+    const fits = await post(server.url, jobForm(await png(400, 40), { ...small, maxSize: 64 }));
+    const body = await fits.json();
+    assert.equal(fits.status, 422);
+    assert.equal(body.errors[0].field, "options.maxSize");
+    assert.match(
+      body.errors[0].message,
+      /fire7\/concat needs a side of at least 17 px: use 165 or more$/,
+    );
+  } finally {
+    await server.shutdown();
+  }
+  // Limits set above the schema's are stated as the schema's: those are what apply.
+  const wide = await testServer({ run: fakeRunner(1, 1), maxSize: 8192, maxIterations: 9999 });
+  try {
+    const { limits } = await (await fetch(`${wide.url}/v1/health`)).json();
+    assert.deepEqual([limits.maxSize, limits.maxIterations], [2048, 2000]);
+  } finally {
+    await wide.shutdown();
+  }
+});
+
 Deno.test("a full queue refuses before decoding, and waiting jobs hold only their uploaded bytes", async () => {
   const gated = gatedRunner();
   const server = await testServer({ run: gated.run, maxWaiting: 1 });

@@ -42,6 +42,30 @@ Deno.test("the runner gets the options parsed once, the schema's defaults filled
   }
 });
 
+Deno.test("maxOutput, the old name of maxDetailSize, still works, with a note in the log", async () => {
+  const { run, specs } = recordingRunner();
+  const server = await testServer({ run });
+  const warn = console.warn;
+  const notes: string[] = [];
+  console.warn = (...args: unknown[]) => notes.push(args.join(" "));
+  try {
+    for (const iterations of [3, 4]) {
+      const options = { iterations, maxSize: 64, maxOutput: 64 };
+      const created = await post(server.url, jobForm(layerPng, options));
+      assert.equal(created.status, 202, await created.clone().text());
+      await created.body?.cancel();
+    }
+    while (specs.length < 2) await new Promise((resolve) => setTimeout(resolve, 5));
+    const expected = { ...DEFAULT_OPTIONS, iterations: 3, maxSize: 64, maxDetailSize: 64 };
+    assert.deepEqual(specs[0].options, expected);
+    assert.equal(notes.length, 1, "once, not per job");
+    assert.match(notes[0], /options\.maxOutput, the deprecated old name of options\.maxDetailSize/);
+  } finally {
+    console.warn = warn;
+    await server.shutdown();
+  }
+});
+
 Deno.test("styleWeights and init that do not fit the form's images get 422 naming the field", async () => {
   const { run, specs } = recordingRunner();
   const server = await testServer({ run });
@@ -70,7 +94,10 @@ Deno.test("a default the server's limits do not allow is refused, saying it is t
   try {
     const iterations = await post(server.url, jobForm(layerPng, { maxSize: 64 }));
     assert.equal(iterations.status, 422);
-    assert.match((await iterations.json()).detail, /the default, 100, is more than .* \(50\)/);
+    assert.match(
+      (await iterations.json()).detail,
+      /the default, 100, is more than .* \(at most 50\)/,
+    );
     const size = await post(server.url, jobForm(layerPng, { iterations: 5 }));
     assert.equal(size.status, 422);
     assert.equal((await size.json()).errors[0].field, "options.maxSize");

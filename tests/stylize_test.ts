@@ -30,8 +30,8 @@ Deno.test("stylize() yields every iteration, previews at the content's size with
     content,
     styles: [style],
     network,
-    // maxOutput 16: one stage, its result upscaled (the detail stages have their own test).
-    options: { maxSize: 16, maxOutput: 16, iterations: 5, previewEvery: 2, seed: 3 },
+    // maxDetailSize 16: one stage, its result upscaled (the detail stages have their own test).
+    options: { maxSize: 16, maxDetailSize: 16, iterations: 5, previewEvery: 2, seed: 3 },
   });
   assert.deepEqual(steps.map((s) => s.iteration), [1, 2, 3, 4, 5]);
   assert.ok(steps.every((s) => s.iterations === 5));
@@ -302,7 +302,7 @@ Deno.test({
       network: await getNetwork("squeezenet"),
       options: {
         maxSize: 128,
-        maxOutput: 128,
+        maxDetailSize: 128,
         iterations: 50,
         previewEvery: 50,
         seed: 7,

@@ -151,7 +151,7 @@ if (mirror) {
   styleRgb = await photo("starry-night.jpg", 320, 512);
 }
 
-Deno.test("stagePlan() adds detail stages up to the content's own size, or maxOutput", () => {
+Deno.test("stagePlan() adds detail stages up to the content's own size, or maxDetailSize", () => {
   const plan = (options: object, side: number) =>
     stagePlan(stylizeOptionsSchema.parse(options), side).map((s) =>
       `${s.size}${s.detail ? "d" : ""}x${s.iterations}`
@@ -161,8 +161,8 @@ Deno.test("stagePlan() adds detail stages up to the content's own size, or maxOu
   assert.deepEqual(plan({}, 600), ["256x50", "512x50", "600dx10"]);
   // Doubling to 2048 would leave a stage barely below 2100: it goes straight there.
   assert.deepEqual(plan({ detailIterations: 4 }, 2100), ["256x50", "512x50", "1024dx4", "2100dx4"]);
-  assert.deepEqual(plan({ maxOutput: 1200 }, 3000), ["256x50", "512x50", "1200dx10"]);
-  assert.deepEqual(plan({ maxOutput: 512 }, 3000), ["256x50", "512x50"]);
+  assert.deepEqual(plan({ maxDetailSize: 1200 }, 3000), ["256x50", "512x50", "1200dx10"]);
+  assert.deepEqual(plan({ maxDetailSize: 512 }, 3000), ["256x50", "512x50"]);
   assert.deepEqual(plan({ scales: [300], iterations: 7 }, 400), ["300x7", "400dx10"]);
 });
 

@@ -199,12 +199,12 @@ async function render(
     const step of stylize({
       content,
       styles: [style],
-      // maxOutput: the cells compare the working size, as the sheets always did (the photos
+      // maxDetailSize: the cells compare the working size, as the sheets always did (the photos
       // are larger; full-resolution detail stages would multiply the time).
       options: {
         network,
         maxSize: size,
-        maxOutput: size,
+        maxDetailSize: size,
         seed: SEED,
         previewEvery: 1e6,
         iterations,

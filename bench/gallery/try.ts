@@ -20,7 +20,7 @@ for await (
     options: {
       network: net as "squeezenet",
       maxSize: Number(size),
-      maxOutput: Number(size),
+      maxDetailSize: Number(size),
       iterations: Number(iters),
       previewEvery: 100000,
       seed: 1,

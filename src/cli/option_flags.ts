@@ -8,7 +8,12 @@
  */
 import type { ParseArgsConfig } from "node:util";
 import type { ZodError } from "zod";
-import { OPTION_FIELDS, type OptionField } from "../engine/option_fields.ts";
+import {
+  kebabCase,
+  OPTION_FIELDS,
+  type OptionField,
+  RENAMED_OPTIONS,
+} from "../engine/option_fields.ts";
 import {
   type StylizeOptions,
   type StylizeOptionsInput,
@@ -18,11 +23,19 @@ import {
 /** A bad command line: the message is shown with a pointer to --help, exit code 2. */
 export class UsageError extends Error {}
 
-/** Old flag -> what it now is; still read, with a warning. */
+const asFlag = (name: string) => `--${kebabCase(name)}`;
+
+/**
+ * Old flag -> what it now is; still read, with a warning. Besides the CLI's own old flags,
+ * every option the table renamed (`--max-output` -> `--max-detail-size`).
+ */
 export const DEPRECATED_FLAGS: Record<string, string[]> = {
   "--every": ["--preview-every"],
   "--size": ["--max-size"],
   "--match-colors": ["--preserve-colors", "match"],
+  ...Object.fromEntries(
+    Object.entries(RENAMED_OPTIONS).map(([old, now]) => [asFlag(old), [asFlag(now)]]),
+  ),
 };
 
 /** `parseArgs` options of every option flag (all take text; the kinds are read after). */

@@ -12,6 +12,7 @@ import { basename, extname, join } from "node:path";
 import cliProgress from "cli-progress";
 import { ZodError } from "zod";
 import { type BackendName, initBackend } from "../backend.ts";
+import { usePrivateRuntimeDir } from "../config.ts";
 import { stylize, type TileProgress } from "../engine/stylize.ts";
 import type { StylizeOptions } from "../engine/options.ts";
 import { chooseBackend } from "../engine/backend_probe.ts";
@@ -258,6 +259,8 @@ async function main(args: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
+  // Before the backend probe: without a desktop session WebGPU's probe complains once per try.
+  const restoreRuntimeDir = usePrivateRuntimeDir();
   let code: number;
   try {
     code = await main(Deno.args);
@@ -273,6 +276,7 @@ if (import.meta.main) {
       code = 1;
     }
   }
+  restoreRuntimeDir();
   // The wasm backend's worker threads would keep the process alive.
   Deno.exit(code);
 }

@@ -93,13 +93,14 @@ function limitingLayer(network: GuardedNetwork, layers: readonly string[]): stri
  * Checks that the content, at every working size (`maxSize` or each of
  * `scales`), and every style image, at its working size, are large enough for
  * the layers evaluated on them; the issue names the option to change and the
- * smallest value that works, or the image when no allowed value would.
+ * smallest value that works, or the image when no value up to `largest` would.
  */
 function sizeIssues(
   network: GuardedNetwork,
   options: StylizeOptions,
   layers: CheckedLayers,
   images: RunImages,
+  largest: number,
   issues: Issue[],
 ): void {
   if (!network.outputSizes) return;
@@ -125,7 +126,7 @@ function sizeIssues(
       continue;
     }
     let larger = size + 1;
-    while (larger <= MAX_SIZE) {
+    while (larger <= largest) {
       const [lh, lw] = fitToLongestSide(content.height, content.width, larger);
       if (fits(network, all, lh, lw)) break;
       larger++;
@@ -134,11 +135,11 @@ function sizeIssues(
       `at ${size} px the ${content.field} image (${content.width}x${content.height}) ` +
       `is worked on at ${w}x${h}, and ${need(all)}`;
     issues.push(
-      larger <= MAX_SIZE
+      larger <= largest
         ? { path: fieldPath(field), message: `${worked}: use ${larger} or more` }
         : {
           path: fieldPath(content.field),
-          message: `${worked}; even at the largest size (${MAX_SIZE}) it is too thin: ` +
+          message: `${worked}; even at the largest size allowed (${largest}) it is too thin: ` +
             `crop it or pad it to a less elongated shape, or use shallower layers`,
         },
     );
@@ -181,12 +182,19 @@ function styleIssues(
   }
 }
 
+/** Limits of {@linkcode checkRun} a caller applies beyond the schema's. */
+export interface RunLimits {
+  /** Largest `maxSize` (and `scales` entry) the caller serves; default the schema's, 2048. */
+  maxSize?: number;
+}
+
 /**
  * Every check before a run: preset, layers, at least one loss term, and the
  * content and style images large enough at their working sizes for the layers
  * asked for (when the network states its geometry). Throws one `ZodError`
  * listing every problem, each with the field's path; returns the run's loss
- * (by `run.ts`'s rules, where options meet the preset).
+ * (by `run.ts`'s rules, where options meet the preset). A size it suggests, or says
+ * none works up to, is within `limits.maxSize` (a server's own limit).
  *
  * @example
  * ```ts
@@ -200,6 +208,7 @@ export function checkRun(
   network: GuardedNetwork,
   options: StylizeOptions,
   images: RunImages,
+  limits: RunLimits = {},
 ): LossDescription {
   const issues: Issue[] = [];
   const loss = describeLoss(network, options, issues);
@@ -208,7 +217,8 @@ export function checkRun(
       content: Object.keys(loss.contentLayers),
       style: Object.keys(loss.styleLayers),
     };
-    sizeIssues(network, options, layers, images, issues);
+    const largest = Math.min(limits.maxSize ?? MAX_SIZE, MAX_SIZE);
+    sizeIssues(network, options, layers, images, largest, issues);
   }
   if (issues.length) throw zodError(issues);
   return loss!;

@@ -133,7 +133,7 @@ export function planMemory(
       code: "custom",
       path: ["options", "memoryBudget"],
       message: `${budgetMiB} MiB cannot hold a ${largest[1]}x${largest[0]} stage (it needs at ` +
-        `least ${need} MiB); raise memoryBudget or lower maxOutput`,
+        `least ${need} MiB); raise memoryBudget or lower maxDetailSize`,
       input: budgetMiB,
     }]);
   }

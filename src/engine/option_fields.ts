@@ -66,6 +66,7 @@ interface JsonSchema {
   "x-label"?: string;
   "x-choices"?: Record<string, string>;
   "x-maximum"?: number;
+  "x-replaced-by"?: string;
 }
 
 function kindOf(name: string, schema: JsonSchema): Pick<OptionField, "kind" | "choices"> & {
@@ -108,11 +109,16 @@ function pluginOf(name: string, schema: JsonSchema, choices?: string[]): OptionF
   };
 }
 
-function fieldsOf(schema: z.ZodObject): OptionField[] {
+function propertiesOf(schema: z.ZodObject): [string, JsonSchema][] {
   const json = z.toJSONSchema(schema, { io: "input" }) as {
     properties: Record<string, JsonSchema>;
   };
-  return Object.entries(json.properties).map(([name, property]) => {
+  return Object.entries(json.properties);
+}
+
+function fieldsOf(schema: z.ZodObject): OptionField[] {
+  const current = propertiesOf(schema).filter(([, property]) => !property["x-replaced-by"]);
+  return current.map(([name, property]) => {
     const { kind, choices, bounds } = kindOf(name, property);
     const field: OptionField = {
       name: name as OptionField["name"],
@@ -132,5 +138,20 @@ function fieldsOf(schema: z.ZodObject): OptionField[] {
   });
 }
 
-/** Every option of {@linkcode stylizeOptionsSchema}, in the table's order. */
+/** Every option of {@linkcode stylizeOptionsSchema}, in the table's order (old names left out). */
 export const OPTION_FIELDS: readonly OptionField[] = fieldsOf(stylizeOptionsSchema);
+
+/**
+ * Old option names the schema still accepts (marked `renamedTo`), each with the option it
+ * now is: `{ maxOutput: "maxDetailSize" }`.
+ */
+export const RENAMED_OPTIONS: Readonly<Record<string, string>> = Object.fromEntries(
+  propertiesOf(stylizeOptionsSchema).flatMap(([name, property]) => {
+    const replacement = property["x-replaced-by"];
+    if (!replacement) return [];
+    if (!OPTION_FIELDS.some((field) => field.name === replacement)) {
+      throw new Error(`options.${name}: renamed to "${replacement}", which is no option`);
+    }
+    return [[name, replacement]];
+  }),
+);

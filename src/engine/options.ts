@@ -9,7 +9,8 @@
  * `--preview-every`) whose help is the field's description and whose default is
  * the schema's ({@link ./option_fields.ts}); fields marked {@linkcode inPlugins}
  * are the plug-ins' form fields, with that label (`deno task plugin-options`
- * writes them out for the plug-ins). Adding an option is one entry here.
+ * writes them out for the plug-ins). Adding an option is one entry here; renaming one keeps
+ * the old name as an entry marked {@linkcode renamedTo}, which the schema folds into the new.
  */
 import { z } from "zod";
 
@@ -17,8 +18,8 @@ import { z } from "zod";
 export const MAX_ITERATIONS = 2000;
 /** Largest `maxSize` (longest side, in pixels) the schema accepts. */
 export const MAX_SIZE = 2048;
-/** Largest `maxOutput` (longest side of a result, in pixels) the schema accepts. */
-export const MAX_OUTPUT = 16384;
+/** Largest `maxDetailSize` (longest side, in pixels, the image is optimised at) the schema accepts. */
+export const MAX_DETAIL_SIZE = 16384;
 
 /**
  * Marks an option as a field of the plug-ins' forms, with its `label`; for a choice,
@@ -36,6 +37,15 @@ export function inPlugins(
     ...(choices ? { "x-choices": choices } : {}),
     ...(maximum !== undefined ? { "x-maximum": maximum } : {}),
   };
+}
+
+/**
+ * Marks an option as the old name of `replacement`: still accepted, published as deprecated,
+ * and no longer a CLI flag or a plug-in field of its own (the CLI reads the old flag as the
+ * new one, with a warning). The keys are OpenAPI's and an extension.
+ */
+export function renamedTo(replacement: string) {
+  return { deprecated: true, "x-replaced-by": replacement };
 }
 
 const layerWeights = z.record(z.string().min(1), z.number().min(0).finite());
@@ -64,13 +74,14 @@ export const stylizeOptionsSchema = z.object({
   maxSize: z.number().int().min(16).max(MAX_SIZE).default(512)
     .describe("Longest side, in pixels, the optimisation runs at.")
     .meta(inPlugins("Size (px)")),
-  maxOutput: z.number().int().min(16).max(MAX_OUTPUT).default(MAX_OUTPUT)
+  maxDetailSize: z.number().int().min(16).max(MAX_DETAIL_SIZE).default(MAX_DETAIL_SIZE)
     .describe(
-      "Longest side, in pixels, of the result, at most the content's own. When the content " +
-        "is larger than maxSize, detail stages continue at doubling sizes up to it " +
-        "(set it to maxSize for a result optimised at maxSize and upscaled).",
+      "Longest side, in pixels, up to which the image is optimised. Above maxSize, detail " +
+        "stages at doubling sizes carry the optimisation up to this or to the content's own " +
+        "size, whichever is smaller. The result always has the content's size, upscaled from " +
+        "there when the content is larger (set it to maxSize to optimise at maxSize only: faster).",
     )
-    .meta(inPlugins("Largest result (px)")),
+    .meta(inPlugins("Optimise up to (px)")),
   detailIterations: z.number().int().min(1).max(MAX_ITERATIONS).default(10)
     .describe("Iterations of each detail stage (each stage above maxSize).")
     .meta(inPlugins("Detail iterations")),
@@ -143,7 +154,19 @@ export const stylizeOptionsSchema = z.object({
       "Coarse-to-fine sizes, e.g. [256, 512]; each stage starts from the last " +
         "(default: half of maxSize, then maxSize; maxSize alone below 256).",
     ),
-}).strict();
+  maxOutput: z.number().int().min(16).max(MAX_DETAIL_SIZE).optional()
+    .describe(
+      "Deprecated: the old name of maxDetailSize (it never capped the result, which always " +
+        "has the content's size). Where both are given, the smaller applies.",
+    )
+    .meta(renamedTo("maxDetailSize")),
+}).strict().overwrite((options) => {
+  if (options.maxOutput !== undefined) {
+    options.maxDetailSize = Math.min(options.maxDetailSize, options.maxOutput);
+    delete options.maxOutput;
+  }
+  return options;
+});
 
 /** Every option's default: what `{}` parses to (fields the preset decides stay absent). */
 export const DEFAULT_OPTIONS: StylizeOptions = stylizeOptionsSchema.parse({});

@@ -44,7 +44,7 @@ const DETAIL_SKIP_BELOW = 1.4;
  * the working stages (`options.scales`, or {@linkcode defaultScales}) share
  * `options.iterations` evenly (the rest to the last); then, when the content is
  * larger than the last of them, detail stages at doubling sizes up to the
- * content's own side (or `options.maxOutput`, if smaller), each with
+ * content's own side (or `options.maxDetailSize`, if smaller), each with
  * `options.detailIterations`.
  */
 export function stagePlan(options: StylizeOptions, contentSide = 0): Stage[] {
@@ -58,7 +58,7 @@ export function stagePlan(options: StylizeOptions, contentSide = 0): Stage[] {
       detail: false,
     }))
     .filter((stage) => stage.iterations > 0);
-  const target = Math.min(contentSide, options.maxOutput);
+  const target = Math.min(contentSide, options.maxDetailSize);
   let size = sizes.at(-1)!;
   if (target <= size) return stages;
   while (size * DETAIL_STEP * DETAIL_SKIP_BELOW <= target) {

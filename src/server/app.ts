@@ -5,13 +5,14 @@
  * app; `serve.ts` puts it on a socket. Every error is `application/problem+json`.
  */
 import { OpenAPIHono } from "@hono/zod-openapi";
-import { bodyLimit } from "hono/body-limit";
 import { createRoute } from "@hono/zod-openapi";
 import { repoPath } from "../config.ts";
+import { MAX_ITERATIONS, MAX_SIZE } from "../engine/options.ts";
 import { networkReady } from "../net/load.ts";
 import { NETWORK_IDS, type NetworkId } from "../net/network.ts";
 import { StyleStore } from "../styles/store.ts";
 import { weightsCommand } from "../weights/install.ts";
+import { bodyLimit } from "./body_limit.ts";
 import { addDocsRoutes } from "./docs.ts";
 import {
   frameAncestors,
@@ -46,11 +47,11 @@ export interface AppOptions {
   maxBodyBytes?: number;
   /** Largest width × height of an uploaded image, read from its header before decoding (413 beyond). Default 36 M. */
   maxPixels?: number;
-  /** Most iterations per job (422 beyond). Default 1000. */
+  /** Most iterations per job (422 beyond; at most the schema's 2000). Default 1000. */
   maxIterations?: number;
   /** Most styles per job (422 beyond). Default 8. */
   maxStyles?: number;
-  /** Largest `maxSize` and `scales` entry this server serves (422 beyond). Default 1024. */
+  /** Largest `maxSize` and `scales` entry served (422 beyond; at most 2048). Default 1024. */
   maxSize?: number;
   /** Most entries in `scales` (422 beyond). Default 4. */
   maxScales?: number;
@@ -127,6 +128,9 @@ const defaults = {
  */
 export async function createApp(options: AppOptions = {}): Promise<RestyleApp> {
   const config = { ...defaults, ...options };
+  // What /v1/health states and every refusal quotes: the limits that apply, within the schema's.
+  config.maxSize = Math.min(config.maxSize, MAX_SIZE);
+  config.maxIterations = Math.min(config.maxIterations, MAX_ITERATIONS);
   const styles = config.styles ?? await StyleStore.open();
   // The engine starts now, in its own process; health says "starting" until it is ready.
   const engine = config.run ? undefined : new EngineWorker(config.engine);

@@ -97,12 +97,22 @@ export function ndjsonResponse(c: Context, job: Job, onDisconnect: () => void): 
 }
 
 /**
- * `image/png`: the job's final image. The headers go out at once: Deno notices a client that
- * hung up only through the response stream (not `request.signal` once a large body was read),
- * so the stream's cancel is what calls `onDisconnect`. A failed or cancelled job cuts the body
- * short; `X-Job-Id` and the `Link` header name the job whose `error` says why.
+ * `image/png`: the job's final image. The headers go out at once, so a client that hangs up
+ * is noticed while the job runs: the response then ends before the job does, and
+ * `onDisconnect` runs. Under Deno.serve, `completed` (the handler info's promise: it settles
+ * when the response has ended, delivered or not) says so, as Deno recommends, rather than
+ * `request.signal`; without it, the response stream's cancel does. A failed or cancelled job
+ * cuts the body short; `X-Job-Id` and the `Link` header name the job whose `error` says why.
  */
-export function pngResponse(job: Job, onDisconnect: () => void): Response {
+export function pngResponse(
+  job: Job,
+  onDisconnect: () => void,
+  completed?: Promise<void>,
+): Response {
+  const ended = () => {
+    if (!job.finished) onDisconnect();
+  };
+  completed?.then(ended, ended);
   const body = new ReadableStream<Uint8Array>({
     async pull(controller) {
       await job.settled;
@@ -118,7 +128,7 @@ export function pngResponse(job: Job, onDisconnect: () => void): Response {
       controller.close();
     },
     cancel() {
-      if (!job.finished) onDisconnect();
+      if (!completed) ended();
     },
   });
   return new Response(body, {

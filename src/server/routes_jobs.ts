@@ -1,5 +1,6 @@
 /**
- * @module The job routes: `POST /v1/jobs`, `GET/DELETE /v1/jobs/{id}`, events, images, `POST /v1/stylize`.
+ * @module The job routes: `GET/POST /v1/jobs`, `GET/DELETE /v1/jobs/{id}`, events, images,
+ * `POST /v1/stylize`.
  */
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import type { StylizeOptions } from "../engine/options.ts";
@@ -12,27 +13,22 @@ import {
   ImageParamsSchema,
   JobCreatedSchema,
   JobFormSchema,
+  JobListSchema,
   JobParamsSchema,
   JobSchema,
   problemResponses,
 } from "./schemas.ts";
 import { readJobForm, type UploadLimits } from "./upload.ts";
 
-/** Sizes this server can serve (stated in `/v1/health`). */
-export interface SizeLimits {
-  /** Largest `maxSize` and largest entry of `scales`, in pixels. */
-  maxSize: number;
-  /** Most entries in `scales`. */
-  maxScales: number;
-  /** Job uploads read at the same time; more get 429. */
-  maxUploads: number;
-}
-
 /** What the job routes need from the app. */
 export interface JobRoutesContext {
   queue: JobQueue;
   styles: StyleStore;
-  limits: UploadLimits & SizeLimits;
+  /** What a job may ask for (stated in `/v1/health`), and how many uploads are read at once. */
+  limits: UploadLimits & {
+    /** Job uploads read at the same time; more get 429. */
+    maxUploads: number;
+  };
   /** Whether a network's weights are in place, and the command that fetches them. */
   networkStatus: (id: NetworkId) => Promise<{ ready: boolean; fetch: string }>;
 }
@@ -64,6 +60,21 @@ export function jobView(job: Job, queue: JobQueue) {
   };
 }
 
+/** A job as `GET /v1/jobs` lists it. */
+export function jobSummary(job: Job, queue: JobQueue) {
+  return {
+    id: job.id,
+    status: job.status,
+    progress: job.iterations > 0 ? Math.min(1, job.iteration / job.iterations) : 0,
+    iteration: job.iteration,
+    iterations: job.iterations,
+    position: queue.position(job),
+    createdAt: new Date(job.createdAt).toISOString(),
+    finishedAt: job.finishedAt === undefined ? null : new Date(job.finishedAt).toISOString(),
+    links: links(job),
+  };
+}
+
 function links(job: Job) {
   return { self: job.url(), events: job.url("/events"), latest: job.url("/images/latest") };
 }
@@ -82,9 +93,8 @@ export function addJobRoutes(app: OpenAPIHono, ctx: JobRoutesContext): void {
     return job;
   };
 
-  // Checked after the fields and before any image is decoded.
+  // Checked after the fields (and their limits) and before any image is decoded.
   const admit = async (options: StylizeOptions) => {
-    checkSizes(options, ctx.limits);
     const network: NetworkId = options.network;
     const status = await ctx.networkStatus(network);
     if (!status.ready) {
@@ -138,6 +148,24 @@ export function addJobRoutes(app: OpenAPIHono, ctx: JobRoutesContext): void {
       202,
     );
   });
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/jobs",
+      summary: "The jobs this server holds, newest first",
+      description: "Waiting and running jobs, and finished ones while they are kept " +
+        "(a bounded number, for a bounded time). Each links to its state, events and latest " +
+        "image; `DELETE` its `self` link to cancel it.",
+      responses: {
+        200: {
+          description: "the jobs",
+          content: { "application/json": { schema: JobListSchema } },
+        },
+      },
+    }),
+    (c) => c.json({ jobs: queue.list().reverse().map((job) => jobSummary(job, queue)) }, 200),
+  );
 
   app.openapi(
     createRoute({
@@ -246,40 +274,8 @@ export function addJobRoutes(app: OpenAPIHono, ctx: JobRoutesContext): void {
     if (!(c.req.header("accept") ?? "").includes("image/png")) {
       return ndjsonResponse(c, job, cancel);
     }
-    return pngResponse(job, cancel);
-  });
-}
-
-/**
- * 422 naming `options.maxSize` or `options.scales` when the sizes the run would use pass what
- * this server can serve: the scales when given, else maxSize (its default too).
- */
-export function checkSizes(options: StylizeOptions, limits: SizeLimits): void {
-  const refuse = (field: string, message: string) => {
-    throw new Problem(422, `${field}: ${message}`, {
-      type: "invalid-field",
-      errors: [{ field, message }],
-    });
-  };
-  if (options.scales === undefined && options.maxSize > limits.maxSize) {
-    refuse(
-      "options.maxSize",
-      `${options.maxSize} is more than this server can serve (at most ${limits.maxSize})`,
-    );
-  }
-  const scales = options.scales ?? [];
-  if (scales.length > limits.maxScales) {
-    refuse(
-      "options.scales",
-      `at most ${limits.maxScales} sizes on this server (got ${scales.length})`,
-    );
-  }
-  scales.forEach((size, i) => {
-    if (size > limits.maxSize) {
-      refuse(
-        `options.scales.${i}`,
-        `${size} is more than this server can serve (at most ${limits.maxSize})`,
-      );
-    }
+    // Deno.serve's handler info, which Hono passes on as the env.
+    const served = c.env as Partial<Deno.ServeHandlerInfo> | undefined;
+    return pngResponse(job, cancel, served?.completed);
   });
 }

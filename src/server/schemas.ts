@@ -152,6 +152,29 @@ export const JobSchema = z.object({
   links: LinksSchema,
 }).openapi("Job");
 
+/** One job of `GET /v1/jobs`: what a client needs to pick a job and follow or cancel it. */
+export const JobSummarySchema = z.object({
+  id: z.string(),
+  status: z.enum(["queued", "running", "done", "failed", "cancelled"]),
+  progress: z.number().min(0).max(1).openapi({
+    description: "iterations done over iterations to run (detail stages included), 0 to 1",
+    example: 0.4,
+  }),
+  iteration: z.number().int(),
+  iterations: z.number().int(),
+  position: z.number().int().openapi({ description: "place in the queue; 0 when not waiting" }),
+  createdAt: z.string(),
+  finishedAt: z.string().nullable(),
+  links: LinksSchema,
+}).openapi("JobSummary");
+
+/** `GET /v1/jobs`. */
+export const JobListSchema = z.object({
+  jobs: z.array(JobSummarySchema).openapi({
+    description: "waiting, running and kept finished jobs, newest first",
+  }),
+}).openapi("JobList");
+
 /** `{id}` path parameter of job routes. */
 export const JobParamsSchema = z.object({
   id: z.string().openapi({ param: { name: "id", in: "path" } }),

@@ -14,6 +14,7 @@ import { ZodError } from "zod";
 import { checkInputs, checkRun, type RunImages, type SizedImage } from "../engine/guards.ts";
 import { networkOptions } from "../engine/run.ts";
 import { type StylizeOptions, stylizeOptionsSchema } from "../engine/options.ts";
+import { RENAMED_OPTIONS } from "../engine/option_fields.ts";
 import { networkShape } from "../net/shape.ts";
 import { decodeImage, ImageDecodeError } from "../image/codec.ts";
 import { type ImageHeader, ImageHeaderError, readImageHeader } from "../image/header.ts";
@@ -30,6 +31,10 @@ export interface UploadLimits {
   maxIterations: number;
   /** Most style images (ids plus files) in one job. */
   maxStyles: number;
+  /** Largest `maxSize` and largest entry of `scales`, in pixels. */
+  maxSize: number;
+  /** Most entries in `scales`. */
+  maxScales: number;
 }
 
 const JOB_FIELDS = ["content", "style", "styleImage", "initImage", "options"];
@@ -157,12 +162,13 @@ export async function decodeUpload(
 }
 
 /**
- * Parses and validates the `options` field once (400 not JSON, 422 invalid values): the
- * result has the schema's defaults, and is what the job and the engine get.
+ * Parses and validates the `options` field once (400 not JSON, 422 invalid values, or values
+ * beyond this server's limits, defaults included): the result has the schema's defaults, and
+ * is what the job and the engine get.
  */
 export function readOptions(
   value: FormDataEntryValue | null,
-  limits: Pick<UploadLimits, "maxIterations">,
+  limits: Pick<UploadLimits, "maxIterations" | "maxSize" | "maxScales">,
 ): Promise<StylizeOptions> | StylizeOptions {
   if (value === null) return readOptions("", limits);
   if (typeof value !== "string") return value.text().then((text) => readOptions(text, limits));
@@ -182,24 +188,101 @@ export function readOptions(
     });
   }
   const parsed = stylizeOptionsSchema.safeParse(json);
-  if (!parsed.success) throw fieldProblem(parsed.error, "options");
-  const { iterations } = parsed.data;
-  if (iterations > limits.maxIterations) {
-    // The default counts too: the job would run it.
-    const what = "iterations" in json ? `${iterations}` : `the default, ${iterations},`;
-    throw new Problem(
-      422,
-      `options.iterations: ${what} is more than this server allows (${limits.maxIterations})`,
-      {
-        type: "invalid-field",
-        errors: [{
-          field: "options.iterations",
-          message: `at most ${limits.maxIterations} on this server`,
-        }],
-      },
+  if (!parsed.success) {
+    throw fieldProblem(
+      serverBounds(parsed.error, json as Record<string, unknown>, limits),
+      "options",
     );
   }
+  noteRenamed(json);
+  checkLimits(parsed.data, json, limits);
   return parsed.data;
+}
+
+/** A 422 naming `field` (under `options`) and this server's limit it passes. */
+function beyondLimit(field: string, message: string): Problem {
+  return new Problem(422, `options.${field}: ${message}`, {
+    type: "invalid-field",
+    errors: [{ field: `options.${field}`, message }],
+  });
+}
+
+const serves = (value: string, limit: number) =>
+  `${value} is more than this server can serve (at most ${limit})`;
+const allows = (value: string, limit: number) =>
+  `${value} is more than this server allows (at most ${limit})`;
+const sizes = (count: number, limit: number) =>
+  `at most ${limit} sizes on this server (got ${count})`;
+
+/**
+ * The schema's issues, with a bound the schema states replaced by this server's where the
+ * server's is lower: a refusal quotes the limit that applies here (`/v1/health`'s).
+ */
+function serverBounds(
+  error: ZodError,
+  sent: Record<string, unknown>,
+  limits: Pick<UploadLimits, "maxIterations" | "maxSize" | "maxScales">,
+): ZodError {
+  return new ZodError(error.issues.map((issue) => {
+    if (issue.code !== "too_big") return issue;
+    const [name, entry] = issue.path;
+    const given = sent[String(name)];
+    const value = typeof entry === "number" ? (given as unknown[])[entry] : given;
+    const bound = (limit: number, message: string) =>
+      Number(issue.maximum) > limit ? { ...issue, message } : issue;
+    if (name === "iterations") {
+      return bound(limits.maxIterations, allows(`${value}`, limits.maxIterations));
+    }
+    if (name === "maxSize" || (name === "scales" && typeof entry === "number")) {
+      return bound(limits.maxSize, serves(`${value}`, limits.maxSize));
+    }
+    if (name === "scales") {
+      return bound(limits.maxScales, sizes((value as unknown[]).length, limits.maxScales));
+    }
+    return issue;
+  }));
+}
+
+/**
+ * A 422 when parsed options pass what this server serves: iterations, and the sizes the run
+ * would use (the scales when given, else maxSize). Defaults count too: the job would run them.
+ */
+function checkLimits(
+  options: StylizeOptions,
+  sent: object,
+  limits: Pick<UploadLimits, "maxIterations" | "maxSize" | "maxScales">,
+): void {
+  const value = (name: string, n: number) => name in sent ? `${n}` : `the default, ${n},`;
+  if (options.iterations > limits.maxIterations) {
+    throw beyondLimit(
+      "iterations",
+      allows(value("iterations", options.iterations), limits.maxIterations),
+    );
+  }
+  if (options.scales === undefined && options.maxSize > limits.maxSize) {
+    throw beyondLimit("maxSize", serves(value("maxSize", options.maxSize), limits.maxSize));
+  }
+  const scales = options.scales ?? [];
+  if (scales.length > limits.maxScales) {
+    throw beyondLimit("scales", sizes(scales.length, limits.maxScales));
+  }
+  scales.forEach((size, i) => {
+    if (size > limits.maxSize) throw beyondLimit(`scales.${i}`, serves(`${size}`, limits.maxSize));
+  });
+}
+
+const noted = new Set<string>();
+
+/** Says once per server process, in its log, that a client still sends an option's old name. */
+function noteRenamed(options: object): void {
+  for (const [old, now] of Object.entries(RENAMED_OPTIONS)) {
+    if (!(old in options) || noted.has(old)) continue;
+    noted.add(old);
+    console.warn(
+      `restyle: a client sent options.${old}, the deprecated old name of options.${now}; ` +
+        "it still works (read as that)",
+    );
+  }
 }
 
 /**
@@ -261,7 +344,7 @@ export async function readJobForm(
   await checkAgainstNetwork(options, {
     content: { field: "content", ...content.header },
     styles: styleSizes,
-  });
+  }, limits);
   await admit?.(options);
 
   // Each upload is decoded once here, so a broken one is a 400 now rather than a failed job;
@@ -277,13 +360,18 @@ export async function readJobForm(
 /**
  * The engine's guards ({@linkcode checkRun}) against the network's layer graph,
  * read from its `weights.json`: unknown presets or layers, no loss term, images
- * too small or thin for the layers — a 422 naming the field, before anything is
- * decoded or queued. Skipped when the weights are missing (the route's 503).
+ * too small or thin for the layers at the sizes this server serves — a 422 naming
+ * the field, before anything is decoded or queued. Skipped when the weights are
+ * missing (the route's 503).
  */
-async function checkAgainstNetwork(parsed: StylizeOptions, images: RunImages) {
+async function checkAgainstNetwork(
+  parsed: StylizeOptions,
+  images: RunImages,
+  limits: Pick<UploadLimits, "maxSize">,
+) {
   const network = await networkShape(parsed.network, networkOptions(parsed).padding);
   if (!network) return;
-  withFieldProblem(() => checkRun(network, parsed, images));
+  withFieldProblem(() => checkRun(network, parsed, images, { maxSize: limits.maxSize }));
 }
 
 /** Runs an engine guard; its ZodError becomes a 422 naming the fields. */

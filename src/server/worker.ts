@@ -17,7 +17,7 @@
  * what to try, and a fresh process starts at once, so the queue goes on.
  */
 import type { BackendInfo } from "../backend.ts";
-import { hasXdgRuntimeDir, repoPath } from "../config.ts";
+import { privateRuntimeDir, repoPath } from "../config.ts";
 import type { JobRunner, JobSpec, RunnerStep, RunnerTile } from "./jobs.ts";
 import { Problem } from "./problem.ts";
 import {
@@ -369,13 +369,10 @@ export class EngineWorker {
   /**
    * Without a desktop session, the WebGPU adapter probe (Vulkan's Wayland
    * support) prints "XDG_RUNTIME_DIR is invalid or not set" on every probe:
-   * the engine gets a private, empty runtime directory instead.
+   * the engine gets a private, empty runtime directory instead ({@linkcode privateRuntimeDir}).
    */
   #xdgRuntimeDir(): string | undefined {
-    if (hasXdgRuntimeDir()) return undefined;
-    this.#xdgDir ??= Deno.makeTempDirSync({ prefix: "restyle-runtime-" });
-    Deno.chmodSync(this.#xdgDir, 0o700);
-    return this.#xdgDir;
+    return this.#xdgDir ??= privateRuntimeDir();
   }
 
   async #read(proc: Proc): Promise<void> {

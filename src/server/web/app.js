@@ -104,7 +104,7 @@ async function submit(event) {
     iterations: numberField("iterations"),
     maxSize: numberField("maxSize"),
     previewEvery: numberField("previewEvery"),
-    maxOutput: numberField("maxOutput"),
+    maxDetailSize: numberField("maxDetailSize"),
     detailIterations: numberField("detailIterations"),
     preserveColors: $("preserve-colors").checked || undefined,
   };
