@@ -226,12 +226,13 @@ export function checkRun(
 
 /**
  * Throws a ZodError unless the options agree with the run's inputs: at least one style
- * image, one `styleWeights` entry per style with one above 0, and an init image when
- * `init` is `"image"`. `stylize()` checks its images with it, the server its form's fields.
+ * image, one `styleWeights` entry per style with one above 0, no mask, one, or one per
+ * style, and an init image when `init` is `"image"`. `stylize()` checks its images with
+ * it, the server its form's fields.
  */
 export function checkInputs(
   options: Pick<StylizeOptions, "styleWeights" | "init">,
-  inputs: { styles: number; initImage: boolean },
+  inputs: { styles: number; initImage: boolean; masks?: number },
 ): void {
   const issues: Issue[] = [];
   const issue = (path: string, message: string) => issues.push({ path: fieldPath(path), message });
@@ -244,6 +245,13 @@ export function checkInputs(
     );
   } else if (weights && !weights.some((w) => w > 0)) {
     issue("options.styleWeights", "at least one weight must be greater than 0");
+  }
+  const masks = inputs.masks ?? 0;
+  if (masks > 0 && masks !== 1 && masks !== inputs.styles) {
+    issue(
+      "masks",
+      `expected one mask for all styles or one per style image (${inputs.styles}), got ${masks}`,
+    );
   }
   if (options.init === "image" && !inputs.initImage) {
     issue("initImage", 'options.init is "image" but no initImage was given');

@@ -40,6 +40,14 @@ export interface StylizeInput {
   styles: RgbaImage[];
   /** Starting image for `options.init === "image"`. */
   initImage?: RgbaImage;
+  /**
+   * Where each style paints (Gatys et al. 2017's spatial control): one mask per style, in
+   * the same order, or one mask for all of them (their blend paints inside it). Any size
+   * (scaled to the content's); its alpha where it has any transparency, else its luminance:
+   * 0 untouched, 1 fully styled, soft values between. Outside every mask only the content
+   * term acts. Without masks every style covers the whole image.
+   */
+  masks?: RgbaImage[];
   /** Parsed with {@linkcode stylizeOptionsSchema}; invalid options throw a `ZodError`. */
   options?: StylizeOptionsInput;
   /** Overrides the network named by `options.network`. */
@@ -129,7 +137,11 @@ class Held {
  */
 export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep> {
   const options = stylizeOptionsSchema.parse(input.options ?? {});
-  checkInputs(options, { styles: input.styles.length, initImage: input.initImage !== undefined });
+  checkInputs(options, {
+    styles: input.styles.length,
+    initImage: input.initImage !== undefined,
+    masks: input.masks?.length,
+  });
   const { signal } = input;
   signal?.throwIfAborted();
   // The preset names the network's pooling and padding; an unknown one is reported by checkRun.
