@@ -64,7 +64,10 @@ export async function makeObjective(
   if (native && !graph) throw new Error("the native objective needs a layer graph");
   const executor = native ? onnxExecutor(graph!) : tfjsExecutor(network);
   const [contentRgb, styleRgb] = [contentImage, styleImage].map((t) => network.deprocess(t));
-  const targets = await stageTargets(executor, network, contentRgb, [styleRgb], [1], setup);
+  const targets = await stageTargets(executor, network, contentRgb, [{
+    images: [styleRgb],
+    blend: [1],
+  }], setup);
   tf.dispose([contentRgb, styleRgb]);
   const x = images?.x ?? tf.tidy(() => network.preprocess(randomRgb(size, 13)));
   const terms = wholeImageTerms(setup, targets, [x.shape[1], x.shape[2]]);

@@ -27,7 +27,12 @@ import { mirrorDir } from "../src/config.ts";
 import { stylize } from "../src/engine/stylize.ts";
 import { stagePlan } from "../src/engine/stages.ts";
 import { resolveRun } from "../src/engine/run.ts";
-import { disposeTargets, stageTargets, tiledStageTargets } from "../src/engine/targets.ts";
+import {
+  asTiledTargets,
+  disposeTargets,
+  stageTargets,
+  tiledStageTargets,
+} from "../src/engine/targets.ts";
 import { stylizeOptionsSchema } from "../src/engine/options.ts";
 import { reachOf, tileGrid } from "../src/executors/tiles.ts";
 import { onTensors, tiledObjective } from "../src/executors/tiled.ts";
@@ -85,10 +90,16 @@ async function compare(size: number, repeat: number) {
   const content = rgb(await photo("golden-gate.jpg"));
   const style = rgb(await photo("starry-night.jpg"));
   const pre = network.preprocess(content);
-  const targets = await stageTargets(executor, network, content, [style], [1], setup);
+  const targets = await stageTargets(
+    executor,
+    network,
+    content,
+    [{ images: [style], blend: [1] }],
+    setup,
+  );
   const terms = wholeImageTerms(setup, targets, [size, size]);
   const whole = (x: tf.Tensor4D) => Promise.resolve(executor.evaluate(x, terms));
-  const host = { ...targets, content: await toHost(content) };
+  const host = await asTiledTargets(targets, content);
   const tiled = onTensors(tiledObjective(executor, network, setup, host, { tile, reach }));
   const x: tf.Tensor4D = tf.tidy(() =>
     tf.add(pre, tf.randomNormal(pre.shape, 0, 10, "float32", 1))
@@ -214,8 +225,7 @@ async function seams(width: number, height: number, iterations: number, budget: 
   const targets = await tiledStageTargets(
     { executor, network, tiling },
     content,
-    [style],
-    [1],
+    [{ images: [style], blend: [1] }],
     setup,
   );
   const preprocessed = tf.tidy(() => network.preprocess(content));
@@ -237,7 +247,7 @@ async function seams(width: number, height: number, iterations: number, budget: 
   for (let i = 0; i < iterations; i++) await optimizer.step();
   const seconds = (performance.now() - started) / 1000 / iterations;
   const painted = optimizer.x.map((v, i) => v - start[i]);
-  tf.dispose(Object.values(targets.grams));
+  disposeTargets(targets);
   const image = { data: painted, height, width };
   const grid = tileGrid([height, width], plan.tile, reach);
   // Controls: the same measure on the grid's lines moved by every other multiple of the

@@ -9,9 +9,8 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../src/backend.ts";
 import { stylizeOptionsSchema } from "../src/engine/options.ts";
 import { resolveRun } from "../src/engine/run.ts";
-import { stageTargets } from "../src/engine/targets.ts";
+import { asTiledTargets, disposeTargets, stageTargets } from "../src/engine/targets.ts";
 import type { Evaluation, Executor } from "../src/executors/executor.ts";
-import { toHost } from "../src/executors/host_image.ts";
 import { onnxExecutor, tfjsExecutor } from "../src/executors/mod.ts";
 import { onTensors, tiledObjective } from "../src/executors/tiled.ts";
 import { reachOf, tileGrid } from "../src/executors/tiles.ts";
@@ -65,13 +64,16 @@ for (const { id, options, sizes } of cases) {
     for (const [h, w] of sizes) {
       const content = rgb(h, w, 1);
       const style = rgb(w + 5, h - 3, 2);
-      const targets = await stageTargets(executors[0], net, content, [style], [1], loss);
+      const targets = await stageTargets(executors[0], net, content, [{
+        images: [style],
+        blend: [1],
+      }], loss);
       const terms = wholeImageTerms(loss, targets, [h, w]);
       const x: tf.Tensor4D = tf.tidy(() =>
         tf.add(net.preprocess(content), tf.randomNormal([1, h, w, 3], 0, 20, "float32", 3))
       );
       const tile = 2 * reach.stride;
-      const host = { ...targets, content: await toHost(content) };
+      const host = await asTiledTargets(targets, content);
       const reference = executors[0].evaluate(x, terms);
       const want = await reference.values.data();
       assert.ok(want.slice(0, 4).every((v) => v > 0), `every term is on: ${want}`);
@@ -103,7 +105,7 @@ for (const { id, options, sizes } of cases) {
       const wrong = relativeError(broken.grad, reference.grad);
       assert.ok(wrong > 5e-4, `a narrow halo is caught: ${wrong}`);
       tf.dispose([content, style, x, reference.values, reference.grad, broken.values, broken.grad]);
-      tf.dispose([...Object.values(targets.content), ...Object.values(targets.grams)]);
+      disposeTargets(targets);
     }
     executors[1].release();
     if (id === "vgg16") net.dispose();

@@ -12,7 +12,7 @@ import { currentBackend, initBackend, pickBackend } from "../src/backend.ts";
 import { type StylizeOptionsInput, stylizeOptionsSchema } from "../src/engine/options.ts";
 import { resolveRun } from "../src/engine/run.ts";
 import { stylize } from "../src/engine/stylize.ts";
-import { stageTargets } from "../src/engine/targets.ts";
+import { disposeTargets, stageTargets } from "../src/engine/targets.ts";
 import { onnxExecutor, tfjsExecutor } from "../src/executors/mod.ts";
 import { type StageTargets, wholeImageTerms } from "../src/loss/terms.ts";
 import { type GraphLayer, GraphNetwork, INPUT, layersOf } from "../src/net/graph.ts";
@@ -52,11 +52,19 @@ async function tfjsTargets(
   w: number,
 ): Promise<StageTargets> {
   const [content, style] = [rgb(h, w, 1), rgb(w + 3, h - 2, 2)];
-  const targets = await stageTargets(tfjsExecutor(net), net, content, [style], [1], loss);
+  const targets = await stageTargets(tfjsExecutor(net), net, content, [{
+    images: [style],
+    blend: [1],
+  }], loss);
   tf.dispose([content, style]);
   const scales = (layers: object) =>
     Object.fromEntries(Object.keys(layers).map((l, i) => [l, 0.5 + i / 3]));
-  return { ...targets, contentScales: scales(targets.content), styleScales: scales(targets.grams) };
+  const [style0] = targets.styles;
+  return {
+    ...targets,
+    contentScales: scales(targets.content),
+    styles: [{ ...style0, scales: scales(style0.grams) }],
+  };
 }
 
 /** Relative difference of two tensors: max |a - b| / max |a|. */
@@ -99,7 +107,7 @@ async function checkObjective(
     tf.dispose([expected.values, expected.grad, actual.values, actual.grad]);
   } finally {
     onnx.release();
-    tf.dispose([...Object.values(targets.content), ...Object.values(targets.grams)]);
+    disposeTargets(targets);
   }
 }
 
@@ -231,24 +239,24 @@ Deno.test("ONNX Runtime's targets (content activations, blended Grams) equal tfj
   const content = rgb(45, 38, 1);
   const styles = [rgb(40, 52, 2), rgb(33, 33, 3)];
   const onnx = onnxExecutor(layersOf(net)!);
-  const got = await stageTargets(onnx, net, content, styles, [1, 3], loss);
-  const want = await stageTargets(tfjsExecutor(net), net, content, styles, [1, 3], loss);
+  const got = await stageTargets(onnx, net, content, [{ images: styles, blend: [1, 3] }], loss);
+  const want = await stageTargets(tfjsExecutor(net), net, content, [{
+    images: styles,
+    blend: [1, 3],
+  }], loss);
   for (const layer of Object.keys(loss.contentLayers)) {
     assert.ok(relative(want.content[layer], got.content[layer]) < 1e-5, layer);
   }
   for (const layer of Object.keys(loss.styleLayers)) {
-    assert.ok(relative(want.grams[layer], got.grams[layer]) < 1e-5, layer);
+    assert.ok(relative(want.styles[0].grams[layer], got.styles[0].grams[layer]) < 1e-5, layer);
   }
   // The blend is by weights normalised to one: 1:3 is not either style's Gram alone.
-  const alone = await stageTargets(onnx, net, content, [styles[1]], [1], loss);
+  const alone = await stageTargets(onnx, net, content, [{ images: [styles[1]], blend: [1] }], loss);
   const layer = Object.keys(loss.styleLayers)[0];
-  assert.ok(relative(alone.grams[layer], got.grams[layer]) > 1e-3);
+  assert.ok(relative(alone.styles[0].grams[layer], got.styles[0].grams[layer]) > 1e-3);
   onnx.release();
-  tf.dispose([
-    content,
-    ...styles,
-    ...[got, want, alone].flatMap((t) => [...Object.values(t.content), ...Object.values(t.grams)]),
-  ]);
+  tf.dispose([content, ...styles]);
+  [got, want, alone].forEach(disposeTargets);
 });
 
 /** The losses of a tiny stylize() run with `optimizer`. */

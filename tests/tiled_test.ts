@@ -10,7 +10,7 @@ import { initBackend } from "../src/backend.ts";
 import { stylize } from "../src/engine/stylize.ts";
 import { stagePlan } from "../src/engine/stages.ts";
 import { resolveRun } from "../src/engine/run.ts";
-import { stageTargets } from "../src/engine/targets.ts";
+import { asTiledTargets, disposeTargets, stageTargets } from "../src/engine/targets.ts";
 import { stylizeOptionsSchema } from "../src/engine/options.ts";
 import { cuts, type Reach, reachOf, tileGrid } from "../src/executors/tiles.ts";
 import { onTensors, tiledObjective, type Tiling } from "../src/executors/tiled.ts";
@@ -130,8 +130,14 @@ async function tiledOnly(
   const executor = tfjsExecutor(network);
   const rgb = resize(contentRgb, h, w);
   const style = resize(styleRgb, 160, 256);
-  const targets = await stageTargets(executor, network, rgb, [style], [1], loss);
-  const host = { ...targets, content: await toHost(rgb) };
+  const targets = await stageTargets(
+    executor,
+    network,
+    rgb,
+    [{ images: [style], blend: [1] }],
+    loss,
+  );
+  const host = await asTiledTargets(targets, rgb);
   const content = network.preprocess(rgb);
   style.dispose();
   return {
@@ -140,8 +146,7 @@ async function tiledOnly(
     whole: (x: tf.Tensor4D) => executor.evaluate(x, wholeImageTerms(loss, targets, [h, w])),
     tiled: (tiling: Partial<Tiling> = {}) =>
       onTensors(tiledObjective(executor, network, loss, host, { tile, reach, ...tiling })),
-    dispose: () =>
-      tf.dispose([rgb, content, Object.values(targets.content), Object.values(targets.grams)]),
+    dispose: () => (tf.dispose([rgb, content]), disposeTargets(targets)),
   };
 }
 

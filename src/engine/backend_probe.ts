@@ -61,7 +61,10 @@ export function chooseBackend(network: NetworkId, size?: number): Promise<Backen
         const rgb = (seed: number) =>
           tf.randomUniform([1, side, side, 3], 0, 255, "float32", seed) as tf.Tensor4D;
         const [content, style] = [rgb(1), rgb(2)];
-        const targets = await stageTargets(executor, net, content, [style], [1], loss)
+        const targets = await stageTargets(executor, net, content, [{
+          images: [style],
+          blend: [1],
+        }], loss)
           .finally(() => tf.dispose([content, style]));
         probe = { executor, targets, x: tf.tidy(() => net.preprocess(rgb(3))) };
       }

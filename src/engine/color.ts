@@ -1,8 +1,9 @@
 /**
  * @module Preserving the content's colours (Gatys et al., "Preserving Color in Neural Artistic Style Transfer", 2016).
  *
- * Two ways: transfer luminance only (the result's Y, the content's chroma), or
- * match the style image's colour statistics to the content's before optimising.
+ * Two ways: transfer luminance only (optimise the luminance of content and style,
+ * then give the result's Y the content's chroma), or match the style image's colour
+ * statistics to the content's before optimising.
  * Images here are `[1, h, w, 3]` RGB in 0..255.
  */
 import * as tf from "@tensorflow/tfjs";
@@ -38,6 +39,25 @@ export function luminanceTransfer(result: tf.Tensor4D, content: tf.Tensor4D): tf
     const y = tf.slice(rgbToYiq(result), [0, 0, 0, 0], [-1, -1, -1, 1]);
     const iq = tf.slice(rgbToYiq(content), [0, 0, 0, 1], [-1, -1, -1, 2]);
     return tf.clipByValue(yiqToRgb(tf.concat([y, iq], 3)), 0, 255);
+  });
+}
+
+/**
+ * `rgb`'s luminance as a grey RGB image (Y in each channel): what luminance-only transfer
+ * optimises (Gatys et al. 2017). With `like`, the luminance is shifted and scaled to the
+ * mean and spread of `like`'s, so a style's tones sit where the content's do.
+ */
+export function greyLuminance(rgb: tf.Tensor4D, like?: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => {
+    const luma = (t: tf.Tensor4D) => tf.slice(rgbToYiq(t), [0, 0, 0, 0], [-1, -1, -1, 1]);
+    let y = luma(rgb);
+    if (like) {
+      const moments = (t: tf.Tensor) => tf.moments(t);
+      const [own, target] = [moments(y), moments(luma(like))];
+      const scale = tf.div(tf.sqrt(target.variance), tf.sqrt(tf.add(own.variance, 1e-6)));
+      y = tf.add(tf.mul(tf.sub(y, own.mean), scale), target.mean);
+    }
+    return tf.clipByValue(tf.tile(y, [1, 1, 1, 3]), 0, 255) as tf.Tensor4D;
   });
 }
 

@@ -15,11 +15,11 @@ import { executorFor } from "../executors/mod.ts";
 import { onTensors, tiledObjective, type Tiling } from "../executors/tiled.ts";
 import type { RgbaImage } from "../image/image.ts";
 import { alphaOf, fitToLongestSide, imageToTensor, resize } from "../image/tensor.ts";
-import { type StageTargets, wholeImageTerms } from "../loss/terms.ts";
+import { type LossDescription, type StageTargets, wholeImageTerms } from "../loss/terms.ts";
 import { getNetwork } from "../net/load.ts";
 import type { FeatureNetwork } from "../net/network.ts";
 import { PRESETS } from "../net/presets.ts";
-import { matchColors } from "./color.ts";
+import { greyLuminance, matchColors } from "./color.ts";
 import { checkInputs, checkRun, runImages } from "./guards.ts";
 import { noiseImage, randomSeed } from "./init.ts";
 import { defaultMemoryBudget } from "./memory.ts";
@@ -29,7 +29,8 @@ import { preview } from "./preview.ts";
 import { networkOptions } from "./run.ts";
 import { hostRun, type StageRun, tensorRun } from "./stage_optimizer.ts";
 import { stageMemory, stagePlan } from "./stages.ts";
-import { disposeTargets, stageTargets, tiledStageTargets } from "./targets.ts";
+import { disposeTargets, stageTargets, type StyleRegion, tiledStageTargets } from "./targets.ts";
+import { layerMasks, maskValues } from "./masks.ts";
 import type { TiledTargets } from "../executors/tiled.ts";
 
 /** What to stylize, with what, and how. */
@@ -177,6 +178,7 @@ export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep>
     // The content at a stage's size, made when needed: at 4096 px a resident copy is 192 MiB.
     const contentAt = (h: number, w: number) =>
       tf.tidy(() => resize(imageToTensor(input.content), h, w));
+    const greyContentAt = (h: number, w: number) => tf.tidy(() => greyLuminance(contentAt(h, w)));
     // Valid pixels, in preprocessed space: the images of RGB 0 and RGB 255.
     const low = held.add(tf.tidy(() => network.preprocess(tf.zeros([1, 1, 1, 3]))));
     const high = held.add(tf.tidy(() => network.preprocess(tf.fill([1, 1, 1, 3], 255))));
@@ -188,8 +190,10 @@ export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep>
 
     for (const [index, stage] of plan.entries()) {
       const [h, w] = fitToLongestSide(input.content.height, input.content.width, stage.size);
-      const content = held.add(contentAt(h, w));
+      // Luminance-only transfer optimises the luminance: the content (and styles) in grey.
+      const content = held.add(colorMode === "luminance" ? greyContentAt(h, w) : contentAt(h, w));
       const styles = await stageStyles(input, options, content, held);
+      const regions = await styleRegions(network, input, loss, styles, blend, [h, w]);
       const memory = memories[index];
       const tiling: Tiling | undefined = memory.tile === null ? undefined : {
         tile: memory.tile,
@@ -200,13 +204,13 @@ export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep>
       // Targets, then the objective: the loss terms of this stage, whole or tile by tile.
       let objective: { tensors: AsyncObjective } | { host: HostObjective };
       if (!tiling) {
-        const wholeTargets = await stageTargets(executor, network, content, styles, blend, loss);
+        const wholeTargets = await stageTargets(executor, network, content, regions, loss);
         targets = wholeTargets;
         const terms = wholeImageTerms(loss, wholeTargets, [h, w]);
         objective = { tensors: (x) => Promise.resolve(executor.evaluate(x as tf.Tensor4D, terms)) };
       } else {
         const tiler = { executor, network, tiling };
-        const tiledTargets = await tiledStageTargets(tiler, content, styles, blend, loss);
+        const tiledTargets = await tiledStageTargets(tiler, content, regions, loss);
         targets = tiledTargets;
         objective = { host: tiledObjective(executor, network, loss, tiledTargets, tiling) };
       }
@@ -266,7 +270,8 @@ export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep>
 
 /**
  * The style images at a stage's scale (`styleScale` times the content's longest side
- * there), each given the content's colours when `preserveColors` is `match`; held by `held`.
+ * there), each given the content's colours when `preserveColors` is `match`, or in grey
+ * with the (grey) content's tonal range for luminance-only transfer; held by `held`.
  */
 async function stageStyles(
   input: StylizeInput,
@@ -287,11 +292,46 @@ async function stageStyles(
     if (options.preserveColors === "match") {
       styles.push(held.add(await matchColors(rgb, content)));
       held.free(rgb);
+    } else if (options.preserveColors === true || options.preserveColors === "luminance") {
+      styles.push(held.add(greyLuminance(rgb, content)));
+      held.free(rgb);
     } else {
       styles.push(rgb);
     }
   }
   return styles;
+}
+
+/**
+ * Which styles paint where at a stage of `[h, w]`: without masks all of them, blended,
+ * everywhere; with one mask all of them inside it; with one mask per style each inside
+ * its own (`styleWeights` then has nothing to blend).
+ */
+async function styleRegions(
+  network: FeatureNetwork,
+  input: StylizeInput,
+  loss: LossDescription,
+  styles: tf.Tensor4D[],
+  blend: number[],
+  size: readonly [number, number],
+): Promise<StyleRegion[]> {
+  const masks = input.masks ?? [];
+  if (masks.length === 0) return [{ images: styles, blend }];
+  const layers = Object.keys(loss.styleLayers);
+  const at = async (image: RgbaImage) => {
+    const values = maskValues(image);
+    try {
+      return await layerMasks(network, values, size, layers);
+    } finally {
+      values.dispose();
+    }
+  };
+  if (masks.length === 1) return [{ images: styles, blend, masks: await at(masks[0]) }];
+  return Promise.all(styles.map(async (style, i) => ({
+    images: [style],
+    blend: [1],
+    masks: await at(masks[i]),
+  })));
 }
 
 /** The first image of a stage: the previous stage's result upsampled, else `options.init`. */

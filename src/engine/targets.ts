@@ -7,9 +7,32 @@
 import * as tf from "@tensorflow/tfjs";
 import type { Executor } from "../executors/executor.ts";
 import { toHost } from "../executors/host_image.ts";
-import { tiledGrams, type TiledTargets, type Tiler } from "../executors/tiled.ts";
-import type { Grams, LayerScales, LossDescription, StageTargets } from "../loss/terms.ts";
+import {
+  type HostMask,
+  tiledGrams,
+  type TiledStyleTarget,
+  type TiledTargets,
+  type Tiler,
+} from "../executors/tiled.ts";
+import type {
+  Grams,
+  LayerScales,
+  LossDescription,
+  RegionMask,
+  StageTargets,
+  StyleTarget,
+} from "../loss/terms.ts";
 import type { FeatureNetwork } from "../net/network.ts";
+
+/**
+ * The style images that paint one region of a stage (RGB 0..255) with their blend
+ * weights, and the region at each style layer's resolution (everywhere without).
+ */
+export interface StyleRegion {
+  images: readonly tf.Tensor4D[];
+  blend: readonly number[];
+  masks?: Record<string, HostMask>;
+}
 
 /** 1 / each layer's scalar (floored at 1e-12), read back once per stage. */
 async function inverses(values: Record<string, tf.Tensor>): Promise<LayerScales> {
@@ -69,14 +92,14 @@ async function blendedGrams(
 
 /**
  * The targets of a whole-image stage from RGB 0..255 images: the content's activations
- * at the content layers and the styles' blended Grams. The caller owns the tensors.
+ * at the content layers, and per region its styles' blended Grams (and its masks as
+ * tensors). The caller owns the tensors.
  */
 export async function stageTargets(
   executor: Executor,
   network: FeatureNetwork,
   content: tf.Tensor4D,
-  styles: readonly tf.Tensor4D[],
-  blend: readonly number[],
+  regions: readonly StyleRegion[],
   loss: LossDescription,
 ): Promise<StageTargets> {
   const contentLayers = Object.keys(loss.contentLayers);
@@ -89,13 +112,16 @@ export async function stageTargets(
       x.dispose();
     }
   };
-  const targets: StageTargets = { content: {}, grams: {}, contentScales: {}, styleScales: {} };
+  const targets: StageTargets = { content: {}, contentScales: {}, styles: [] };
   try {
     if (contentLayers.length) {
       targets.content = measure(content, { features: contentLayers }).features;
     }
-    if (styleLayers.length) {
-      targets.grams = await blendedGrams(styles, blend, (rgb) => {
+    for (const region of styleLayers.length ? regions : []) {
+      const style: StyleTarget = { grams: {}, scales: {} };
+      targets.styles.push(style);
+      if (region.masks) style.region = regionTensors(region.masks);
+      style.grams = await blendedGrams(region.images, region.blend, (rgb) => {
         const { gramSums, squareSums, mapSizes } = measure(rgb, { grams: styleLayers });
         tf.dispose(Object.values(squareSums));
         const grams = tf.tidy(() =>
@@ -104,10 +130,60 @@ export async function stageTargets(
         tf.dispose(Object.values(gramSums));
         return Promise.resolve(grams);
       });
+      if (loss.normalize) style.scales = await inverseMeanSquares(style.grams);
+    }
+    if (loss.normalize) targets.contentScales = await inverseMeanSquares(targets.content);
+    return targets;
+  } catch (error) {
+    disposeTargets(targets);
+    throw error;
+  }
+}
+
+/** A region's masks as `[1, h, w, 1]` tensors. */
+function regionTensors(masks: Record<string, HostMask>): Record<string, RegionMask> {
+  return Object.fromEntries(
+    Object.entries(masks).map(([layer, { data, height, width, mass }]) => [
+      layer,
+      { mask: tf.tensor4d(data, [1, height, width, 1]), mass },
+    ]),
+  );
+}
+
+/**
+ * The targets of a tiled stage from RGB 0..255 images: the content, in host memory
+ * (each tile measures its own activations); per region its styles' Grams measured tile
+ * by tile and blended; and, when the loss normalises, each layer's 1 / mean square, as a
+ * whole stage's. Images go to host memory as they are: the device never holds a whole one.
+ */
+export async function tiledStageTargets(
+  tiler: Tiler,
+  content: tf.Tensor4D,
+  regions: readonly StyleRegion[],
+  loss: LossDescription,
+): Promise<TiledTargets> {
+  const contentLayers = Object.keys(loss.contentLayers);
+  const styleLayers = Object.keys(loss.styleLayers);
+  const targets: TiledTargets = { content: await toHost(content), contentScales: {}, styles: [] };
+  try {
+    for (const region of styleLayers.length ? regions : []) {
+      const style: TiledStyleTarget = { grams: {}, scales: {}, region: region.masks };
+      targets.styles.push(style);
+      style.grams = await blendedGrams(region.images, region.blend, async (rgb) => {
+        const measured = await tiledGrams(tiler, await toHost(rgb), styleLayers, [0, 0], true);
+        tf.dispose(Object.values(measured.meanSquares));
+        return measured.grams;
+      });
+      if (loss.normalize) style.scales = await inverseMeanSquares(style.grams);
     }
     if (loss.normalize) {
-      targets.contentScales = await inverseMeanSquares(targets.content);
-      targets.styleScales = await inverseMeanSquares(targets.grams);
+      const measured = await tiledGrams(tiler, targets.content, contentLayers, [0, 0], true);
+      tf.dispose(Object.values(measured.grams));
+      try {
+        targets.contentScales = await inverses(measured.meanSquares);
+      } finally {
+        tf.dispose(Object.values(measured.meanSquares));
+      }
     }
     return targets;
   } catch (error) {
@@ -117,57 +193,34 @@ export async function stageTargets(
 }
 
 /**
- * The targets of a tiled stage from RGB 0..255 images: the content, in host memory
- * (each tile measures its own activations); the styles' Grams measured tile by tile and
- * blended; and, when the loss normalises, each layer's 1 / mean square, as a whole
- * stage's. Images go to host memory as they are: the device never holds a whole one.
+ * A whole stage's targets as a tiled objective takes them, for comparing the two: the
+ * content RGB in host memory, the same Grams, the regions' masks read back to host memory.
  */
-export async function tiledStageTargets(
-  tiler: Tiler,
+export async function asTiledTargets(
+  targets: StageTargets,
   content: tf.Tensor4D,
-  styles: readonly tf.Tensor4D[],
-  blend: readonly number[],
-  loss: LossDescription,
 ): Promise<TiledTargets> {
-  const contentLayers = Object.keys(loss.contentLayers);
-  const styleLayers = Object.keys(loss.styleLayers);
-  const grams = styleLayers.length
-    ? await blendedGrams(styles, blend, async (rgb) => {
-      const { grams, meanSquares } = await tiledGrams(tiler, await toHost(rgb), styleLayers, [
-        0,
-        0,
-      ], true);
-      tf.dispose(Object.values(meanSquares));
-      return grams;
-    })
-    : {};
-  const targets: TiledTargets = {
-    content: await toHost(content),
-    grams,
-    contentScales: {},
-    styleScales: {},
-  };
-  try {
-    if (loss.normalize) {
-      const measured = await tiledGrams(tiler, targets.content, contentLayers, [0, 0], true);
-      tf.dispose(Object.values(measured.grams));
-      try {
-        targets.contentScales = await inverses(measured.meanSquares);
-      } finally {
-        tf.dispose(Object.values(measured.meanSquares));
-      }
-      targets.styleScales = await inverseMeanSquares(grams);
+  const styles: TiledStyleTarget[] = [];
+  for (const { grams, scales, region } of targets.styles) {
+    const host: Record<string, HostMask> = {};
+    for (const [layer, { mask, mass }] of Object.entries(region ?? {})) {
+      const [, height, width] = mask.shape;
+      host[layer] = { data: await mask.data() as Float32Array, height, width, mass };
     }
-    return targets;
-  } catch (error) {
-    disposeTargets(targets);
-    throw error;
+    styles.push({ grams, scales, region: region ? host : undefined });
   }
+  return { content: await toHost(content), contentScales: targets.contentScales, styles };
 }
 
-/** Frees a stage's target tensors (a tiled stage's content is in host memory). */
+/** Frees a stage's target tensors (a tiled stage's content and masks are in host memory). */
 export function disposeTargets(targets: StageTargets | TiledTargets | undefined): void {
   if (!targets) return;
   const content = "data" in targets.content ? [] : Object.values(targets.content as object);
-  tf.dispose([...content, ...Object.values(targets.grams)]);
+  const styles = (targets.styles as (StyleTarget | TiledStyleTarget)[]).flatMap((style) => [
+    ...Object.values(style.grams),
+    ...Object.values(style.region ?? {}).flatMap((r: RegionMask | HostMask) =>
+      "mask" in r ? [r.mask] : []
+    ),
+  ]);
+  tf.dispose([...content, ...styles]);
 }

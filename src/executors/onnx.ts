@@ -58,7 +58,7 @@ function termFeeds(terms: readonly Term[]): Record<string, Float32Value> {
       feeds[termInput(i, "target")] = value(term.target);
     }
     if (term.kind === "styleSeed") feeds[termInput(i, "seed")] = value(term.seed);
-    if (term.kind !== "style" && term.mask) {
+    if (term.mask) {
       feeds[termInput(i, "mask")] = term.kind === "tv" ? value(term.mask) : channelFirst(term.mask);
     }
   });

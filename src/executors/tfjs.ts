@@ -26,8 +26,13 @@ type TermValue<T extends Term> = (term: T, features: Features, x: tf.Tensor4D) =
 const TERMS: { [K in Term["kind"]]: TermValue<Extract<Term, { kind: K }>> } = {
   content: ({ layer, weight, target, mask }, features) =>
     tf.mul(tf.sum(masked(tf.squaredDifference(features[layer], target), mask)), weight),
-  style: ({ layer, weight, target }, features) =>
-    tf.mul(tf.sum(tf.squaredDifference(gram(features[layer]), target)), weight),
+  style: ({ layer, weight, target, mask, mass }, features) => {
+    const f = masked(features[layer], mask);
+    // gram() divides by the map's h·w·c; a guided Gram by the region's mass·c instead.
+    const [, h, w] = f.shape;
+    const g = mask ? tf.mul(gram(f), (h * w) / mass!) : gram(f);
+    return tf.mul(tf.sum(tf.squaredDifference(g, target)), weight);
+  },
   styleSeed: ({ layer, seed, mask }, features) => {
     const f = masked(features[layer], mask);
     // gram() divides FᵀF by the map's h·w·c; the term wants the plain sum.

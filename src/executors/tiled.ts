@@ -7,8 +7,9 @@
  * Fₜ the positions tile t owns (`tiles.ts` makes each tile's features exact, and
  * a mask picks its own positions). So one evaluation is two passes:
  *
- * 1. The executor measures every tile's Gram sum: the whole image's G, and with
- *    it the style loss and ∂L/∂G = 2·w·(G - T)/C² per layer.
+ * 1. The executor measures every tile's Gram sum: the whole image's G (per style
+ *    region: the guided Gram of F ⊙ mask), and with it the style loss and
+ *    ∂L/∂G = 2·w·(G - T)/C² per layer.
  * 2. The executor evaluates every tile's share of the loss: the `styleSeed` term
  *    ½·Σ(FₜᵀFₜ ⊙ M) with M = 2·∂L/∂G / k, whose gradient is the style loss's own
  *    at the tile's positions, and the content and total-variation terms masked
@@ -41,6 +42,21 @@ export interface Tiling {
   shift?: boolean;
 }
 
+/** A mask of one layer's whole map in host memory, and its mass Σ mask². */
+export interface HostMask {
+  data: Float32Array;
+  height: number;
+  width: number;
+  mass: number;
+}
+
+/** A style of a tiled stage: its Grams and their normalisation, and where it paints (per style layer). */
+export interface TiledStyleTarget {
+  grams: Grams;
+  scales: LayerScales;
+  region?: Record<string, HostMask>;
+}
+
 /** What a tiled stage optimises towards. */
 export interface TiledTargets {
   /**
@@ -48,10 +64,9 @@ export interface TiledTargets {
    * preprocessed and its features recomputed as the tile's pass needs them.
    */
   content: HostImage;
-  /** Blended style Grams, normalised as `gram()` normalises. */
-  grams: Grams;
   contentScales: LayerScales;
-  styleScales: LayerScales;
+  /** One per region (one for the whole image without masks), Grams normalised as `gram()` does. */
+  styles: TiledStyleTarget[];
 }
 
 /** A tiled evaluation's executor, network and cut. */
@@ -72,7 +87,8 @@ function tilesOf(
 
 /**
  * Masks of the positions `tile` owns in each of `layers`' maps of its crop (and, under
- * the key `""`, of its pixels), as `[1, h, w, 1]` tensors of 1 inside and 0 outside.
+ * the key `""`, of its pixels), as `[1, h, w, 1]` tensors: 1 inside and 0 outside, or
+ * inside a `region` the region's own mask there (cut from its whole map).
  */
 function ownedMasks(
   { network, tiling }: Tiler,
@@ -80,26 +96,39 @@ function ownedMasks(
   image: readonly [number, number],
   layers: readonly string[],
   pixels = false,
+  region?: Record<string, HostMask>,
 ): Record<string, Mask> {
   const crop = [tile.cropBottom - tile.cropTop, tile.cropRight - tile.cropLeft] as const;
   if (!network.outputSizes) throw new Error(`${network.id} cannot be tiled: no layer geometry`);
   const sizes = network.outputSizes(crop, layers);
-  const mask = (size: readonly [number, number], stride: number) => {
+  const mask = (size: readonly [number, number], stride: number, within?: HostMask) => {
     const { rows, cols } = ownedPositions(tile, stride, size, image);
     const [h, w] = size;
     const data = new Float32Array(h * w);
-    for (let r = rows[0]; r < rows[1]; r++) data.fill(1, r * w + cols[0], r * w + cols[1]);
+    // The crop's map starts at the whole map's position cropTop / stride (crops are on the stride).
+    const [top, left] = [tile.cropTop / stride, tile.cropLeft / stride];
+    for (let r = rows[0]; r < rows[1]; r++) {
+      if (!within) {
+        data.fill(1, r * w + cols[0], r * w + cols[1]);
+        continue;
+      }
+      const row = (top + r) * within.width + left;
+      for (let c = cols[0]; c < cols[1]; c++) data[r * w + c] = within.data[row + c];
+    }
     return tf.tensor4d(data, [1, h, w, 1]);
   };
   const masks: Record<string, Mask> = {};
-  for (const layer of layers) masks[layer] = mask(sizes[layer], tiling.reach.strides[layer]);
+  for (const layer of layers) {
+    masks[layer] = mask(sizes[layer], tiling.reach.strides[layer], region?.[layer]);
+  }
   if (pixels) masks[""] = mask(crop, 1);
   return masks;
 }
 
 /**
  * Σ over tiles of each layer's FᵀF / k (k the whole map's h·w·c), i.e. the Grams of
- * `x`, and Σ F² / k: the mean squares, measured one tile at a time by `tiler.executor`.
+ * `x`, and Σ F² / k: the mean squares, measured one tile at a time by `tiler.executor`;
+ * within a `region`, of F ⊙ mask, with k its mass·c (the guided Grams).
  * `x` is preprocessed, or RGB 0..255 when `rgb` is set (each crop is then
  * preprocessed alone: the device never holds a preprocessed copy of the whole image).
  */
@@ -109,16 +138,17 @@ export async function tiledGrams(
   layers: readonly string[],
   offset: readonly [number, number] = [0, 0],
   rgb = false,
+  region?: Record<string, HostMask>,
 ): Promise<{ grams: Grams; meanSquares: Record<string, tf.Scalar> }> {
   const { network, executor, tiling } = tiler;
   const image = [x.height, x.width] as const;
-  const sizes = mapSizes(network, image, layers, tiling.reach);
+  const sizes = mapSizes(network, image, layers, tiling.reach, region);
   const sums: Record<string, tf.Tensor2D> = {};
   const squares: Record<string, tf.Scalar> = {};
   for (const tile of tilesOf(tiler, image, offset)) {
     await new Promise((resolve) => setTimeout(resolve, 0)); // answer messages between tiles
     tiling.signal?.throwIfAborted();
-    const masks = ownedMasks(tiler, tile, image, layers);
+    const masks = ownedMasks(tiler, tile, image, layers, false, region);
     const crop = tf.tidy(() => rgb ? network.preprocess(cropTile(x, tile)) : cropTile(x, tile));
     try {
       const { gramSums, squareSums } = executor.measure(crop, { grams: layers, masks });
@@ -146,16 +176,20 @@ function accumulate<T extends tf.Tensor>(into: Record<string, T>, key: string, v
   if (previous) tf.dispose([previous, value]);
 }
 
-/** h·w·c of each layer's map for the whole image. */
+/** h·w·c of each layer's map for the whole image (within a `region`, its mass·c). */
 function mapSizes(
   network: FeatureNetwork,
   image: readonly [number, number],
   layers: readonly string[],
   reach: Reach,
+  region?: Record<string, HostMask>,
 ): Record<string, number> {
   if (!network.outputSizes) throw new Error(`${network.id} cannot be tiled: no layer geometry`);
   const sizes = network.outputSizes(image, layers);
-  return Object.fromEntries(layers.map((l) => [l, sizes[l][0] * sizes[l][1] * reach.channels[l]]));
+  return Object.fromEntries(layers.map((l) => [
+    l,
+    (region?.[l]?.mass ?? sizes[l][0] * sizes[l][1]) * reach.channels[l],
+  ]));
 }
 
 /**
@@ -183,38 +217,58 @@ export function tiledObjective(
   return async (data, gradient) => {
     const x: HostImage = { data, height, width };
     const offset = tiling.shift === false ? [0, 0] as const : gridOffset(evaluations++, tiling);
-    // Pass 1: the whole image's Grams, its style loss and the seed M of each style layer.
-    const { grams, meanSquares } = await tiledGrams(tiler, x, styleLayers, offset);
-    tf.dispose(Object.values(meanSquares));
-    const [style, seeds] = tf.tidy(() => {
-      const terms: tf.Scalar[] = [];
-      const seeds: Record<string, tf.Tensor2D> = {};
-      for (const layer of styleLayers) {
-        const c = channels[layer];
-        const w = loss.styleWeight * loss.styleLayers[layer] * (targets.styleScales[layer] ?? 1);
-        const diff = tf.sub(grams[layer], targets.grams[layer]);
-        terms.push(tf.mul(tf.mean(tf.square(diff)), w));
-        // M = 2·∂L/∂G / k, with ∂L/∂G = 2w(G - T)/C².
-        seeds[layer] = tf.mul(diff, (4 * w) / (c * c * sizes[layer])) as tf.Tensor2D;
-      }
-      return [terms.length > 0 ? tf.addN(terms) : tf.scalar(0), seeds] as const;
-    });
-    tf.dispose(Object.values(grams));
-
-    // Pass 2: each tile's share of the gradient, summed into the whole image's.
-    gradient.fill(0);
-    const into: HostImage = { data: gradient, height, width };
-    let content = 0;
-    let tv = 0;
-    const tiles = tilesOf(tiler, image, offset);
+    // Pass 1: each style's Grams over its region, its style loss and the seed M of each layer.
+    const seeds: Record<string, tf.Tensor2D>[] = [];
+    const styleTerms: tf.Scalar[] = [];
+    let style: tf.Scalar | undefined;
     try {
+      for (const target of targets.styles) {
+        const { grams, meanSquares } = await tiledGrams(
+          tiler,
+          x,
+          styleLayers,
+          offset,
+          false,
+          target.region,
+        );
+        tf.dispose(Object.values(meanSquares));
+        const k = mapSizes(network, image, styleLayers, tiling.reach, target.region);
+        seeds.push(tf.tidy(() => {
+          const own: Record<string, tf.Tensor2D> = {};
+          for (const layer of styleLayers) {
+            const c = channels[layer];
+            const w = loss.styleWeight * loss.styleLayers[layer] * (target.scales[layer] ?? 1);
+            const diff = tf.sub(grams[layer], target.grams[layer]);
+            styleTerms.push(tf.keep(tf.mul(tf.mean(tf.square(diff)), w) as tf.Scalar));
+            // M = 2·∂L/∂G / k, with ∂L/∂G = 2w(G - T)/C².
+            own[layer] = tf.mul(diff, (4 * w) / (c * c * k[layer])) as tf.Tensor2D;
+          }
+          return own;
+        }));
+        tf.dispose(Object.values(grams));
+      }
+      style = styleTerms.length > 0 ? tf.addN(styleTerms) : tf.scalar(0);
+
+      // Pass 2: each tile's share of the gradient, summed into the whole image's.
+      gradient.fill(0);
+      const into: HostImage = { data: gradient, height, width };
+      let content = 0;
+      let tv = 0;
+      const tiles = tilesOf(tiler, image, offset);
       for (const [done, tile] of tiles.entries()) {
         // Between tiles the process answers its messages (progress, cancel, health).
         await new Promise((resolve) => setTimeout(resolve, 0));
         tiling.signal?.throwIfAborted();
         const masks = ownedMasks(tiler, tile, image, layers, loss.tvWeight > 0);
+        const regions = targets.styles.map((target) =>
+          target.region ? ownedMasks(tiler, tile, image, styleLayers, false, target.region) : masks
+        );
         const crop = cropTile(x, tile);
-        const made: tf.Tensor[] = [crop, ...Object.values(masks)];
+        const made: tf.Tensor[] = [
+          crop,
+          ...Object.values(masks),
+          ...regions.filter((r) => r !== masks).flatMap((r) => Object.values(r)),
+        ];
         let evaluation: Evaluation | undefined;
         try {
           const terms: Term[] = [];
@@ -234,9 +288,16 @@ export function tiledObjective(
               });
             }
           }
-          for (const layer of styleLayers) {
-            terms.push({ kind: "styleSeed", layer, seed: seeds[layer], mask: masks[layer] });
-          }
+          targets.styles.forEach((_, r) => {
+            for (const layer of styleLayers) {
+              terms.push({
+                kind: "styleSeed",
+                layer,
+                seed: seeds[r][layer],
+                mask: regions[r][layer],
+              });
+            }
+          });
           if (loss.tvWeight > 0) terms.push(tvTerm(loss.tvWeight, image, masks[""]));
           evaluation = executor.evaluate(crop, terms);
           addCrop(into, tile, await evaluation.grad.data() as Float32Array);
@@ -252,7 +313,8 @@ export function tiledObjective(
       const styleValue = (await style.data())[0];
       return [content + styleValue + tv, content, styleValue, tv];
     } finally {
-      tf.dispose([style, ...Object.values(seeds)]);
+      tf.dispose([...styleTerms, ...seeds.flatMap((own) => Object.values(own))]);
+      if (style) tf.dispose(style);
     }
   };
 }

@@ -36,8 +36,9 @@ export interface ContentTerm {
 }
 
 /**
- * `weight · Σ (G − T)²` over the `c`x`c` Gram matrix G = FᵀF / (h·w·c) of layer
- * `layer`'s map (the whole map: a whole-image stage).
+ * `weight · Σ (G − T)²` over the `c`x`c` Gram matrix of layer `layer`'s map: G = FᵀF / (h·w·c),
+ * or with a mask the guided Gram G = FₘᵀFₘ / (mass·c), Fₘ = F ⊙ mask (Gatys et al. 2017's
+ * spatial control: the style of the masked region alone).
  */
 export interface StyleTerm {
   /** Which term this is. */
@@ -46,8 +47,12 @@ export interface StyleTerm {
   layer: string;
   /** Term and layer weight, normalisation and 1 / c². */
   weight: number;
-  /** The styles' blended Gram at `layer`, `[c, c]`. */
+  /** The style's Gram at `layer`, `[c, c]`. */
   target: tf.Tensor2D;
+  /** Where the style paints, at `layer`'s resolution; everywhere without one. */
+  mask?: Mask;
+  /** Σ mask² over the map: the region's size in positions (what the guided Gram divides by). */
+  mass?: number;
 }
 
 /**
@@ -115,16 +120,33 @@ export type Grams = Record<string, tf.Tensor2D>;
 /** Layer name -> constant factor on that layer's loss (1 / its target's mean square when normalising). */
 export type LayerScales = Record<string, number>;
 
-/** What one stage optimises towards: content activations and blended style Grams, with their scales. */
+/** A style layer's region: a mask of its map (`[1, h, w, 1]`) and the mask's mass, Σ mask². */
+export interface RegionMask {
+  mask: Mask;
+  mass: number;
+}
+
+/**
+ * What one style paints towards: its (blended) Grams and their normalisation, and, with
+ * spatial control, the region it paints at each style layer.
+ */
+export interface StyleTarget {
+  /** The Gram at each style layer (several style images blended, when they share a region). */
+  grams: Grams;
+  /** Each style layer's normalisation (1 / its Gram's mean square), when the preset normalises. */
+  scales: LayerScales;
+  /** Where it paints, per style layer; the whole image without. */
+  region?: Record<string, RegionMask>;
+}
+
+/** What one stage optimises towards: content activations and the styles' targets. */
 export interface StageTargets {
   /** The content's activations at each content layer. */
   content: Features;
-  /** The styles' blended Grams at each style layer. */
-  grams: Grams;
   /** Each content layer's normalisation (1 / its target's mean square), when the preset normalises. */
   contentScales: LayerScales;
-  /** Each style layer's normalisation, likewise. */
-  styleScales: LayerScales;
+  /** One style target per region (one for the whole image without masks). */
+  styles: StyleTarget[];
 }
 
 /** The layers a description evaluates: content layers, then style layers not already listed. */
@@ -134,9 +156,9 @@ export function lossLayers(loss: LossDescription): string[] {
 
 /**
  * The terms of the Gatys objective for a whole `h`x`w` image: per content layer
- * the mean squared error to its target, per style layer the mean squared error
- * of its Gram to the target's, and the mean squared difference of neighbouring
- * pixels; each times its weights and normalisation scale.
+ * the mean squared error to its target, per style (region) and style layer the
+ * mean squared error of its Gram to the target's, and the mean squared difference
+ * of neighbouring pixels; each times its weights and normalisation scale.
  */
 export function wholeImageTerms(
   loss: LossDescription,
@@ -149,10 +171,18 @@ export function wholeImageTerms(
     const scale = loss.contentWeight * weight * (targets.contentScales[layer] ?? 1);
     terms.push({ kind: "content", layer, weight: scale / target.size, target });
   }
-  for (const [layer, weight] of Object.entries(loss.styleLayers)) {
-    const target = targets.grams[layer];
-    const scale = loss.styleWeight * weight * (targets.styleScales[layer] ?? 1);
-    terms.push({ kind: "style", layer, weight: scale / target.size, target });
+  for (const style of targets.styles) {
+    for (const [layer, weight] of Object.entries(loss.styleLayers)) {
+      const target = style.grams[layer];
+      const scale = loss.styleWeight * weight * (style.scales[layer] ?? 1);
+      terms.push({
+        kind: "style",
+        layer,
+        weight: scale / target.size,
+        target,
+        ...style.region?.[layer],
+      });
+    }
   }
   if (loss.tvWeight > 0) terms.push(tvTerm(loss.tvWeight, [h, w]));
   return terms;

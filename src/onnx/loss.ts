@@ -17,9 +17,9 @@ export const COEFFICIENTS = "coefficients";
 export const termInput = (i: number, what: "target" | "seed" | "mask"): string =>
   `term${i}:${what}`;
 
-/** How many coefficients a term takes. */
-export function coefficientCount(term: Pick<Term, "kind">): number {
-  return term.kind === "tv" ? 2 : 1;
+/** How many coefficients a term of this shape takes. */
+export function coefficientCount(term: Pick<TermShape, "kind" | "masked">): number {
+  return term.kind === "tv" || (term.kind === "style" && term.masked) ? 2 : 1;
 }
 
 /** A term's coefficients, in the order its emitter reads them. */
@@ -29,6 +29,9 @@ export function termCoefficients(term: Term): number[] {
       return [term.down, term.right];
     case "styleSeed":
       return [0.5];
+    case "style":
+      // A guided Gram divides by the region's mass·c, which changes with the mask.
+      return term.mask ? [term.weight, 1 / (term.mass! * term.target.shape[0])] : [term.weight];
     default:
       return [term.weight];
   }
@@ -88,19 +91,27 @@ const TERMS: Record<Term["kind"], (ctx: EmitContext) => Emitted> = {
       featureGrad: g.node("Mul", [weighted, g.node("Mul", [ctx.coef(0), g.scalar(2)])]),
     };
   },
-  // weight · Σ(G - T)², G = FFᵀ/k; ∂/∂G = 2·weight(G - T), ∂/∂F = (∂G + ∂Gᵀ)F/k = 2·∂G·F/k.
+  // weight · Σ(G - T)², G = FₘFₘᵀ/k (Fₘ = F ⊙ m; k = h·w·c, or mass·c with a mask);
+  // ∂/∂G = 2·weight(G - T), ∂/∂F = m ⊙ (∂G + ∂Gᵀ)Fₘ/k = m ⊙ 2·∂G·Fₘ/k.
   style(ctx) {
     const { g } = ctx;
     const f = ctx.f!;
     const [, c, h, w] = f.shape;
+    const { blob, mask } = maskedBlob(ctx, f);
+    // Unmasked, k is fixed by the shape and folds into the matrix products.
     const k = c * h * w;
-    const { gram: gm, flat } = gram(g, f, 1 / k);
+    const { gram: product, flat } = gram(g, blob, mask ? 1 : 1 / k);
+    const gm = mask ? g.node("Mul", [product, ctx.coef(1)]) : product;
     const diff = g.node("Sub", [gm, ctx.input("target", [c, c])]);
     const dGram = g.node("Mul", [diff, g.node("Mul", [ctx.coef(0), g.scalar(2)])]);
-    const dFlat = g.node("Gemm", [dGram, flat], { alpha: { f: 2 / k } });
+    const dFlat = mask
+      ? g.node("Mul", [g.node("MatMul", [dGram, flat]), g.node("Mul", [ctx.coef(1), g.scalar(2)])])
+      : g.node("Gemm", [dGram, flat], { alpha: { f: 2 / k } });
+    let grad = g.node("Reshape", [dFlat, g.int64([1, c, h, w])]);
+    if (mask) grad = g.node("Mul", [grad, mask]);
     return {
       value: g.node("Mul", [g.node("ReduceSumSquare", [diff], { keepdims: 0 }), ctx.coef(0)]),
-      featureGrad: g.node("Reshape", [dFlat, g.int64([1, c, h, w])]),
+      featureGrad: grad,
     };
   },
   // ½ Σ(FₘFₘᵀ ⊙ S), Fₘ = F ⊙ m; ∂/∂F = m ⊙ (S·Fₘ) for a symmetric seed S.
