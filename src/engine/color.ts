@@ -1,9 +1,11 @@
 /**
  * @module Preserving the content's colours (Gatys et al., "Preserving Color in Neural Artistic Style Transfer", 2016).
  *
- * Two ways: transfer luminance only (optimise the luminance of content and style,
- * then give the result's Y the content's chroma), or match the style image's colour
- * statistics to the content's before optimising.
+ * Two ways: transfer luminance only (the result's Y, the content's chroma), or
+ * match the style image's colour statistics to the content's before optimising.
+ * (Optimising the luminance itself, Gatys et al. 2017's variant, is `greyLuminance`
+ * on content and style first; `bench/masks.ts` compares the two: the result's Y
+ * recoloured looked better, so that is what `preserveColors` does.)
  * Images here are `[1, h, w, 3]` RGB in 0..255.
  */
 import * as tf from "@tensorflow/tfjs";

@@ -19,7 +19,7 @@ import { type LossDescription, type StageTargets, wholeImageTerms } from "../los
 import { getNetwork } from "../net/load.ts";
 import type { FeatureNetwork } from "../net/network.ts";
 import { PRESETS } from "../net/presets.ts";
-import { greyLuminance, matchColors } from "./color.ts";
+import { matchColors } from "./color.ts";
 import { checkInputs, checkRun, runImages } from "./guards.ts";
 import { noiseImage, randomSeed } from "./init.ts";
 import { defaultMemoryBudget } from "./memory.ts";
@@ -178,7 +178,6 @@ export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep>
     // The content at a stage's size, made when needed: at 4096 px a resident copy is 192 MiB.
     const contentAt = (h: number, w: number) =>
       tf.tidy(() => resize(imageToTensor(input.content), h, w));
-    const greyContentAt = (h: number, w: number) => tf.tidy(() => greyLuminance(contentAt(h, w)));
     // Valid pixels, in preprocessed space: the images of RGB 0 and RGB 255.
     const low = held.add(tf.tidy(() => network.preprocess(tf.zeros([1, 1, 1, 3]))));
     const high = held.add(tf.tidy(() => network.preprocess(tf.fill([1, 1, 1, 3], 255))));
@@ -190,8 +189,7 @@ export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep>
 
     for (const [index, stage] of plan.entries()) {
       const [h, w] = fitToLongestSide(input.content.height, input.content.width, stage.size);
-      // Luminance-only transfer optimises the luminance: the content (and styles) in grey.
-      const content = held.add(colorMode === "luminance" ? greyContentAt(h, w) : contentAt(h, w));
+      const content = held.add(contentAt(h, w));
       const styles = await stageStyles(input, options, content, held);
       const regions = await styleRegions(network, input, loss, styles, blend, [h, w]);
       const memory = memories[index];
@@ -270,8 +268,7 @@ export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep>
 
 /**
  * The style images at a stage's scale (`styleScale` times the content's longest side
- * there), each given the content's colours when `preserveColors` is `match`, or in grey
- * with the (grey) content's tonal range for luminance-only transfer; held by `held`.
+ * there), each given the content's colours when `preserveColors` is `match`; held by `held`.
  */
 async function stageStyles(
   input: StylizeInput,
@@ -291,9 +288,6 @@ async function stageStyles(
     }));
     if (options.preserveColors === "match") {
       styles.push(held.add(await matchColors(rgb, content)));
-      held.free(rgb);
-    } else if (options.preserveColors === true || options.preserveColors === "luminance") {
-      styles.push(held.add(greyLuminance(rgb, content)));
       held.free(rgb);
     } else {
       styles.push(rgb);
