@@ -200,8 +200,8 @@ def pair_styles(named_masks, styles, what="channel"):
         names = ", ".join("'%s'" % name for name, _ in named_masks) or "none"
         ids = ", ".join(s["id"] for s in styles) or "none"
         raise RestyleError(
-            "One style per %s: name each %s after a style, by its id or its title (e.g. "
-            "'starry-night' or 'The Starry Night'). The %ss here: %s. The server's styles: %s."
+            "One style per %s: name each %s after one of the server's styles, by its id or "
+            "its title. The %ss here: %s. The server's styles: %s."
             % (what, what, what, names, ids))
     return fields, files, titles
 

@@ -322,7 +322,7 @@ def channel_styles(image, source, client):
     if not channels:
         raise RestyleError("Selection is 'One style per channel' but the image has no "
                            "channels: save a selection as a channel (Select > Save to "
-                           "Channel) and name it after a style, e.g. 'starry-night'.")
+                           "Channel) and name it after a style, by its id or its title.")
     named = [(c.get_name(), channel_mask_png(c, source)) for c in channels]
     fields, files, titles = pair_styles(named, client.styles(timeout=30), "channel")
     return fields, files, " + ".join(titles)

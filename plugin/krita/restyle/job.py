@@ -159,7 +159,7 @@ class RestyleRun(QObject):
                 raise RestyleError(
                     "Selection is 'One style per selection mask' but the layer '%s' has no "
                     "selection masks: add one per style (right-click the layer > Add > Local "
-                    "Selection) and name it after the style, e.g. 'starry-night'."
+                    "Selection) and name it after the style, by its id or its title."
                     % self.source.name())
             fields, files = [], []
             self.style_name = "selection masks"
