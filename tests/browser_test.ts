@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
+import type { JobRunner, JobSpec } from "../src/server/jobs.ts";
 import { launchChromium } from "./_chromium.ts";
 import { decodeImage, encodePng, gradientWithAlpha, testServer } from "./_server.ts";
 
@@ -112,6 +113,55 @@ Deno.test({
       });
       assert.match(latest.src, /access_token=web-page-token/);
       assert.equal(latest.naturalWidth, 90);
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+      await server.shutdown();
+      await Deno.remove(work, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "the web page sends the mask file it is given with the job",
+  async fn() {
+    // A runner in place of the engine: the point is what the page sends.
+    const specs: JobSpec[] = [];
+    const preview = await encodePng(gradientWithAlpha(90, 60));
+    const run: JobRunner = async function* (spec) {
+      specs.push(spec);
+      const losses = { total: 1, content: 0.5, style: 0.5, tv: 0 };
+      for (const iteration of [1, 2]) {
+        yield { iteration, iterations: 2, losses, elapsedMs: iteration, png: preview };
+      }
+    };
+    const server = await testServer({ run });
+    const work = await Deno.makeTempDir({ prefix: "restyle-browser-" });
+    const layer = `${work}/layer.png`;
+    const mask = `${work}/mask.png`;
+    await Deno.writeFile(layer, await encodePng(gradientWithAlpha(90, 60)));
+    const maskPng = await encodePng(gradientWithAlpha(45, 30)); // its alpha: the right 2/3
+    await Deno.writeFile(mask, maskPng);
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on("pageerror", (error) => errors.push(error.message));
+      await page.goto(`${server.url}/`);
+      await page.waitForSelector('#styles input[value="great-wave"]', { state: "attached" });
+      await page.setInputFiles("#mask", mask);
+      await runSmallJob(page, layer);
+      assert.equal(specs.length, 1);
+      assert.deepEqual(specs[0].masks, [maskPng]);
+
+      // Without a mask file, none is sent.
+      await page.setInputFiles("#mask", []);
+      await page.click("#run");
+      await page.waitForFunction(() =>
+        /^Done/.test(document.getElementById("status")!.textContent!)
+      );
+      while (specs.length < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+      assert.equal(specs[1].masks, undefined);
       assert.deepEqual(errors, []);
     } finally {
       await browser.close();

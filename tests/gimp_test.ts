@@ -40,6 +40,12 @@ interface BatchRun {
     status?: string;
     error?: string;
     previews?: Preview[];
+    /** Mode `run`: [status, error] of the other Selection choices, and the layers after. */
+    otherModes?: {
+      maskResult: [string, string | null];
+      perChannel: [string, string | null];
+      topLevelNames: string[];
+    };
     /** [status, error] of the run with a wrong token typed in (mode `token`). */
     wrongToken?: [string, string | null];
   };
@@ -139,9 +145,38 @@ function inside(x: number, y: number, r: { x: number; y: number; w: number; h: n
   return x >= r.x && x < r.x + r.w && y >= r.y && y < r.y + r.h;
 }
 
+/** The `mask` files of a submitted job, decoded: [width, height, value at layer-local x, y]. */
+async function sentMasks(form: FormData) {
+  const masks = [];
+  for (const entry of form.getAll("mask")) {
+    assert.ok(entry instanceof File, "a mask is sent as a file");
+    const image = await decode(new Uint8Array(await entry.arrayBuffer()));
+    assert.ok(image instanceof Image);
+    const value = (x: number, y: number) => Image.colorToRGBA(image.getPixelAt(x + 1, y + 1))[0];
+    masks.push({ width: image.width, height: image.height, value });
+  }
+  return masks;
+}
+
+/** Pixels of a layer-sized mask whose value is not `expected(image x, image y)` (null: any). */
+function maskMismatches(
+  mask: { width: number; height: number; value: (x: number, y: number) => number },
+  expected: (x: number, y: number) => number | null,
+): number {
+  let count = 0;
+  for (let y = 0; y < mask.height; y++) {
+    for (let x = 0; x < mask.width; x++) {
+      const want = expected(x + LAYER.x, y + LAYER.y);
+      if (want !== null && mask.value(x, y) !== want) count++;
+    }
+  }
+  return count;
+}
+
 Deno.test({
-  name: "GIMP: Filters > Artistic > Restyle… adds one masked layer per preview in a group " +
-    "above the source, at its offsets, and closes its undo group",
+  name: "GIMP: Filters > Artistic > Restyle… sends the selection as the style's mask, adds one " +
+    "masked layer per preview in a group above the source, at its offsets, and closes its undo " +
+    "group; its other Selection choices mask only the result, or pair named channels with styles",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -161,6 +196,41 @@ Deno.test({
       // Full resolution unless the user lowers "Optimise up to".
       assert.equal(options.maxDetailSize, 16384);
       assert.equal(options.detailIterations, 2);
+
+      // By default the selection is sent as the style's mask: the layer's area of it.
+      const [paintInside, maskResult, perChannel] = await proxy.jobForms();
+      const [mask] = await sentMasks(paintInside);
+      assert.equal(paintInside.getAll("mask").length, 1);
+      assert.deepEqual([mask.width, mask.height], [LAYER.w, LAYER.h]);
+      const ellipse = (x: number, y: number) => {
+        const r = ellipseRadius(x, y);
+        return r < 0.9 ? 255 : r > 1.1 ? 0 : null;
+      };
+      assert.equal(maskMismatches(mask, ellipse), 0, "the mask sent is not the selection");
+      // "Mask the result" sends no mask; the selection still masks each preview.
+      const other = facts.otherModes!;
+      assert.equal(other.maskResult[0], "success", `mask the result: ${other.maskResult[1]}`);
+      assert.deepEqual(maskResult.getAll("mask"), []);
+      // "One style per channel": the channels named after a style (its id, its title), each
+      // sent as that style's mask, in the Channels panel's order (top first: the last saved);
+      // the channel named after no style is left out.
+      assert.equal(other.perChannel[0], "success", `one style per channel: ${other.perChannel[1]}`);
+      assert.deepEqual(perChannel.getAll("style"), ["great-wave", "starry-night"]);
+      assert.deepEqual(perChannel.getAll("styleImage"), []);
+      const [right, left] = await sentMasks(perChannel);
+      assert.equal(perChannel.getAll("mask").length, 2);
+      const half = (leftHalf: boolean) => (x: number) => (x < LAYER.x + 48) === leftHalf ? 255 : 0;
+      assert.equal(maskMismatches(right, half(false)), 0, "great-wave's mask");
+      assert.equal(maskMismatches(left, half(true)), 0, "starry-night's mask");
+      // Each run's group is directly above the source: the newest, named after its styles,
+      // below the two runs before it (GIMP numbers the second of a name).
+      assert.deepEqual(other.topLevelNames, [
+        "Restyle: The Starry Night",
+        "Restyle: The Starry Night #1",
+        "Restyle: The Great Wave off Kanagawa + The Starry Night",
+        "cat",
+        "background",
+      ]);
 
       // A layer group directly above the source layer, named after the style.
       assert.deepEqual(facts.topLevelNames, ["Restyle: The Starry Night", "cat", "background"]);

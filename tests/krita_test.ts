@@ -9,6 +9,7 @@
  * JSON (kritarunner exits 0 even when a script fails). Needs root.
  */
 import assert from "node:assert/strict";
+import { decode, Image } from "imagescript";
 import {
   enablePlugin,
   installKritaPlugin,
@@ -17,6 +18,7 @@ import {
 } from "../plugin/krita/install.ts";
 import { repoPath } from "../src/config.ts";
 import { closedPort, startServeCli } from "./fixtures/serve_cli.ts";
+import { startRecordingProxy } from "./fixtures/recording_proxy.ts";
 
 const MIRROR = Deno.env.get("RESTYLE_MIRROR");
 const TRIXIE_ROOT = Deno.env.get("RESTYLE_KRITA_ROOT") ?? Deno.env.get("RESTYLE_GIMP_ROOT") ??
@@ -25,6 +27,7 @@ const TRIXIE_ROOT = Deno.env.get("RESTYLE_KRITA_ROOT") ?? Deno.env.get("RESTYLE_
 // ellipse selected at (20, 20, 100, 70): the part sent is their overlap.
 const LAYER = [40, 30, 96, 64];
 const REGION = [40, 30, 80, 60];
+const ELLIPSE = [20, 20, 100, 70];
 const DOWN_MESSAGE = /Cannot reach the Restyle server at (\S+) .*\n.*deno task serve/;
 
 /** Where a Krita runs: on the host, or inside a chroot. */
@@ -285,18 +288,79 @@ function assertRunRemoved(removed: RunRemoved) {
   assert.equal(removed.changedBytes, 0, "the image is not what it was before the run");
 }
 
+/** The `mask` files of a submitted job, decoded: size, and the value at (x, y) within it. */
+async function sentMasks(form: FormData) {
+  const masks = [];
+  for (const entry of form.getAll("mask")) {
+    assert.ok(entry instanceof File, "a mask is sent as a file");
+    const image = await decode(new Uint8Array(await entry.arrayBuffer()));
+    assert.ok(image instanceof Image);
+    const value = (x: number, y: number) => Image.colorToRGBA(image.getPixelAt(x + 1, y + 1))[0];
+    masks.push({ width: image.width, height: image.height, value });
+  }
+  return masks;
+}
+
+/** Pixels of `mask` (over `region`) whose value is not `expected(image x, image y)`. */
+function maskMismatches(
+  mask: { width: number; height: number; value: (x: number, y: number) => number },
+  region: number[],
+  expected: (x: number, y: number) => number,
+): number {
+  let count = 0;
+  for (let y = 0; y < mask.height; y++) {
+    for (let x = 0; x < mask.width; x++) {
+      if (mask.value(x, y) !== expected(x + region[0], y + region[1])) count++;
+    }
+  }
+  return count;
+}
+
+/** The fixture's elliptic selection, as krita_restyle.py draws it: 255 inside, 0 outside. */
+function ellipseSelection(x: number, y: number): number {
+  const [x0, y0, w, h] = ELLIPSE;
+  const [cx, cy, rx, ry] = [x0 + w / 2, y0 + h / 2, w / 2, h / 2];
+  return ((x + 0.5 - cx) / rx) ** 2 + ((y + 0.5 - cy) / ry) ** 2 <= 1 ? 255 : 0;
+}
+
+/** What the plug-in sent: the selection as the style's mask by default, none without one,
+ * and each selection mask named after a style with that style in "one style per mask". */
+async function assertMasksSent(forms: FormData[], perMask: Result) {
+  const [catalogue, layerStyle] = forms;
+  const [selection] = await sentMasks(catalogue);
+  assert.equal(catalogue.getAll("mask").length, 1);
+  assert.deepEqual([selection.width, selection.height], REGION.slice(2));
+  assert.equal(maskMismatches(selection, REGION, ellipseSelection), 0, "mask is not the selection");
+  assert.deepEqual(layerStyle.getAll("mask"), [], "no selection, no mask");
+
+  assert.equal(perMask.outcome, "done", perMask.message);
+  assert.equal(perMask.group, "Restyle: The Starry Night + The Great Wave off Kanagawa");
+  const last = forms.at(-1)!;
+  assert.deepEqual(last.getAll("style"), ["starry-night", "great-wave"]);
+  const [left, right] = await sentMasks(last);
+  assert.equal(last.getAll("mask").length, 2);
+  const layer = [12, 20, 64, 48]; // the fixture's "plain" layer; no selection: all of it
+  const half = (leftHalf: boolean) => (x: number) => (x < 12 + 32) === leftHalf ? 255 : 0;
+  assert.deepEqual([left.width, left.height], [64, 48]);
+  assert.equal(maskMismatches(left, layer, half(true)), 0, "starry-night's mask");
+  assert.equal(maskMismatches(right, layer, half(false)), 0, "great-wave's mask");
+}
+
 const AS_ROOT = "the Krita tests install Krita and use a chroot: run them as root (CI does)";
 
 async function restylesInKrita(krita: KritaHost, masks: boolean) {
   assert.equal(Deno.uid(), 0, AS_ROOT);
   await krita.ready();
   const server = await startServeCli();
+  // The plug-in talks to the server through a recording proxy, so the test sees what it sent.
+  const proxy = startRecordingProxy(server.url);
   try {
-    const { result, log } = await runKrita(krita, "run", server.url);
+    const { result, log } = await runKrita(krita, "run", proxy.url);
     assert.doesNotMatch(log, /Traceback/);
     assert.match(result.kritaVersion!, masks ? /^5\.([2-9]|\d\d)/ : /^5\.1\./);
 
     assertCatalogueRun(result.catalogue, masks);
+    await assertMasksSent(await proxy.jobForms(), result.perMask);
 
     // Another open layer as the style, no selection: the whole layer, no mask.
     const layerStyle: RunFacts = result.layerStyle;
@@ -352,6 +416,7 @@ async function restylesInKrita(krita: KritaHost, masks: boolean) {
     assert.equal(job.status, "cancelled");
     assert.ok(job.iteration < 500, `the job ran to iteration ${job.iteration}`);
   } finally {
+    await proxy.close();
     await server.close();
   }
 }
@@ -379,8 +444,9 @@ async function serverDownInKrita(krita: KritaHost) {
 
 for (const [krita, masks] of [[debian12, false], [debian13, true]] as const) {
   Deno.test({
-    name: `${krita.label}: the Restyle docker and entry point add one layer per preview in a ` +
-      "group above the source, at its position and size, masked by the selection",
+    name: `${krita.label}: the Restyle docker and entry point send the selection as the ` +
+      "style's mask (or named selection masks with their styles), and add one layer per " +
+      "preview in a group above the source, at its position and size, masked by the selection",
     sanitizeResources: false,
     sanitizeOps: false,
     fn: () => restylesInKrita(krita, masks),

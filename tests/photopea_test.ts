@@ -2,10 +2,12 @@
  * The Photopea plug-in page, end to end: headless Chromium loads a harness page
  * (its own loopback origin) that plays Photopea's side of the plug-in protocol,
  * with the plug-in page from the real `deno task serve` in an iframe; the page
- * runs a real SqueezeNet job and adds each preview as a layer.
+ * exports the active layer and the selection, runs a real SqueezeNet job with the
+ * selection as the style's mask and adds each preview, masked by it, as a layer.
  */
 import assert from "node:assert/strict";
 import { decode, Image } from "imagescript";
+import type { Frame, Page } from "playwright-core";
 import { launchChromium } from "./_chromium.ts";
 import { repoPath } from "../src/config.ts";
 import { startServeCli } from "./fixtures/serve_cli.ts";
@@ -15,6 +17,8 @@ const MIRROR = Deno.env.get("RESTYLE_MIRROR");
 // Geometry of the harness document (tests/fixtures/photopea_harness.html).
 const DOC = { w: 128, h: 96 };
 const CAT = { x: 24, y: 16, w: 80, h: 60 };
+// The harness document's selection, inside the cat.
+const SELECTION = { x: 40, y: 24, w: 48, h: 40 };
 
 interface HarnessState {
   scripts: number;
@@ -25,6 +29,25 @@ interface HarnessState {
   catPng: string;
   initialVisibility: [string, boolean][];
   visibilityNow: [string, boolean][];
+}
+
+function harnessState(page: Page): Promise<HarnessState> {
+  return page.evaluate(() => {
+    // deno-lint-ignore no-explicit-any
+    const h = (globalThis as any).harness;
+    return { ...h, visibility: undefined, visibilityNow: h.visibility() };
+  });
+}
+
+/** Waits until the panel's status line says `done` (or an error) and returns it. */
+async function statusWhenDone(frame: Frame, done: string): Promise<string | null> {
+  await frame.waitForFunction(
+    `document.querySelector("#status").textContent === ${JSON.stringify(done)} ||
+      document.querySelector("#status").classList.contains("error")`,
+    null,
+    { timeout: 180_000 },
+  );
+  return await frame.textContent("#status");
 }
 
 /** Serves the harness page and the cat photo on a loopback port of its own. */
@@ -46,15 +69,18 @@ function serveHarness(): { origin: string; close: () => Promise<void> } {
 }
 
 async function png(base64OrDataUrl: string): Promise<Image> {
-  const base64 = base64OrDataUrl.replace(/^data:image\/png;base64,/, "");
-  const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
-  const image = await decode(bytes);
+  const image = await decode(pngBytes(base64OrDataUrl));
   assert.ok(image instanceof Image);
   return image;
 }
 
 function insideCat(x: number, y: number): boolean {
   return x >= CAT.x && x < CAT.x + CAT.w && y >= CAT.y && y < CAT.y + CAT.h;
+}
+
+function selected(x: number, y: number): boolean {
+  const { x: sx, y: sy, w, h } = SELECTION;
+  return x >= sx && x < sx + w && y >= sy && y < sy + h;
 }
 
 /** Largest channel difference per pixel, counted where `where(x, y)` holds. */
@@ -71,6 +97,21 @@ function differingPixels(a: Image, b: Image, where: (x: number, y: number) => bo
   return count;
 }
 
+function pngBytes(base64OrDataUrl: string): Uint8Array {
+  const base64 = base64OrDataUrl.replace(/^data:image\/png;base64,/, "");
+  return Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+}
+
+function minAlpha(image: Image, where: (x: number, y: number) => boolean): number {
+  let min = 255;
+  for (let y = 0; y < image.height; y++) {
+    for (let x = 0; x < image.width; x++) {
+      if (where(x, y)) min = Math.min(min, image.getPixelAt(x + 1, y + 1) & 0xff);
+    }
+  }
+  return min;
+}
+
 function maxAlpha(image: Image, where: (x: number, y: number) => boolean): number {
   let max = 0;
   for (let y = 0; y < image.height; y++) {
@@ -82,8 +123,9 @@ function maxAlpha(image: Image, where: (x: number, y: number) => boolean): numbe
 }
 
 Deno.test({
-  name: "Photopea: the plug-in exports only the active layer, runs a job on its own server " +
-    'and adds one layer per preview, answering every script\'s "done"',
+  name: "Photopea: the plug-in exports only the active layer and the selection, runs a job on " +
+    "its own server with the selection as the style's mask, and adds one layer per preview, " +
+    'masked by the selection, answering every script\'s "done"; "mask the result" sends no mask',
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -96,7 +138,10 @@ Deno.test({
     try {
       const page = browser.pages()[0] ?? await browser.newPage();
       const pluginUrl = `${proxy.url}/plugin/photopea/`;
-      await page.goto(`${harness.origin}/?plugin=${encodeURIComponent(pluginUrl)}`);
+      const { x, y, w, h } = SELECTION;
+      await page.goto(
+        `${harness.origin}/?plugin=${encodeURIComponent(pluginUrl)}&selection=${x},${y},${w},${h}`,
+      );
       const frame = await (await page.waitForSelector("#plugin")).contentFrame();
       assert.ok(frame);
       await frame.waitForURL(pluginUrl);
@@ -112,14 +157,9 @@ Deno.test({
       await frame.fill("#maxSize", "64");
       await frame.fill("#maxDetailSize", "64"); // one stage, upscaled: detail stages cost more
       await frame.fill("#strength", "80");
+      assert.equal(await frame.inputValue("#selection"), "paint-inside", "the default");
       await frame.click("#run");
-      await frame.waitForFunction(
-        `/^Done/.test(document.querySelector("#status").textContent) ||
-          document.querySelector("#status").classList.contains("error")`,
-        null,
-        { timeout: 180_000 },
-      );
-      const status = await frame.textContent("#status");
+      const status = await statusWhenDone(frame, "Done: 2 preview layer(s) added.");
       assert.equal(status, "Done: 2 preview layer(s) added.");
       // Strength goes to the server as it is (50 = the network's tuned balance), not as
       // an absolute style weight that ignores the preset.
@@ -128,20 +168,21 @@ Deno.test({
       assert.equal(options.maxDetailSize, 64);
       assert.equal(options.styleWeight, undefined);
 
-      const state: HarnessState = await page.evaluate(() => {
-        // deno-lint-ignore no-explicit-any
-        const h = (globalThis as any).harness;
-        return { ...h, visibility: undefined, visibilityNow: h.visibility() };
-      });
+      const state = await harnessState(page);
       assert.deepEqual(state.errors, []);
-      // hide others, saveToOE, restore, then one app.open per preview; each answered "done".
-      assert.equal(state.scripts, 5);
+      // The layer (hide others, saveToOE, restore), the selection (a layer holding it shown
+      // alone, saveToOE, that layer removed and the rest restored), then one app.open per
+      // preview; each answered "done".
+      assert.equal(state.scripts, 8);
       assert.equal(state.done, state.scripts);
 
-      // Only the active layer was visible when Photopea exported, and the
-      // visibility of every layer (a hidden one, a group) is back as it was.
-      assert.equal(state.exports.length, 1);
+      // Only the active layer was visible when Photopea exported it, then only the layer
+      // holding the selection; that layer is gone and the visibility of every layer (a
+      // hidden one, a group) is back as it was.
+      assert.equal(state.exports.length, 2);
       assert.deepEqual(state.exports[0].visible, ["cat"]);
+      assert.deepEqual(state.exports[1].visible, ["Restyle selection"]);
+      assert.ok(!state.visibilityNow.some(([name]) => name === "Restyle selection"));
       const original = new Set(state.initialVisibility.map(([name]) => name));
       assert.deepEqual(
         state.visibilityNow.filter(([name]) => original.has(name)),
@@ -159,7 +200,20 @@ Deno.test({
       assert.equal(differingPixels(exported, cat, () => true), 0, "export is not the cat alone");
       assert.equal(maxAlpha(exported, (x, y) => !insideCat(x, y)), 0);
 
-      // One new layer per preview, document-sized, alpha as the layer's, stylized.
+      // The selection went with the job as the style's mask: white where selected,
+      // transparent elsewhere (its alpha is the mask), at the document's size.
+      const [form] = await proxy.jobForms();
+      const sent = form.getAll("mask");
+      assert.equal(sent.length, 1);
+      const maskBytes = new Uint8Array(await (sent[0] as File).arrayBuffer());
+      assert.deepEqual(maskBytes, pngBytes(state.exports[1].png));
+      const mask = await png(state.exports[1].png);
+      assert.deepEqual([mask.width, mask.height], [DOC.w, DOC.h]);
+      assert.equal(maxAlpha(mask, (x, y) => !selected(x, y)), 0, "mask outside the selection");
+      assert.equal(minAlpha(mask, selected), 255, "mask inside the selection");
+
+      // One new layer per preview, document-sized, shown only inside the selection (within
+      // the layer's alpha), stylized there.
       assert.equal(state.opens.length, 2);
       const previews = [];
       for (const open of state.opens) {
@@ -168,11 +222,29 @@ Deno.test({
         assert.match(open.url, /^data:image\/png;base64,/);
         assert.deepEqual([open.width, open.height], [DOC.w, DOC.h]);
         const preview = await png(open.url);
-        assert.equal(maxAlpha(preview, (x, y) => !insideCat(x, y)), 0, "alpha not re-applied");
-        assert.ok(differingPixels(preview, cat, insideCat) > (CAT.w * CAT.h) / 2);
+        assert.equal(maxAlpha(preview, (x, y) => !selected(x, y)), 0, "not masked");
+        assert.equal(minAlpha(preview, selected), 255, "the selected part is hidden");
+        assert.ok(differingPixels(preview, cat, selected) > (SELECTION.w * SELECTION.h) / 2);
         previews.push(preview);
       }
-      assert.ok(differingPixels(previews[0], previews[1], insideCat) > 0, "previews identical");
+      assert.ok(differingPixels(previews[0], previews[1], selected) > 0, "previews identical");
+
+      // "Mask the result": the whole layer is restyled (no mask is sent); the selection
+      // still masks the preview.
+      await frame.selectOption("#selection", "mask-result");
+      await frame.fill("#iterations", "2");
+      await frame.click("#run");
+      assert.equal(
+        await statusWhenDone(frame, "Done: 1 preview layer(s) added."),
+        "Done: 1 preview layer(s) added.",
+      );
+      const [, second] = await proxy.jobForms();
+      assert.deepEqual(second.getAll("mask"), []);
+      const after = await harnessState(page);
+      assert.deepEqual(after.errors, []);
+      assert.equal(after.opens.length, 3);
+      const masked = await png(after.opens[2].url);
+      assert.equal(maxAlpha(masked, (x, y) => !selected(x, y)), 0, "not masked");
     } finally {
       await proxy.close();
       await browser.close();

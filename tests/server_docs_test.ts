@@ -36,6 +36,7 @@ Deno.test("/openapi.json documents every v1 route, the multipart job form and pr
     assert.deepEqual(Object.keys(jobForm.properties).sort(), [
       "content",
       "initImage",
+      "mask",
       "options",
       "style",
       "styleImage",

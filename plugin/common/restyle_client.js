@@ -103,15 +103,17 @@ export class RestyleClient {
 
   /**
    * Submits a job: the `content` image (a Blob or File), a style id or a style image,
-   * and options; the created job (`{id, links}`).
+   * the masks saying where the style paints (none, or one; white styled, black or
+   * transparent untouched), and options; the created job (`{id, links}`).
    *
-   * @param {{content: Blob, style?: string, styleImage?: File, options: object}} job
+   * @param {{content: Blob, style?: string, styleImage?: File, masks?: Blob[], options: object}} job
    */
-  async submit({ content, style, styleImage, options }) {
+  async submit({ content, style, styleImage, masks = [], options }) {
     const form = new FormData();
     form.append("content", content, content.name || "layer.png");
     if (style) form.append("style", style);
     if (styleImage) form.append("styleImage", styleImage, styleImage.name || "style.png");
+    masks.forEach((mask, i) => form.append("mask", mask, mask.name || `mask-${i}.png`));
     form.append("options", JSON.stringify(options));
     const response = await this.request("/v1/jobs", {
       method: "POST",

@@ -9,15 +9,30 @@ failure becomes a `RestyleError` whose text is meant for the user as it is.
     client = Client(server_url(""), server_token(""), where="the Restyle dialog")
     job = client.submit([("style", style_id)], [("content", "layer.png", png)])
     outcome = client.follow(job, add_layer, show_progress)  # "done" or "cancelled"
+
+A selection goes to the server as a `mask` file (`mask_png`, `mask_file`): where the style
+paints. `pair_styles` turns masks named after styles (GIMP's channels, Krita's selection
+masks) into one style and one mask each.
 """
 
 import http.client
 import json
 import os
+import struct
 import time
 import urllib.error
 import urllib.request
 import uuid
+import zlib
+
+# What the plug-ins do with a selection (their "Selection" choice; not a server option).
+# Paint inside it: it is sent as the style's mask, so the style is matched inside it alone.
+PAINT_INSIDE = "paint-inside"
+# Mask the result: the whole layer is restyled and the selection only masks each preview.
+MASK_RESULT = "mask-result"
+# One style per mask: each channel (GIMP) or selection mask (Krita) named after a style
+# paints that style.
+PER_MASK = "per-mask"
 
 DEFAULT_URL = "http://127.0.0.1:8787"
 # Written by the installers: {"tokenFile": where `deno task serve --generate-token` keeps it}.
@@ -128,6 +143,67 @@ def form_data(fields, files):
         ]
     chunks.append(("--%s--\r\n" % boundary).encode())
     return b"".join(chunks), "multipart/form-data; boundary=" + boundary
+
+
+def rgba_png(width, height, rgba):
+    """8-bit RGBA PNG (filter 0 on every row) from packed RGBA bytes."""
+    stride = width * 4
+    raw = b"".join(b"\x00" + rgba[y * stride:(y + 1) * stride] for y in range(height))
+
+    def chunk(kind, payload):
+        return (struct.pack(">I", len(payload)) + kind + payload
+                + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
+
+
+def mask_png(width, height, values):
+    """A mask as the server reads it, from one byte a pixel (0 untouched, 255 fully styled):
+    an opaque grey PNG, whose luminance is the mask."""
+    values = bytes(values)
+    if len(values) != width * height:
+        raise RestyleError("A mask of %dx%d needs %d values, got %d."
+                           % (width, height, width * height, len(values)))
+    rgba = bytearray(width * height * 4)
+    rgba[0::4] = rgba[1::4] = rgba[2::4] = values
+    rgba[3::4] = b"\xff" * (width * height)
+    return rgba_png(width, height, bytes(rgba))
+
+
+def mask_file(index, png):
+    """The `mask` part of a job, the `index`th (the server pairs masks with the styles in
+    order: the `style` ids, then the `styleImage` files)."""
+    return ("mask", "mask-%d.png" % index, png)
+
+
+def pair_styles(named_masks, styles, what="channel"):
+    """One style and one mask for each mask named after one of the server's `styles`
+    ({id, title}, as `Client.styles()` lists them): by its id or its title, ignoring case.
+    `named_masks` is [(name, png)]. Returns (form fields, files, style titles); masks whose
+    name is no style are left out, and none matching is a RestyleError that lists both."""
+    by_name = {}
+    for style in styles:
+        for key in (style.get("id"), style.get("title")):
+            if key:
+                by_name.setdefault(key.strip().casefold(), style)
+    fields, files, titles = [], [], []
+    for name, png in named_masks:
+        style = by_name.get((name or "").strip().casefold())
+        if style is None:
+            continue
+        fields.append(("style", style["id"]))
+        files.append(mask_file(len(files), png))
+        titles.append(style.get("title") or style["id"])
+    if not files:
+        names = ", ".join("'%s'" % name for name, _ in named_masks) or "none"
+        ids = ", ".join(s["id"] for s in styles) or "none"
+        raise RestyleError(
+            "One style per %s: name each %s after one of the server's styles, by its id or "
+            "its title. The %ss here: %s. The server's styles: %s."
+            % (what, what, what, names, ids))
+    return fields, files, titles
 
 
 def style_image_file(path):

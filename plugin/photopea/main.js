@@ -1,7 +1,11 @@
 /**
  * @module The Restyle panel inside Photopea: pick a style, run, get one layer per preview.
+ *
+ * With a selection, "Selection: paint inside" (the default) sends it as the style's mask, so
+ * the style is matched inside it alone; "mask the result" restyles the whole layer. In both,
+ * each preview is masked by the selection before it becomes a layer.
  */
-import { addLayer, exportActiveLayer, insideEditor } from "./photopea.js";
+import { addLayer, exportActiveLayer, exportSelectionMask, insideEditor } from "./photopea.js";
 import { RestyleClient } from "../common/restyle_client.js";
 
 const UPLOAD = "__upload__";
@@ -68,6 +72,23 @@ function optionField(option) {
   return field;
 }
 
+/** A preview as a data URL, its alpha multiplied by the mask's (the selection) when given. */
+async function previewDataUrl(api, url, mask) {
+  if (!mask) return await api.imageDataUrl(url);
+  const [image, selection] = await Promise.all([
+    createImageBitmap(await api.image(url)),
+    createImageBitmap(new Blob([mask], { type: "image/png" })),
+  ]);
+  const canvas = document.createElement("canvas");
+  canvas.width = image.width;
+  canvas.height = image.height;
+  const context = canvas.getContext("2d");
+  context.drawImage(image, 0, 0);
+  context.globalCompositeOperation = "destination-in";
+  context.drawImage(selection, 0, 0, image.width, image.height);
+  return canvas.toDataURL("image/png");
+}
+
 function readOptions() {
   return Object.fromEntries(OPTIONS.map((option) => {
     const text = $(option.name).value;
@@ -91,11 +112,14 @@ async function restyle() {
 
   show("Exporting the active layer…");
   const layer = await exportActiveLayer();
+  const mask = await exportSelectionMask();
+  const paintInside = $("selection").value === "paint-inside";
   show(`Sending “${layer.name}”…`);
   const job = await api.submit({
     content: new Blob([layer.png], { type: "image/png" }),
     style: styleImage ? undefined : style,
     styleImage,
+    masks: mask && paintInside ? [new Blob([mask], { type: "image/png" })] : [],
     options,
   });
   running.jobId = job.id;
@@ -104,7 +128,7 @@ async function restyle() {
   await api.follow(job, {
     signal: abort.signal,
     async onPreview({ iteration, iterations, url }) {
-      await addLayer(await api.imageDataUrl(url));
+      await addLayer(await previewDataUrl(api, url, mask));
       added++;
       progress.value = iteration / (iterations || options.iterations);
       show(

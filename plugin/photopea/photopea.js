@@ -90,15 +90,104 @@ const HIDE_ALL_BUT_ACTIVE = `(function () {
 function restoreScript(visibility) {
   return `(function () {
   var saved = ${JSON.stringify(visibility)}, doc = app.activeDocument;
+  ${LAYER_AT}
   for (var i = 0; i < saved.length; i++) {
-    var path = saved[i][0], layers = doc.layers, layer = null;
-    for (var j = 0; j < path.length; j++) {
-      layer = layers[path[j]];
-      if (!layer) break;
-      layers = layer.layers;
-    }
+    var layer = layerAt(saved[i][0]);
     if (layer) layer.visible = saved[i][1];
   }
+})();`;
+}
+
+/** Script text defining `layerAt(path)`: the layer at an index path, or null. */
+const LAYER_AT = `function layerAt(path) {
+    var layers = app.activeDocument.layers, layer = null;
+    for (var j = 0; j < path.length; j++) {
+      layer = layers[path[j]];
+      if (!layer) return null;
+      layers = layer.layers;
+    }
+    return layer;
+  }`;
+
+/** The name of the temporary layer that holds the selection while it is exported. */
+const SELECTION_LAYER = "Restyle selection";
+
+// When there is a selection: records every layer's visibility and the active layer's path,
+// adds a layer, fills the selection on it with white and shows that layer alone. Undone by
+// removeSelectionLayerScript(), at once if anything fails here.
+const SELECTION_AS_LAYER = `(function () {
+  var doc = app.activeDocument, active = doc.activeLayer, saved = [], activePath = null, mask = null;
+  ${LAYER_AT}
+  try {
+    var bounds = null;
+    try {
+      bounds = doc.selection.bounds;
+    } catch (e) {
+      bounds = null; // no selection
+    }
+    if (!bounds || !(Number(bounds[2]) > Number(bounds[0]) && Number(bounds[3]) > Number(bounds[1]))) {
+      app.echoToOE(JSON.stringify({ selection: false }));
+      return;
+    }
+    (function record(layers, path) {
+      for (var i = 0; i < layers.length; i++) {
+        var layer = layers[i], at = path.concat([i]);
+        saved.push([at, layer.visible]);
+        if (layer == active) activePath = at;
+        if (layer.typename == "LayerSet") record(layer.layers, at);
+      }
+    })(doc.layers, []);
+    mask = doc.artLayers.add();
+    mask.name = ${JSON.stringify(SELECTION_LAYER)};
+    var white = new SolidColor();
+    white.rgb.red = 255;
+    white.rgb.green = 255;
+    white.rgb.blue = 255;
+    doc.selection.fill(white);
+    (function hide(layers) {
+      var holdsMask = false;
+      for (var i = 0; i < layers.length; i++) {
+        var layer = layers[i], keep = layer == mask;
+        if (layer.typename == "LayerSet" && hide(layer.layers)) keep = true;
+        layer.visible = keep;
+        if (keep) holdsMask = true;
+      }
+      return holdsMask;
+    })(doc.layers);
+    app.echoToOE(JSON.stringify({ selection: true, visibility: saved, active: activePath }));
+  } catch (e) {
+    if (mask) mask.remove();
+    for (var i = 0; i < saved.length; i++) {
+      var layer = layerAt(saved[i][0]);
+      if (layer) layer.visible = saved[i][1];
+    }
+    app.echoToOE(JSON.stringify({ error: String(e) }));
+  }
+})();`;
+
+function removeSelectionLayerScript(visibility, activePath) {
+  return `(function () {
+  var doc = app.activeDocument;
+  ${LAYER_AT}
+  (function remove(layers) {
+    for (var i = 0; i < layers.length; i++) {
+      var layer = layers[i];
+      if (layer.typename == "LayerSet") {
+        if (remove(layer.layers)) return true;
+      } else if (layer.name == ${JSON.stringify(SELECTION_LAYER)}) {
+        layer.remove();
+        return true;
+      }
+    }
+    return false;
+  })(doc.layers);
+  var saved = ${JSON.stringify(visibility)};
+  for (var i = 0; i < saved.length; i++) {
+    var layer = layerAt(saved[i][0]);
+    if (layer) layer.visible = saved[i][1];
+  }
+  var active = layerAt(${JSON.stringify(activePath ?? [])});
+  if (active) doc.activeLayer = active;
 })();`;
 }
 
@@ -124,6 +213,29 @@ export async function exportActiveLayer() {
     return { name: state.name, png };
   } finally {
     await runScript(restoreScript(state.visibility));
+  }
+}
+
+/**
+ * Exports the selection as a mask at the document's size, as PNG bytes: white where selected,
+ * transparent elsewhere (its alpha is the selection, soft edges included); null when nothing
+ * is selected. A temporary layer holds it while it is exported; the layers, their visibility
+ * and the active layer are as they were afterwards (even when the export fails).
+ *
+ * @returns {Promise<ArrayBuffer | null>}
+ */
+export async function exportSelectionMask() {
+  const [answer] = await runScript(SELECTION_AS_LAYER);
+  const state = JSON.parse(typeof answer === "string" ? answer : "{}");
+  if (state.error) throw new Error(`Photopea could not export the selection (${state.error})`);
+  if (!state.selection) return null;
+  try {
+    const messages = await runScript(`app.activeDocument.saveToOE("png");`);
+    const png = messages.find((m) => m instanceof ArrayBuffer);
+    if (!png) throw new Error("Photopea did not export the selection as PNG");
+    return png;
+  } finally {
+    await runScript(removeSelectionLayerScript(state.visibility, state.active));
   }
 }
 

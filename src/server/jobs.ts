@@ -39,14 +39,19 @@ export interface JobSpec {
   styles: Uint8Array[];
   /** Start image for `init: "image"`. */
   initImage?: Uint8Array;
+  /**
+   * Where the styles paint (the engine's `StylizeInput.masks`): one per style, in the order of
+   * `styles`, or one for all of them. Absent: every style covers the whole image.
+   */
+  masks?: Uint8Array[];
   /** Stylize options, parsed once at the edge (defaults applied). */
   options: StylizeOptions;
 }
 
-/** Bytes a spec holds. */
+/** Bytes a spec holds: every uploaded file, masks included. */
 export function specBytes(spec: JobSpec): number {
-  return spec.content.length + spec.styles.reduce((n, s) => n + s.length, 0) +
-    (spec.initImage?.length ?? 0);
+  const sum = (files: Uint8Array[] = []) => files.reduce((n, f) => n + f.length, 0);
+  return spec.content.length + sum(spec.styles) + (spec.initImage?.length ?? 0) + sum(spec.masks);
 }
 
 /** Runs one job; must stop (throwing `signal.reason`) within one step of an abort. */

@@ -117,6 +117,13 @@ export const JobFormSchema = z.object({
     description: "style image file; repeat for several (after any `style` ids)",
   }),
   initImage: binary("start image when options.init is `image`").optional(),
+  mask: z.array(binary("a mask: where a style paints")).optional().openapi({
+    description: "where the styles paint: one mask for all of them, or one per style, " +
+      "repeated in the styles' order (the `style` ids first, then the `styleImage` files). " +
+      "PNG, JPEG, GIF or TIFF of any size (scaled to the content's); its alpha where it has " +
+      "any transparency, else its luminance: black (or transparent) untouched, white fully " +
+      "styled, grey between. Without it every style covers the whole image",
+  }),
   options: stylizeOptionsSchema.optional().openapi({
     description: "JSON object; every field optional (the network preset's defaults)",
   }),

@@ -8,7 +8,9 @@
  * header (every GIF frame), before any decoding; 422 for missing or invalid
  * fields and option values, and for what the engine's guards refuse (unknown
  * presets or layers, no loss term, an image too small for the layers at its
- * working size), also before decoding; 404 for an unknown style id.
+ * working size, a number of masks that is neither one nor one per style), also
+ * before decoding; 404 for an unknown style id. A mask (`mask`, repeated) is an
+ * upload like the others, named `mask[0]`, `mask[1]`… in the form's order.
  */
 import { ZodError } from "zod";
 import { checkInputs, checkRun, type RunImages, type SizedImage } from "../engine/guards.ts";
@@ -37,7 +39,7 @@ export interface UploadLimits {
   maxScales: number;
 }
 
-const JOB_FIELDS = ["content", "style", "styleImage", "initImage", "options"];
+const JOB_FIELDS = ["content", "style", "styleImage", "initImage", "mask", "options"];
 
 /** Parses the request body as multipart form data (415 when it is not). */
 export async function readForm(request: Request, fields: string[]): Promise<FormData> {
@@ -286,9 +288,11 @@ function noteRenamed(options: object): void {
 }
 
 /**
- * Reads a whole job (content, styles, options) from a `POST /v1/jobs` or `/v1/stylize` body.
- * `admit` runs after the fields and options are checked and before any image is decoded (queue
- * and size limits); each upload is decoded once to check it, and the job keeps only its bytes.
+ * Reads a whole job (content, styles, masks, options) from a `POST /v1/jobs` or `/v1/stylize`
+ * body. The styles are the `style` ids in their order, then the `styleImage` files in theirs;
+ * the `mask` files pair with them in that order (or one mask serves them all). `admit` runs
+ * after the fields and options are checked and before any image is decoded (queue and size
+ * limits); each upload is decoded once to check it, and the job keeps only its bytes.
  */
 export async function readJobForm(
   request: Request,
@@ -318,7 +322,14 @@ export async function readJobForm(
     });
   }
   const initField = form.get("initImage");
-  withFieldProblem(() => checkInputs(options, { styles: count, initImage: initField !== null }));
+  const maskFields = form.getAll("mask");
+  withFieldProblem(() =>
+    checkInputs(options, {
+      styles: count,
+      initImage: initField !== null,
+      masks: maskFields.length,
+    })
+  );
   // Every header first, then the guards, then the queue's admission, then the decoding.
   const content = await readUpload(contentField, "content", limits.maxPixels);
   const styleSizes: SizedImage[] = [];
@@ -341,6 +352,11 @@ export async function readJobForm(
   const init = initField === null
     ? undefined
     : await readUpload(initField, "initImage", limits.maxPixels);
+  // A mask may have any size (the engine scales it to the content's): only its header is checked.
+  const masks: CheckedUpload[] = [];
+  for (const [i, file] of maskFields.entries()) {
+    masks.push(await readUpload(file, `mask[${i}]`, limits.maxPixels));
+  }
   await checkAgainstNetwork(options, {
     content: { field: "content", ...content.header },
     styles: styleSizes,
@@ -349,12 +365,18 @@ export async function readJobForm(
 
   // Each upload is decoded once here, so a broken one is a 400 now rather than a failed job;
   // the job keeps only the bytes, and the engine decodes them when it starts.
-  const uploads = [content, ...styleUploads, ...(init ? [init] : [])];
+  const uploads = [content, ...styleUploads, ...(init ? [init] : []), ...masks];
   for (const upload of uploads) await decodeChecked(upload);
   const styleBytes: Uint8Array[] = [];
   for (const id of styleIds) styleBytes.push(await styles.bytes((id as string).trim()));
   for (const upload of styleUploads) styleBytes.push(upload.bytes);
-  return { content: content.bytes, styles: styleBytes, initImage: init?.bytes, options };
+  return {
+    content: content.bytes,
+    styles: styleBytes,
+    initImage: init?.bytes,
+    ...(masks.length ? { masks: masks.map((m) => m.bytes) } : {}),
+    options,
+  };
 }
 
 /**

@@ -103,11 +103,17 @@ async function runJob(message: Extract<ToWorker, { type: "job" }>, payload: Uint
       styles.push(await decode(style, `styleImage[${i}]`));
     }
     const initImage = files.initImage && await decode(files.initImage, "initImage");
+    // Named as the form names them: a mask that cannot be decoded fails the job saying which.
+    let masks: RgbaImage[] | undefined;
+    for (const [i, mask] of (files.masks ?? []).entries()) {
+      (masks ??= []).push(await decode(mask, `mask[${i}]`));
+    }
     for await (
       const step of stylize({
         content,
         styles,
         initImage,
+        masks,
         options: message.options,
         signal,
         onTile: (progress) => void send({ type: "tile", id: message.id, ...progress }),

@@ -27,6 +27,8 @@ export interface ImageLengths {
   content: number;
   styles: number[];
   initImage?: number;
+  /** The masks' lengths, after the init image; absent when the job has none. */
+  masks?: number[];
 }
 
 /** HTTP process -> engine process. */
@@ -148,11 +150,22 @@ export async function* readFrames<T>(stream: ReadableStream<Uint8Array>): AsyncG
   }
 }
 
+/** A job's image files: what {@linkcode packImages} sends and {@linkcode unpackImages} reads. */
+export interface JobImages {
+  content: Uint8Array;
+  styles: Uint8Array[];
+  initImage?: Uint8Array;
+  masks?: Uint8Array[];
+}
+
 /** Concatenates a job's image files into one payload, with their lengths. */
-export function packImages(
-  images: { content: Uint8Array; styles: Uint8Array[]; initImage?: Uint8Array },
-): { lengths: ImageLengths; payload: Uint8Array } {
-  const parts = [images.content, ...images.styles, ...(images.initImage ? [images.initImage] : [])];
+export function packImages(images: JobImages): { lengths: ImageLengths; payload: Uint8Array } {
+  const parts = [
+    images.content,
+    ...images.styles,
+    ...(images.initImage ? [images.initImage] : []),
+    ...(images.masks ?? []),
+  ];
   const payload = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
   for (const part of parts) {
@@ -164,18 +177,17 @@ export function packImages(
     styles: images.styles.map((s) => s.length),
   };
   if (images.initImage) lengths.initImage = images.initImage.length;
+  if (images.masks?.length) lengths.masks = images.masks.map((m) => m.length);
   return { lengths, payload };
 }
 
 /** The inverse of {@linkcode packImages}. */
-export function unpackImages(
-  lengths: ImageLengths,
-  payload: Uint8Array,
-): { content: Uint8Array; styles: Uint8Array[]; initImage?: Uint8Array } {
+export function unpackImages(lengths: ImageLengths, payload: Uint8Array): JobImages {
   let at = 0;
   const take = (n: number) => payload.subarray(at, at += n);
   const content = take(lengths.content);
   const styles = lengths.styles.map(take);
   const initImage = lengths.initImage === undefined ? undefined : take(lengths.initImage);
-  return { content, styles, initImage };
+  const masks = lengths.masks?.map(take);
+  return { content, styles, initImage, ...(masks ? { masks } : {}) };
 }

@@ -6,8 +6,11 @@
 # server's catalogue, an image file, or another open layer) to the server's
 # HTTP API (/v1/jobs), follows the job's event stream, and inserts every
 # preview as a new layer inside a layer group placed above the source layer,
-# at the source's offsets, masked by the selection when there is one. The
-# whole run is one undo step.
+# at the source's offsets, masked by the selection when there is one. By
+# default the selection is also sent as the style's mask, so the style is
+# painted inside it ("Selection: paint inside"); "mask the result" restyles the
+# whole layer; "one style per channel" sends each channel named after a style
+# as that style's mask. The whole run is one undo step.
 #
 # Only the Python standard library and GIMP's own introspected libraries are
 # used. The HTTP API is called through restyle_client.py (the Krita plug-in's
@@ -20,8 +23,6 @@ import json
 import os
 import sys
 import tempfile
-import struct
-import zlib
 
 import gi
 
@@ -31,8 +32,9 @@ from gi.repository import Gegl, Gimp, GLib, GObject, Gio  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)  # restyle_client.py, installed beside this file
-from restyle_client import (DEFAULT_URL, Client, RestyleError, server_token,  # noqa: E402
-                            server_url, style_image_file)
+from restyle_client import (DEFAULT_URL, MASK_RESULT, PAINT_INSIDE, Client,  # noqa: E402
+                            RestyleError, mask_file, mask_png, pair_styles, rgba_png,
+                            server_token, server_url, style_image_file)
 
 PROC_NAME = "plug-in-restyle"
 # Where the messages tell the user to set the server URL and token.
@@ -47,21 +49,16 @@ STYLE_FROM_LAYER = "layer"
 PNG_FORMAT = "R'G'B'A u8"
 
 
+# The Selection choice: what the selection (or the image's channels) does.
+SELECTION_MODES = [
+    (PAINT_INSIDE, "Paint inside the selection (sent as the style's mask)"),
+    (MASK_RESULT, "Mask the result (the whole layer is restyled)"),
+    ("per-channel", "One style per channel (channels named after styles)"),
+]
+PER_CHANNEL = SELECTION_MODES[2][0]
+
+
 # --- pixels -------------------------------------------------------------------
-
-
-def encode_png(width, height, rgba):
-    """8-bit RGBA PNG (filter 0 on every row) from packed RGBA bytes."""
-    stride = width * 4
-    raw = b"".join(b"\x00" + rgba[y * stride:(y + 1) * stride] for y in range(height))
-
-    def chunk(kind, payload):
-        return (struct.pack(">I", len(payload)) + kind + payload
-                + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
 
 
 def drawable_png(drawable):
@@ -70,7 +67,30 @@ def drawable_png(drawable):
     buffer = drawable.get_buffer()
     pixels = buffer.get(Gegl.Rectangle.new(0, 0, width, height), 1.0, PNG_FORMAT,
                         Gegl.AbyssPolicy.CLAMP)
-    return encode_png(width, height, bytes(pixels))
+    return rgba_png(width, height, bytes(pixels))
+
+
+def channel_values(channel, layer):
+    """A channel (the selection, or a saved channel) over `layer`'s area, one byte a pixel:
+    0 unselected, 255 selected; nothing outside the channel is selected."""
+    _, cx, cy = channel.get_offsets()
+    _, x, y = layer.get_offsets()
+    rect = Gegl.Rectangle.new(x - cx, y - cy, layer.get_width(), layer.get_height())
+    return bytes(channel.get_buffer().get(rect, 1.0, "Y u8", Gegl.AbyssPolicy.NONE))
+
+
+def channel_mask_png(channel, layer):
+    """`channel_values` as a mask PNG of the layer's size."""
+    return mask_png(layer.get_width(), layer.get_height(), channel_values(channel, layer))
+
+
+def selection_mask_file(image, layer):
+    """The selection over `layer`, as the job's (only) mask file."""
+    values = channel_values(image.get_selection(), layer)
+    if values.count(0) == len(values):  # nothing selected over the layer
+        raise RestyleError("The selection does not overlap the layer '%s': select part of it, "
+                           "or deselect (Select > None)." % layer.get_name())
+    return mask_file(0, mask_png(layer.get_width(), layer.get_height(), values))
 
 
 def load_png_layer(image, png, name):
@@ -167,7 +187,8 @@ class Restyle(Gimp.PlugIn):
             "Neural style transfer of the active layer with a local Restyle server",
             "Sends the active layer and a style to the Restyle server (deno task serve) "
             "and inserts every preview it sends back as a new layer in a layer group "
-            "above the source layer, masked by the selection if there is one.",
+            "above the source layer, masked by the selection if there is one. The "
+            "selection is sent as the style's mask unless Selection says otherwise.",
             name)
         procedure.set_attribution("Restyle", "Restyle", "2025")
 
@@ -181,6 +202,15 @@ class Restyle(Gimp.PlugIn):
                                     Gimp.FileChooserAction.OPEN, True, None, rw)
         procedure.add_layer_argument("style-layer", "Style _layer", "Layer of any open image "
                                      "(used when Style is 'Another open layer')", True, rw)
+        modes = Gimp.Choice.new()
+        for index, (nick, label) in enumerate(SELECTION_MODES):
+            modes.add(nick, index, label, "")
+        procedure.add_choice_argument(
+            "selection-mode", "Se_lection", "What a selection does: paint the style inside it "
+            "(it is sent as the style's mask), or restyle the whole layer and only mask the "
+            "result; or ignore Style and paint one style per channel, each channel named "
+            "after a style (its id or title). A selection masks each preview in every mode.",
+            modes, PAINT_INSIDE, rw)
         for option in OPTIONS:
             add_option_argument(procedure, option, rw)
         procedure.add_string_argument("server-url", "Server _URL", "Restyle server; empty: "
@@ -258,6 +288,7 @@ class Settings:
         self.style_title = catalogue_title(config, self.style)
         self.style_file = get("style-file")
         self.style_layer = get("style-layer")
+        self.selection_mode = get("selection-mode")
         # The job's `options`, by the API's names (strength 50 keeps the network's balance).
         self.option_values = {o["name"]: option_value(o, get(o["flag"])) for o in OPTIONS}
         self.iterations = self.option_values["iterations"]
@@ -284,10 +315,28 @@ def style_request(settings):
     return [("style", settings.style)], [], settings.style_title
 
 
+def channel_styles(image, source, client):
+    """(form fields, files, short name) for "one style per channel": each channel of the
+    image named after one of the server's styles, as that style and its mask."""
+    channels = image.get_channels()
+    if not channels:
+        raise RestyleError("Selection is 'One style per channel' but the image has no "
+                           "channels: save a selection as a channel (Select > Save to "
+                           "Channel) and name it after a style, by its id or its title.")
+    named = [(c.get_name(), channel_mask_png(c, source)) for c in channels]
+    fields, files, titles = pair_styles(named, client.styles(timeout=30), "channel")
+    return fields, files, " + ".join(titles)
+
+
 def restyle(image, source, settings):
     """Run one job for `source` and insert its previews; the caller holds the undo group."""
     client = Client(settings.url, settings.token, WHERE)
-    fields, files, style_name = style_request(settings)
+    if settings.selection_mode == PER_CHANNEL:
+        fields, files, style_name = channel_styles(image, source, client)
+    else:
+        fields, files, style_name = style_request(settings)
+        if settings.selection_mode == PAINT_INSIDE and not Gimp.Selection.is_empty(image):
+            files.append(selection_mask_file(image, source))
     content = drawable_png(source)
     fields.append(("options", json.dumps(settings.options())))
     job = client.submit(fields, [("content", "layer.png", content)] + files)

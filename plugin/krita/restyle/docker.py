@@ -9,8 +9,9 @@ from PyQt5.QtWidgets import (QComboBox, QDockWidget, QDoubleSpinBox, QFileDialog
                              QPushButton, QSlider, QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
 from .job import WHERE, RestyleRun
-from .restyle_client import DEFAULT_URL, Client, RestyleError, server_token, server_url
-from .settings import DEFAULT_STYLE, FALLBACK_STYLES, OPTIONS, Settings, snake_case
+from .restyle_client import (DEFAULT_URL, PER_MASK, Client, RestyleError, server_token,
+                             server_url)
+from .settings import DEFAULT_STYLE, FALLBACK_STYLES, MASK_MODES, OPTIONS, Settings, snake_case
 
 DOCKER_ID = "restyle_docker"
 SETTINGS_GROUP = "restyle"
@@ -113,6 +114,16 @@ class RestyleDocker(DockWidget):
         layers.clicked.connect(self.refresh_layers)
         self.style_layer_row = self._row(self.style_layer, layers)
         form.addRow("Style layer", self.style_layer_row)
+
+        self.mask_mode = QComboBox()
+        for value, label in MASK_MODES:
+            self.mask_mode.addItem(label, value)
+        self.mask_mode.setToolTip(
+            "What a selection does: paint the style inside it (it is sent as the style's "
+            "mask), or restyle the whole area and only mask the result; or ignore Style and "
+            "paint one style per selection mask of the layer, each named after a style. A "
+            "selection masks each preview in every case.")
+        form.addRow("Selection", self.mask_mode)
 
         # One row per option of fields.json; each widget is also an attribute named in
         # snake_case (self.preview_every), as Settings takes it.
@@ -262,10 +273,13 @@ class RestyleDocker(DockWidget):
         settings = Settings(
             url=self.url.text(),
             token=self.token.text(),
+            mask_mode=self.mask_mode.currentData(),
             **{snake_case(o["name"]): self._option_value(o) for o in OPTIONS},
         )
         settings.style = None
-        if choice == FROM_FILE:
+        if settings.mask_mode == PER_MASK:
+            pass  # the layer's selection masks name the styles
+        elif choice == FROM_FILE:
             if not self.style_file.text().strip():
                 raise RestyleError("Style is 'Style image file': choose the file with the "
                                    "… button next to Style file.")
@@ -298,6 +312,8 @@ class RestyleDocker(DockWidget):
                 pass
         self.url.setText(self._saved("url", ""))
         self.style_file.setText(self._saved("styleFile", ""))
+        mode = self.mask_mode.findData(self._saved("maskMode", ""))
+        self.mask_mode.setCurrentIndex(max(0, mode))
 
     def _save(self):
         write = Krita.instance().writeSetting
@@ -307,6 +323,7 @@ class RestyleDocker(DockWidget):
                   if option["kind"] == "choice" else str(value))
         write(SETTINGS_GROUP, "url", self.url.text().strip())
         write(SETTINGS_GROUP, "styleFile", self.style_file.text().strip())
+        write(SETTINGS_GROUP, "maskMode", self.mask_mode.currentData())
         if self.style.currentData() not in (FROM_FILE, FROM_LAYER):
             write(SETTINGS_GROUP, "style", self.style.currentData() or "")
 

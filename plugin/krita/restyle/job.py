@@ -5,7 +5,10 @@ is a selection), sends them with the style to the Restyle server on a worker
 thread, and adds every preview the server sends back as a new paint layer in a
 group directly above the source, at the same position and size, with the
 selection as a transparency mask. (Krita 5.1's scripting API cannot make masks:
-there the selection is applied to each preview's own transparency instead.)
+there the selection is applied to each preview's own transparency instead.) By
+default the selection is also sent as the style's mask, so the style is painted
+inside it; or each selection mask of the layer named after a style is sent with
+that style (`Settings.mask_mode`).
 Layers are only touched on the thread that created the run (Krita's UI thread),
 through queued Qt signals, so Krita stays responsive while the server works.
 
@@ -21,7 +24,8 @@ from krita import Selection
 from PyQt5.QtCore import QEventLoop, QObject, QRect, QTimer, pyqtSignal
 
 from .pixels import bgra_to_png, multiply_alpha, png_to_bgra
-from .restyle_client import Client, RestyleError, style_image_file
+from .restyle_client import (PAINT_INSIDE, PER_MASK, Client, RestyleError, mask_file, mask_png,
+                             pair_styles, style_image_file)
 
 # Where the messages tell the user to set the server URL and token.
 WHERE = "the Restyle docker's Server section"
@@ -84,6 +88,14 @@ def style_fields(settings):
     return [("style", settings.style)], []
 
 
+def named_selection_masks(node, region):
+    """[(name, mask PNG)] of the selection masks on `node`, over `region` (a QRect)."""
+    r = region
+    return [(child.name(), mask_png(r.width(), r.height(),
+                                    child.pixelData(r.x(), r.y(), r.width(), r.height())))
+            for child in node.childNodes() if child.type() == "selectionmask"]
+
+
 class _Bridge(QObject):
     """Signals the worker thread emits; their slots run on the run's own thread."""
 
@@ -139,10 +151,25 @@ class RestyleRun(QObject):
         self.masks_supported = hasattr(self.document, "createTransparencyMask")
         content = bgra_to_png(self.source.pixelData(r.x(), r.y(), r.width(), r.height()),
                               r.width(), r.height())
-        fields, files = style_fields(self.settings)
+        # Paired with the server's styles on the worker thread (which asks for them).
+        self._named_masks = None
+        if self.settings.mask_mode == PER_MASK:
+            self._named_masks = named_selection_masks(self.source, r)
+            if not self._named_masks:
+                raise RestyleError(
+                    "Selection is 'One style per selection mask' but the layer '%s' has no "
+                    "selection masks: add one per style (right-click the layer > Add > Local "
+                    "Selection) and name it after the style, by its id or its title."
+                    % self.source.name())
+            fields, files = [], []
+            self.style_name = "selection masks"
+        else:
+            fields, files = style_fields(self.settings)
+            if self.settings.mask_mode == PAINT_INSIDE and self.mask is not None:
+                files.append(mask_file(0, mask_png(r.width(), r.height(), self.mask)))
+            self.style_name = self.settings.style_name()
         fields.append(("options", self.settings.options_json()))
         files.insert(0, ("content", "layer.png", content))
-        self.style_name = self.settings.style_name()
         worker = threading.Thread(target=self._work, args=(fields, files),
                                   name="restyle-job", daemon=True)
         worker.start()
@@ -211,6 +238,11 @@ class RestyleRun(QObject):
     def _work(self, fields, files):
         bridge = self._bridge
         try:
+            if self._named_masks is not None:
+                styles = self._client.styles(timeout=30)
+                paired, masks, titles = pair_styles(self._named_masks, styles, "selection mask")
+                fields, files = paired + fields, files + masks
+                self.style_name = " + ".join(titles)  # before any preview names a layer
             outcome = self._follow(self._client.submit(fields, files))
             count = self._previews_sent
             if outcome == "cancelled":

@@ -5,7 +5,7 @@ import json
 import os
 import re
 
-from .restyle_client import server_token, server_url
+from .restyle_client import MASK_RESULT, PAINT_INSIDE, PER_MASK, server_token, server_url
 
 
 def _read_fields():
@@ -20,6 +20,12 @@ OPTIONS = FIELDS["options"]
 # Shown when the server cannot be asked for its catalogue: its built-in styles.
 FALLBACK_STYLES = [(s["id"], s["title"]) for s in FIELDS["styles"]]
 DEFAULT_STYLE = FALLBACK_STYLES[0][0]
+# What a selection does (the docker's Selection choice; the plug-in's, not a server option).
+MASK_MODES = [
+    (PAINT_INSIDE, "Paint inside it (sent as the style's mask)"),
+    (MASK_RESULT, "Mask the result (the whole area is restyled)"),
+    (PER_MASK, "One style per selection mask (named after styles)"),
+]
 
 
 def snake_case(name):
@@ -38,16 +44,23 @@ def option_value(option, value):
 
 class Settings:
     """What to restyle with. The style is exactly one of `style` (a server style id),
-    `style_file` (a path) or `style_layer` (a Krita node of any open document). Every
-    option of fields.json is a keyword argument named in snake_case (`preview_every`);
-    those left out take the table's default."""
+    `style_file` (a path) or `style_layer` (a Krita node of any open document). `mask_mode`
+    says what a selection does: "paint-inside" (the default: it is sent as the style's mask),
+    "mask-result" (the whole area is restyled, the selection only masks each preview) or
+    "per-mask" (the style is ignored: each selection mask of the layer named after one of the
+    server's styles paints that style). Every option of fields.json is a keyword argument
+    named in snake_case (`preview_every`); those left out take the table's default."""
 
     def __init__(self, style=DEFAULT_STYLE, style_title=None, style_file=None,
-                 style_layer=None, url="", token="", **options):
+                 style_layer=None, url="", token="", mask_mode=PAINT_INSIDE, **options):
         self.style = style
         self.style_title = style_title
         self.style_file = style_file
         self.style_layer = style_layer
+        if mask_mode not in [mode for mode, _ in MASK_MODES]:
+            raise TypeError("unknown mask_mode %r; it is one of: %s"
+                            % (mask_mode, ", ".join(mode for mode, _ in MASK_MODES)))
+        self.mask_mode = mask_mode
         self.url = server_url(url)
         self.token = server_token(token)
         known = {snake_case(o["name"]): o for o in OPTIONS}

@@ -114,9 +114,16 @@ async function submit(event) {
   $("latest").hidden = true;
   $("progress").value = 0;
   setStatus("Sending…");
+  const mask = $("mask").files[0];
   let created;
   try {
-    created = await client.submit({ content, style, styleImage, options });
+    created = await client.submit({
+      content,
+      style,
+      styleImage,
+      masks: mask ? [mask] : [],
+      options,
+    });
   } catch (error) {
     return setStatus(`Refused: ${error.detail}`);
   }
