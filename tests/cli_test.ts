@@ -144,3 +144,74 @@ Deno.test({
     await Deno.remove(dir, { recursive: true });
   },
 });
+
+Deno.test({
+  name: "stylize CLI --mask: the style paints where the mask is white; a mask per style or one",
+  ignore: !mirror,
+  async fn() {
+    const dir = await fixtureDir();
+    // A smooth content (the fixture's blue channel is noise, which any run smooths), and a
+    // mask whose left half is opaque (styled) and right half transparent (untouched).
+    const smooth = rampImage(80, 60);
+    for (let p = 0; p < 80 * 60; p++) smooth.data[4 * p + 2] = 128;
+    await Deno.writeFile(`${dir}/content.png`, await encodePng(smooth));
+    const mask = rampImage(80, 60, (x) => (x < 40 ? 255 : 0));
+    await Deno.writeFile(`${dir}/mask.png`, await encodePng(mask));
+    const common = [
+      "--iterations",
+      "6",
+      "--max-size",
+      "64",
+      "--max-detail-size",
+      "80",
+      "--seed",
+      "1",
+    ];
+    const run = (out: string, ...mask: string[]) =>
+      stylizeCli(
+        `${dir}/content.png`,
+        "--style",
+        `${dir}/style.png`,
+        ...mask,
+        "--out",
+        out,
+        ...common,
+      );
+    const masked = await run(`${dir}/masked.png`, "--mask", `${dir}/mask.png`);
+    assert.equal(masked.code, 0, masked.stderr);
+    const unmasked = await run(`${dir}/unmasked.png`);
+    assert.equal(unmasked.code, 0, unmasked.stderr);
+    const content = await decodeImage(await Deno.readFile(`${dir}/content.png`));
+    /** Mean |out − content| over the RGB of columns [from, to). */
+    const change = async (file: string, from: number, to: number) => {
+      const out = await decodeImage(await Deno.readFile(file));
+      let sum = 0;
+      for (let y = 0; y < 60; y++) {
+        for (let x = from; x < to; x++) {
+          for (let c = 0; c < 3; c++) {
+            const i = 4 * (y * 80 + x) + c;
+            sum += Math.abs(out.data[i] - content.data[i]);
+          }
+        }
+      }
+      return sum / (60 * (to - from) * 3);
+    };
+    // The black half is painted far less than without the mask; the white half is painted.
+    const [right, rightUnmasked] = [
+      await change(`${dir}/masked.png`, 50, 80),
+      await change(`${dir}/unmasked.png`, 50, 80),
+    ];
+    assert.ok(right < 0.7 * rightUnmasked, `right half ${right} masked, ${rightUnmasked} unmasked`);
+    assert.ok(await change(`${dir}/masked.png`, 0, 30) > right);
+
+    // Two masks for one style: refused, naming the field.
+    const wrong = await stylizeCli(
+      `${dir}/content.png`,
+      ...["--style", `${dir}/style.png`, "--mask", `${dir}/mask.png`, "--mask", `${dir}/mask.png`],
+      ...["--out", `${dir}/wrong.png`, ...common],
+    );
+    assert.notEqual(wrong.code, 0);
+    assert.match(wrong.stderr, /masks.*one per style image \(1\), got 2/);
+    await Deno.remove(dir, { recursive: true });
+  },
+});

@@ -35,6 +35,7 @@ import {
 /** The flags that are not options: what to read and where to write. */
 const COMMAND_FLAGS = {
   style: { type: "string", multiple: true },
+  mask: { type: "string", multiple: true },
   out: { type: "string", short: "o" },
   "init-image": { type: "string" },
   frames: { type: "string" },
@@ -53,6 +54,11 @@ export function usage(): string {
 ${
     helpLines([
       { flag: "--style <id|file>", description: "style image file, or a style id (repeatable)" },
+      {
+        flag: "--mask <file>",
+        description: "where a style paints: one per --style in order, or one for all " +
+          "(alpha, else luminance: white styled, black untouched)",
+      },
       { flag: "--out <file.png>", description: "where the result goes (required)" },
       {
         flag: "--init-image <file>",
@@ -85,6 +91,8 @@ Deprecated: ${
 export interface Command {
   content: string;
   styles: string[];
+  /** Mask files, one per style or one for all. */
+  masks: string[];
   out: string;
   initImage?: string;
   /** Validated once here, defaults applied. */
@@ -132,6 +140,7 @@ export function parseCommand(
   return {
     content: positionals[0],
     styles: values.style as string[],
+    masks: (values.mask as string[] | undefined) ?? [],
     out: values.out as string,
     initImage,
     options: parseOptions(options),
@@ -201,6 +210,7 @@ async function main(args: string[]): Promise<number> {
   const initImage = command.initImage
     ? await readImage(command.initImage, "init image")
     : undefined;
+  const masks = await Promise.all(command.masks.map((mask) => readImage(mask, "mask")));
   const parsed = command.options;
   // Unforced, the backend is the fastest one measured on this network and size bucket.
   const backend = command.backend
@@ -228,7 +238,8 @@ async function main(args: string[]): Promise<number> {
   // A full-resolution iteration runs tile by tile: the bar moves within it.
   const onTile = ({ iteration, tile, tiles }: TileProgress) =>
     bar?.update(iteration - 1 + tile / tiles, { loss: `tile ${tile}/${tiles}` });
-  for await (const step of stylize({ content, styles, initImage, options: parsed, onTile })) {
+  const input = { content, styles, masks, initImage, options: parsed, onTile };
+  for await (const step of stylize(input)) {
     if (command.json) {
       const { iteration, iterations, losses, evaluations } = step;
       const ms = Math.round(step.elapsedMs);
