@@ -122,7 +122,9 @@ export type LayerScales = Record<string, number>;
 
 /** A style layer's region: a mask of its map (`[1, h, w, 1]`) and the mask's mass, Σ mask². */
 export interface RegionMask {
+  /** The region's share of each position of the layer's map. */
   mask: Mask;
+  /** Σ mask² over the map. */
   mass: number;
 }
 
