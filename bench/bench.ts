@@ -24,6 +24,7 @@
  * deno task bench --optimizers                      # loss against evaluations (bench/optimizers.ts)
  * deno task bench --tiled                           # full-resolution stages (bench/tiled.ts)
  * deno task bench --service-only                    # health under load and the soak only
+ * deno task bench --gpu                             # webgpu vs onnx vs wasm (bench/gpu.ts)
  * deno task bench --profile --networks googlenet    # ONNX Runtime's per-node times (bench/profile.ts)
  * ```
  *
@@ -44,6 +45,7 @@ import { NETWORK_IDS, type NetworkId } from "../src/net/network.ts";
 import { measure, type MeasureOptions, type Row } from "./_measure.ts";
 import { referenceAvailable } from "./_reference.ts";
 import { type GemmPeak, gemmPeak } from "./_flops.ts";
+import { gpuCheck } from "./gpu.ts";
 import { benchProfile } from "./profile.ts";
 import { cpuModel } from "./cpu.ts";
 import { benchOptimizers } from "./optimizers.ts";
@@ -53,6 +55,7 @@ import { measureService, type ServiceFigures, serviceReport } from "./_service.t
 const USAGE = `usage: deno task bench [--networks a,b] [--backends a,b] [--sizes a,b] [--json]
   [--repeat N] [--iterations N] [--limit SECONDS] [--no-reference] [--no-server]
   [--no-service | --service-only]
+       deno task bench --gpu [--sizes 512,1024] [--stylize 2048] [--help]
        deno task bench --profile [--networks a,b] [--size N] [--session JSON]
        deno task bench --optimizers [--help]
        deno task bench --tiled [--size N] [--final N] [--iterations N] [--budget MIB]`;
@@ -239,6 +242,9 @@ async function main() {
   if (Deno.args.includes("--profile")) {
     await benchProfile(Deno.args.filter((arg) => arg !== "--profile"));
     Deno.exit(0);
+  }
+  if (Deno.args.includes("--gpu")) {
+    Deno.exit(await gpuCheck(Deno.args.filter((arg) => arg !== "--gpu")));
   }
   if (Deno.args.includes("--optimizers")) {
     await benchOptimizers(Deno.args.filter((arg) => arg !== "--optimizers"));
