@@ -30,7 +30,7 @@ interface TraceEvent {
   name: string;
   ts: number;
   dur: number;
-  args?: { op_name?: string };
+  args?: { op_name?: string; input_type_shape?: Record<string, number[]>[] };
 }
 
 /** Kernel time per evaluation, by op type and by node, from one session's trace. */
@@ -39,6 +39,7 @@ export function summarise(events: TraceEvent[]): {
   runMs: number;
   byType: [string, number][];
   byNode: [string, string, number][];
+  shapes: Map<string, string>;
 } {
   const runs = events.filter((e) => e.cat === "Session" && e.name === "model_run")
     .sort((a, b) => a.ts - b.ts);
@@ -46,12 +47,19 @@ export function summarise(events: TraceEvent[]): {
   const inTimed = (e: TraceEvent) => timed.some((r) => e.ts >= r.ts && e.ts <= r.ts + r.dur);
   const byType = new Map<string, number>();
   const byNode = new Map<string, [string, number]>();
+  const shapes = new Map<string, string>();
   for (const e of events) {
     if (e.cat !== "Node" || !e.name.endsWith("_kernel_time") || !inTimed(e)) continue;
     const type = e.args?.op_name ?? "?";
     const node = e.name.slice(0, -"_kernel_time".length);
     byType.set(type, (byType.get(type) ?? 0) + e.dur);
     byNode.set(node, [type, (byNode.get(node)?.[1] ?? 0) + e.dur]);
+    if (!shapes.has(node) && e.args?.input_type_shape) {
+      shapes.set(
+        node,
+        e.args.input_type_shape.map((t) => Object.values(t)[0].join("x")).join(", "),
+      );
+    }
   }
   const per = (us: number) => us / 1000 / Math.max(1, timed.length);
   return {
@@ -62,6 +70,7 @@ export function summarise(events: TraceEvent[]): {
     ),
     byNode: [...byNode].map(([n, [t, us]]): [string, string, number] => [n, t, per(us)])
       .sort((a, b) => b[2] - a[2]),
+    shapes,
   };
 }
 
@@ -133,7 +142,11 @@ export async function benchProfile(args: string[]): Promise<void> {
       }
       console.log(`\ntop ${values.top} nodes:`);
       for (const [node, type, ms] of best.byNode.slice(0, Number(values.top))) {
-        console.log(`  ${ms.toFixed(2).padStart(8)}  ${type.padEnd(18)} ${node}`);
+        console.log(
+          `  ${ms.toFixed(2).padStart(8)}  ${type.padEnd(18)} ${node.padEnd(34)} ${
+            best.shapes.get(node) ?? ""
+          }`,
+        );
       }
     }
   } finally {
