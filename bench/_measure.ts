@@ -32,6 +32,9 @@ import {
   stylizeOverHttp,
 } from "./_server.ts";
 
+/** Pause before each interleaved evaluation, ms: the other side's threads go idle. */
+const SETTLE_MS = 500;
+
 /** What the child is asked to measure. */
 export interface MeasureOptions {
   backend: string;
@@ -364,8 +367,14 @@ export async function measure(options: MeasureOptions, emit: (row: Row) => void)
           const slow: number[] = [];
           const torch: number[] = [];
           // A B A B …: Restyle, then PyTorch, in turn, so that the machine's noise hits both.
+          // Each starts after a pause: PyTorch's OpenMP threads spin on after an evaluation and
+          // took the cores from the Restyle evaluation that followed (GoogLeNet at 512 px:
+          // 450 ms instead of 190 ms).
+          const settle = () => new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
           for (let i = 0; i < rounds; i++) {
+            if (reference) await settle();
             fast.push((await timeOnce(objective, true)).ms);
+            if (reference) await settle();
             if (reference) torch.push(await reference.evaluate());
             if (slowWarm !== null) slow.push((await timeOnce(objective, false)).ms);
           }
