@@ -19,7 +19,11 @@ import type { GraphNetwork } from "../src/net/graph.ts";
 import { createVgg16, randomVgg16Weights } from "../src/net/vgg16.ts";
 import { setFastBackward } from "../src/ops/fast_backward.ts";
 import { makeObjective, type Objective } from "./_objective.ts";
-import type { ReferenceSpec } from "./_reference.ts";
+import { ReferenceProcess, type ReferenceSpec } from "./_reference.ts";
+import { convGflop } from "./_flops.ts";
+import { layersOf } from "../src/net/graph.ts";
+import { stylizeOptionsSchema } from "../src/engine/options.ts";
+import { networkOptions } from "../src/engine/run.ts";
 import {
   type BenchServer,
   benchServer,
@@ -27,6 +31,9 @@ import {
   previewEncodeMs,
   stylizeOverHttp,
 } from "./_server.ts";
+
+/** Pause before each interleaved evaluation, ms: the other side's threads go idle. */
+const SETTLE_MS = 500;
 
 /** What the child is asked to measure. */
 export interface MeasureOptions {
@@ -40,6 +47,8 @@ export interface MeasureOptions {
   /** Scratch directory for the reference's inputs. */
   inputs: string;
   server: boolean;
+  /** Interleave the PyTorch reference's evaluations with Restyle's (it is installed). */
+  reference: boolean;
 }
 
 /** One row of the bench: a network, backend and size. */
@@ -52,9 +61,22 @@ export interface Row {
   threads?: number;
   /** Median ms of one loss + gradient evaluation, fast backward on. */
   ms: number | null;
+  /** Fastest and slowest of those evaluations. */
+  msRange?: [number, number];
+  /** Convolution GFLOP of one evaluation (forward + image-gradient; `bench/_flops.ts`). */
+  gflop?: number;
+  /** `gflop` over the median time. */
+  gflops?: number;
+  /** `gflops` as a share of the run's GEMM peak (filled in by the parent). */
+  peakShare?: number;
   /** The same with tfjs's default gradients. */
   defaultGradMs: number | null;
+  /** Median ms of PyTorch's evaluation, interleaved with Restyle's (A B A B …). */
   referenceMs: number | null;
+  referenceRange?: [number, number];
+  /** Restyle's time over PyTorch's, round by round: the fastest and slowest round. */
+  ratioRange?: [number, number];
+  referenceThreads?: number;
   loss?: number;
   referenceLoss?: number;
   lbfgsItersPerS?: number | null;
@@ -71,8 +93,17 @@ export interface Row {
   reference?: ReferenceSpec;
 }
 
-async function openNetwork(id: NetworkId): Promise<GraphNetwork> {
-  return id === "vgg16" ? createVgg16(randomVgg16Weights()) : await loadNetwork(id);
+/** The pooling and padding the engine's default preset of `id` runs with. */
+function defaultNetworkOptions(id: NetworkId) {
+  return networkOptions(stylizeOptionsSchema.parse({ network: id }));
+}
+
+/** `id` as the engine runs it by default (its preset's pooling and padding). */
+export async function openNetwork(id: NetworkId): Promise<GraphNetwork> {
+  const options = defaultNetworkOptions(id);
+  return id === "vgg16"
+    ? createVgg16(randomVgg16Weights(), options)
+    : await loadNetwork(id, options);
 }
 
 /** Writes the network's weights in the store layout for the reference (VGG16's are random). */
@@ -111,7 +142,7 @@ async function timeOnce(
 }
 
 /** Centre square of `image`, `side` px (nearest neighbour), so every size has size² pixels. */
-function squareImage(image: RgbaImage, side: number): RgbaImage {
+export function squareImage(image: RgbaImage, side: number): RgbaImage {
   const crop = Math.min(image.width, image.height);
   const x0 = (image.width - crop) >> 1;
   const y0 = (image.height - crop) >> 1;
@@ -130,7 +161,7 @@ function squareImage(image: RgbaImage, side: number): RgbaImage {
 }
 
 /** Real photos from the mirror when there is one, else smooth synthetic pictures. */
-async function benchImages(): Promise<{ content: RgbaImage; style: RgbaImage }> {
+export async function benchImages(): Promise<{ content: RgbaImage; style: RgbaImage }> {
   const mirror = mirrorDir();
   if (mirror) {
     try {
@@ -292,30 +323,10 @@ export async function measure(options: MeasureOptions, emit: (row: Row) => void)
         }
         const native = options.backend === "onnx";
         const objective = await makeObjective(network, size, undefined, { native });
+        let reference: ReferenceProcess | undefined;
         try {
           const warm = await timeOnce(objective, true);
           row.loss = warm.loss;
-          // tfjs's default gradients do not exist on the native path.
-          const slowAllowed = !native && (!last || estimate(last.slow) <= options.limitS * 1000);
-          let slowWarm: number | null = null;
-          if (slowAllowed) slowWarm = (await timeOnce(objective, false)).ms;
-          else if (!native) {
-            row.notes.push(
-              `default gradients skipped: estimated ${(estimate(last!.slow) / 1000).toFixed(0)} s`,
-            );
-          }
-          const perRound = warm.ms + (slowWarm ?? 0);
-          const rounds = Math.max(1, Math.min(options.repeat, Math.floor(30_000 / perRound)));
-          const fast: number[] = [];
-          const slow: number[] = [];
-          for (let i = 0; i < rounds; i++) {
-            fast.push((await timeOnce(objective, true)).ms);
-            if (slowWarm !== null) slow.push((await timeOnce(objective, false)).ms);
-          }
-          row.ms = median(fast);
-          row.defaultGradMs = slow.length ? median(slow) : null;
-          if (rounds < options.repeat) row.notes.push(`${rounds} timed rounds`);
-          last = { size, fast: row.ms, slow: row.defaultGradMs };
           const prefix = `${options.inputs}/${id}-${size}`;
           row.reference = {
             network: id,
@@ -328,8 +339,72 @@ export async function measure(options: MeasureOptions, emit: (row: Row) => void)
               style: await writeF32(`${prefix}-style.f32`, objective.style),
             },
             ...objective.setup,
+            pooling: defaultNetworkOptions(id).pooling ?? "max",
+            padding: defaultNetworkOptions(id).padding ?? "zero",
           };
+          if (options.reference) {
+            try {
+              reference = await ReferenceProcess.start(row.reference, `${prefix}.json`);
+              row.referenceLoss = reference.ready.loss;
+              row.referenceThreads = reference.ready.threads;
+            } catch (error) {
+              row.notes.push((error as Error).message.split("\n")[0]);
+            }
+          }
+          // tfjs's default gradients do not exist on the native path.
+          const slowAllowed = !native && (!last || estimate(last.slow) <= options.limitS * 1000);
+          let slowWarm: number | null = null;
+          if (slowAllowed) slowWarm = (await timeOnce(objective, false)).ms;
+          else if (!native) {
+            row.notes.push(
+              `default gradients skipped: estimated ${(estimate(last!.slow) / 1000).toFixed(0)} s`,
+            );
+          }
+          const referenceWarm = reference ? await reference.evaluate() : 0;
+          const perRound = warm.ms + (slowWarm ?? 0) + referenceWarm;
+          const rounds = Math.max(1, Math.min(options.repeat, Math.floor(60_000 / perRound)));
+          const fast: number[] = [];
+          const slow: number[] = [];
+          const torch: number[] = [];
+          // A B A B …: Restyle, then PyTorch, in turn, so that the machine's noise hits both.
+          // Each starts after a pause: PyTorch's OpenMP threads spin on after an evaluation and
+          // took the cores from the Restyle evaluation that followed (GoogLeNet at 512 px:
+          // 450 ms instead of 190 ms).
+          const settle = () => new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+          for (let i = 0; i < rounds; i++) {
+            if (reference) await settle();
+            fast.push((await timeOnce(objective, true)).ms);
+            if (reference) await settle();
+            if (reference) torch.push(await reference.evaluate());
+            if (slowWarm !== null) slow.push((await timeOnce(objective, false)).ms);
+          }
+          row.ms = median(fast);
+          row.msRange = [Math.min(...fast), Math.max(...fast)];
+          row.defaultGradMs = slow.length ? median(slow) : null;
+          const graph = layersOf(network);
+          if (graph) {
+            const used = [
+              ...Object.keys(objective.setup.contentLayers),
+              ...Object.keys(objective.setup.styleLayers),
+            ];
+            row.gflop = convGflop(graph, size, used);
+            row.gflops = row.gflop / (row.ms / 1000);
+          }
+          if (torch.length) {
+            row.referenceMs = median(torch);
+            row.referenceRange = [Math.min(...torch), Math.max(...torch)];
+            const ratios = fast.map((f, i) => f / torch[i]);
+            row.ratioRange = [Math.min(...ratios), Math.max(...ratios)];
+            if (Math.abs(row.referenceLoss! - row.loss) > 1e-3 * Math.abs(row.referenceLoss!)) {
+              row.notes.push(
+                `PyTorch loss ${row.referenceLoss} differs from Restyle's ${row.loss}`,
+              );
+            }
+          }
+          if (rounds < options.repeat) row.notes.push(`${rounds} timed rounds`);
+          last = { size, fast: row.ms, slow: row.defaultGradMs };
         } finally {
+          await reference?.close();
           objective.dispose();
         }
         // L-BFGS evaluates the loss ~1-2 times per iteration; keep the run under the limit.

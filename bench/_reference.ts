@@ -22,8 +22,13 @@ export interface ReferenceSpec {
   styleWeight: number;
   tvWeight: number;
   normalize: boolean;
+  /** The stride-2 pools' kind and the convolutions' padding (default max, zero). */
+  pooling?: string;
+  padding?: string;
   /** `[height, width]` of each image, when not `size` × `size`. */
   shapes?: { x: [number, number]; content: [number, number]; style: [number, number] };
+  /** Time one evaluation per request instead of a fixed count ({@linkcode ReferenceProcess}). */
+  serve?: boolean;
   /** Minimise with SciPy's L-BFGS-B instead of timing (see the script's docstring). */
   optimize?: { maxfun: number; m: number; lower: number[]; upper: number[] };
 }
@@ -77,4 +82,74 @@ export async function runReference<
   }
   const lines = new TextDecoder().decode(stdout).trim().split("\n");
   return JSON.parse(lines.at(-1)!);
+}
+
+/**
+ * The reference kept running, one timed evaluation per {@linkcode evaluate} call, so
+ * that the bench can interleave it with Restyle's (A B A B …): machine noise then
+ * hits both alike. Its threads sleep between requests.
+ */
+export class ReferenceProcess {
+  readonly #child: Deno.ChildProcess;
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #lines: AsyncIterator<string>;
+  /** The reference's loss at the bench's image, its threads and torch version. */
+  readonly ready: { loss: number; threads: number; torch: string };
+
+  private constructor(
+    child: Deno.ChildProcess,
+    lines: AsyncIterator<string>,
+    ready: ReferenceProcess["ready"],
+  ) {
+    this.#child = child;
+    this.#writer = child.stdin.getWriter();
+    this.#lines = lines;
+    this.ready = ready;
+  }
+
+  /** Starts the reference on `spec` (written to `specPath`) and waits for its warm-up. */
+  static async start(spec: ReferenceSpec, specPath: string): Promise<ReferenceProcess> {
+    await Deno.writeTextFile(specPath, JSON.stringify({ ...spec, serve: true }));
+    const child = new Deno.Command(PYTHON, {
+      args: [SCRIPT, specPath],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const stderr = new Response(child.stderr).text();
+    const lines = readLines(child.stdout);
+    const first = await lines.next();
+    if (first.done) {
+      await child.status;
+      throw new Error(`PyTorch reference failed: ${(await stderr).trim()}`);
+    }
+    return new ReferenceProcess(child, lines, JSON.parse(first.value));
+  }
+
+  /** Milliseconds of one loss + gradient evaluation. */
+  async evaluate(): Promise<number> {
+    await this.#writer.write(new TextEncoder().encode("eval\n"));
+    const line = await this.#lines.next();
+    if (line.done) throw new Error("the PyTorch reference exited");
+    return JSON.parse(line.value).ms;
+  }
+
+  /** Ends the process. */
+  async close(): Promise<void> {
+    await this.#writer.close().catch(() => {});
+    await this.#child.status;
+  }
+}
+
+async function* readLines(stream: ReadableStream<BufferSource>): AsyncGenerator<string> {
+  let pending = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    pending += chunk;
+    let newline;
+    while ((newline = pending.indexOf("\n")) >= 0) {
+      const line = pending.slice(0, newline).trim();
+      pending = pending.slice(newline + 1);
+      if (line) yield line;
+    }
+  }
 }

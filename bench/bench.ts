@@ -2,10 +2,14 @@
  * @module `deno task bench`: how fast Restyle evaluates, iterates and previews.
  *
  * For each network × backend × size: the median time of one loss + image-gradient
- * evaluation (the engine's loss for the network's default preset; VGG16 with
- * random weights) with the fast backward pass and with tfjs's default
- * gradients, measured interleaved in one process so that the ratio holds on a
- * noisy machine; the same evaluation in PyTorch (`bench/reference/gatys.py`);
+ * evaluation (the engine's loss for the network's default preset, with its
+ * pooling and padding; VGG16 with random weights), with its range, its
+ * convolution GFLOP (counted from the layer graph: `bench/_flops.ts`), GFLOP/s and
+ * their share of a GEMM peak measured in the same run (a 2048² float32 MatMul
+ * through ONNX Runtime, before and after the rows); the same evaluation in PyTorch
+ * (`bench/reference/gatys.py`, the same pooling and padding), interleaved with
+ * Restyle's (A B A B …) so that the machine's noise hits both, with medians and
+ * ranges; tfjs's default gradients on the tfjs backends, interleaved too;
  * L-BFGS iterations per second of a real `stylize()` run; and, through the
  * HTTP API, the time to the first preview and the share of an iteration one
  * streamed preview costs. Sizes whose evaluation is estimated (from the
@@ -20,7 +24,15 @@
  * deno task bench --optimizers                      # loss against evaluations (bench/optimizers.ts)
  * deno task bench --tiled                           # full-resolution stages (bench/tiled.ts)
  * deno task bench --service-only                    # health under load and the soak only
+ * deno task bench --gpu                             # webgpu vs onnx vs wasm (bench/gpu.ts)
+ * deno task bench --profile --networks googlenet    # ONNX Runtime's per-node times (bench/profile.ts)
  * ```
+ *
+ * The process exits once the results are written. What kept it alive for half an
+ * hour after the service part was each job's time limit: `EngineWorker.ready()` left
+ * an abort listener on the job's signal (an `AbortSignal.timeout`), and Deno keeps a
+ * process alive until such a signal fires. That is fixed; the explicit exit stays,
+ * so that no later handle (a keep-alive socket, a worker) can hold the bench.
  *
  * Backends: `wasm`, `webgpu`, `cpu`, `onnx` (the native CPU path through ONNX
  * Runtime); `wasm:N` runs wasm on N threads, `onnx:N` ONNX Runtime on N. Each
@@ -31,7 +43,10 @@
 import { parseArgs } from "node:util";
 import { NETWORK_IDS, type NetworkId } from "../src/net/network.ts";
 import { measure, type MeasureOptions, type Row } from "./_measure.ts";
-import { referenceAvailable, runReference } from "./_reference.ts";
+import { referenceAvailable } from "./_reference.ts";
+import { type GemmPeak, gemmPeak } from "./_flops.ts";
+import { gpuCheck } from "./gpu.ts";
+import { benchProfile } from "./profile.ts";
 import { cpuModel } from "./cpu.ts";
 import { benchOptimizers } from "./optimizers.ts";
 import { benchTiled } from "./tiled.ts";
@@ -40,6 +55,8 @@ import { measureService, type ServiceFigures, serviceReport } from "./_service.t
 const USAGE = `usage: deno task bench [--networks a,b] [--backends a,b] [--sizes a,b] [--json]
   [--repeat N] [--iterations N] [--limit SECONDS] [--no-reference] [--no-server]
   [--no-service | --service-only]
+       deno task bench --gpu [--sizes 512,1024] [--stylize 2048] [--help]
+       deno task bench --profile [--networks a,b] [--size N] [--session JSON]
        deno task bench --optimizers [--help]
        deno task bench --tiled [--size N] [--final N] [--iterations N] [--budget MIB]`;
 
@@ -132,9 +149,10 @@ async function runChild(options: MeasureOptions): Promise<Row[]> {
       const row: Row = { ...JSON.parse(line.slice(4)), backend: options.backend };
       rows.push(row);
       console.error(
-        `  ${row.network} ${row.backend} ${row.size}px: ${fmt(row.ms)} ms (default ${
-          fmt(row.defaultGradMs)
-        } ms)`,
+        `  ${row.network} ${row.backend} ${row.size}px: ${fmt(row.ms)} ms${range(row.msRange)}, ` +
+          `${fmt(row.gflops, 1)} GFLOP/s; PyTorch ${fmt(row.referenceMs)} ms${
+            range(row.referenceRange)
+          }; default gradients ${fmt(row.defaultGradMs)} ms`,
       );
     }
   }
@@ -145,6 +163,21 @@ async function runChild(options: MeasureOptions): Promise<Row[]> {
   return rows;
 }
 
+/** Measures the GEMM peak in a child process (its own ONNX Runtime threads). */
+async function runPeakChild(): Promise<GemmPeak> {
+  const { success, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL(import.meta.url).pathname, "--peak"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!success) throw new Error(`GEMM peak: ${new TextDecoder().decode(stderr)}`);
+  const peak: GemmPeak = JSON.parse(new TextDecoder().decode(stdout).trim().split("\n").at(-1)!);
+  console.error(
+    `  GEMM peak: ${peak.gflops.toFixed(0)} GFLOP/s (median ${peak.medianGflops.toFixed(0)})`,
+  );
+  return peak;
+}
+
 function fmt(value: number | null | undefined, digits = 0): string {
   return value == null || Number.isNaN(value) ? "–" : value.toFixed(digits);
 }
@@ -153,16 +186,22 @@ function ratio(a: number | null | undefined, b: number | null | undefined, digit
   return a == null || b == null ? "–" : `${(a / b).toFixed(digits)}x`;
 }
 
+function range(r: [number, number] | undefined, digits = 0): string {
+  return r ? ` [${r[0].toFixed(digits)}-${r[1].toFixed(digits)}]` : "";
+}
+
 function table(rows: Row[]): string {
   const header = [
     "network",
     "backend",
     "size",
-    "eval ms",
+    "eval ms [min-max]",
+    "conv GFLOP",
+    "GFLOP/s",
+    "% peak",
+    "PyTorch ms [min-max]",
+    "vs PyTorch [rounds]",
     "default ms",
-    "speed-up",
-    "PyTorch ms",
-    "vs PyTorch",
     "L-BFGS it/s",
     "1st preview ms",
     "preview cost",
@@ -171,11 +210,13 @@ function table(rows: Row[]): string {
     r.network,
     r.threads && r.threads > 1 ? `${r.backend} (${r.threads} thr)` : r.backend,
     String(r.size),
-    fmt(r.ms),
+    fmt(r.ms) + range(r.msRange),
+    fmt(r.gflop, 2),
+    fmt(r.gflops, 1),
+    r.peakShare === undefined ? "–" : `${(100 * r.peakShare).toFixed(1)} %`,
+    fmt(r.referenceMs) + range(r.referenceRange),
+    ratio(r.ms, r.referenceMs, 2) + range(r.ratioRange, 2),
     fmt(r.defaultGradMs),
-    ratio(r.defaultGradMs, r.ms),
-    fmt(r.referenceMs),
-    ratio(r.ms, r.referenceMs, 2),
     `${fmt(r.lbfgsItersPerS, 2)} (${fmt(r.lbfgsEvaluationsPerIteration, 1)} ev/it)`,
     fmt(r.firstPreviewMs),
     r.previewOverheadMs == null || r.iterationMs == null
@@ -194,6 +235,17 @@ async function main() {
     await benchTiled(Deno.args.filter((arg) => arg !== "--tiled"));
     Deno.exit(0);
   }
+  if (Deno.args.includes("--peak")) {
+    console.log(JSON.stringify(await gemmPeak()));
+    Deno.exit(0);
+  }
+  if (Deno.args.includes("--profile")) {
+    await benchProfile(Deno.args.filter((arg) => arg !== "--profile"));
+    Deno.exit(0);
+  }
+  if (Deno.args.includes("--gpu")) {
+    Deno.exit(await gpuCheck(Deno.args.filter((arg) => arg !== "--gpu")));
+  }
   if (Deno.args.includes("--optimizers")) {
     await benchOptimizers(Deno.args.filter((arg) => arg !== "--optimizers"));
     Deno.exit(0); // idle wasm pthread workers must not keep the process alive
@@ -209,11 +261,18 @@ async function main() {
   }
   const cpu = await cpuModel();
   console.error(`bench: on ${cpu}`);
+  const torch = flags["no-reference"] || flags["service-only"]
+    ? { missing: "--no-reference" }
+    : await referenceAvailable();
+  if ("missing" in torch) console.error(`bench: no PyTorch reference: ${torch.missing}`);
+  else console.error(`bench: PyTorch ${torch.torch}, interleaved with each evaluation`);
+  const peaks: GemmPeak[] = [];
   const inputs = await Deno.makeTempDir({ prefix: "restyle-bench-inputs-" });
   const started = new Date();
   const rows: Row[] = [];
   let service: ServiceFigures | undefined;
   try {
+    if (!flags["service-only"]) peaks.push(await runPeakChild());
     for (const backend of flags["service-only"] ? [] : flags.backends) {
       console.error(`bench: ${backend} …`);
       rows.push(
@@ -226,38 +285,11 @@ async function main() {
           limitS: flags.limitS,
           inputs,
           server: !flags["no-server"],
+          reference: !("missing" in torch),
         }),
       );
     }
-    const torch = flags["no-reference"] || flags["service-only"]
-      ? { missing: "--no-reference" }
-      : await referenceAvailable();
-    if ("missing" in torch) {
-      console.error(`bench: no PyTorch reference: ${torch.missing}`);
-    } else {
-      console.error(`bench: PyTorch ${torch.torch} reference …`);
-      const done = new Map<string, { ms: number; loss: number } | null>();
-      for (const row of rows) {
-        if (!row.reference) continue;
-        const key = `${row.network}-${row.size}`;
-        if (!done.has(key)) {
-          try {
-            done.set(key, await runReference(row.reference, `${inputs}/${key}.json`));
-          } catch (error) {
-            console.error(`bench: ${key}: ${(error as Error).message}`);
-            done.set(key, null);
-          }
-        }
-        const ref = done.get(key);
-        row.referenceMs = ref?.ms ?? null;
-        if (ref) row.referenceLoss = ref.loss;
-        if (
-          ref && row.loss !== undefined && Math.abs(ref.loss - row.loss) > 1e-3 * Math.abs(ref.loss)
-        ) {
-          row.notes.push(`PyTorch loss ${ref.loss} differs from Restyle's ${row.loss}`);
-        }
-      }
-    }
+    if (!flags["service-only"]) peaks.push(await runPeakChild());
     if (!flags["no-service"]) {
       console.error("bench: the service (health under load, soak) …");
       service = await measureService();
@@ -265,9 +297,15 @@ async function main() {
   } finally {
     await Deno.remove(inputs, { recursive: true }).catch(() => {});
   }
+  // The higher of the two GEMM measurements (before and after): the smaller share.
+  const peak = peaks.reduce<GemmPeak | undefined>(
+    (best, p) => (!best || p.gflops > best.gflops ? p : best),
+    undefined,
+  );
   for (const row of rows) {
     delete row.reference;
     row.cpu = cpu;
+    if (peak && row.gflops !== undefined) row.peakShare = row.gflops / peak.gflops;
   }
   if (flags.json) {
     for (const r of rows) {
@@ -276,13 +314,27 @@ async function main() {
         backend: r.backend,
         size: r.size,
         ms: r.ms,
+        msRange: r.msRange,
+        gflop: r.gflop,
+        gflops: r.gflops,
+        peakShare: r.peakShare,
         defaultGradMs: r.defaultGradMs,
         referenceMs: r.referenceMs,
+        referenceRange: r.referenceRange,
+        ratioRange: r.ratioRange,
         cpu: r.cpu,
       }));
     }
   } else {
-    console.log(`CPU: ${cpu}\n`);
+    console.log(`CPU: ${cpu}`);
+    if (peak) {
+      console.log(
+        `GEMM peak: ${peak.n}x${peak.n} float32 MatMul through ONNX Runtime on ${peak.threads} ` +
+          `threads: ${peaks.map((p) => p.gflops.toFixed(0)).join(" and ")} GFLOP/s (before and ` +
+          `after the rows; % peak is against the higher)`,
+      );
+    }
+    console.log("");
     console.log(table(rows));
     const notes = rows.flatMap((r) =>
       r.notes.map((n) => `${r.network} ${r.backend} ${r.size}: ${n}`)
@@ -301,6 +353,7 @@ async function main() {
         cores: navigator.hardwareConcurrency,
         cpu,
         flags,
+        gemmPeaks: peaks,
         rows,
         service,
       },
@@ -309,6 +362,7 @@ async function main() {
     ),
   );
   console.error(`bench: wrote ${file}`);
+  Deno.exit(0); // everything is written (see the module's comment)
 }
 
 if (import.meta.main) {

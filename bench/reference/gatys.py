@@ -10,9 +10,15 @@ equal Restyle's. Usage (the bench calls it):
 
 SPEC.json: {"network", "weights": DIR, "size", "repeat", "inputs": {"x", "content",
 "style"} (raw little-endian float32 NHWC files), "contentLayers", "styleLayers",
-"contentWeight", "styleWeight", "tvWeight", "normalize"}, and optionally "shapes":
+"contentWeight", "styleWeight", "tvWeight", "normalize"}, and optionally "pooling"
+(the stride-2 pools: max, avg or blur; default max) and "padding" (zero or reflect;
+default zero), as the engine's network options, and "shapes":
 {"x", "content", "style"} ([height, width] each; default size x size). Prints one
 JSON line: {"ms": median milliseconds, "loss": value, "threads", "torch"}.
+
+With "serve": true it evaluates once (warm-up), prints {"ready", "loss", "threads",
+"torch"}, then times one evaluation per "eval" line on stdin and prints {"ms"}
+for each, so that the bench can interleave it with Restyle's (A B A B ...).
 
 With "optimize": {"maxfun", "m", "lower", "upper"} (the bounds per channel, in
 the preprocessed space) it instead minimises the loss from "x" with SciPy's
@@ -51,22 +57,58 @@ def load_weights(directory):
     return out
 
 
-class Graph:
-    """Named blobs in forward order, as `src/net/graph.ts` lays them out."""
+def window_pool(x, k, s, floor, binomial):
+    """Caffe's ceil-mode average pool (pad 0) as `src/ops/layer_op.ts` defines it: a box or
+    the binomial [1,2,1]x[1,2,1]/16 window, an overhanging window divided by its weight inside."""
+    c, h, w = x.shape[1:]
 
-    def __init__(self, w):
+    def axis(n):
+        used = (n - k) // s * s + k if floor else n
+        out = -(-(used - k) // s) + 1
+        return used, max(0, (out - 1) * s + k - used)
+
+    (uh, eh), (uw, ew) = axis(h), axis(w)
+    x = x[:, :, :uh, :uw]
+    if binomial:
+        b = torch.tensor([1.0, 2.0, 1.0], dtype=x.dtype)
+        window = torch.outer(b, b) / 16
+    else:
+        window = torch.full((k, k), 1.0 / (k * k), dtype=x.dtype)
+    y = F.conv2d(F.pad(x, (0, ew, 0, eh)), window.expand(c, 1, k, k), stride=s, groups=c)
+    if eh or ew:
+        ones = F.pad(torch.ones(1, 1, uh, uw, dtype=x.dtype), (0, ew, 0, eh))
+        y = y / F.conv2d(ones, window[None, None], stride=s)
+    return y
+
+
+class Graph:
+    """Named blobs in forward order, as `src/net/graph.ts` lays them out. `pooling` is
+    the downsampling (stride-2) pools' kind (max, avg or blur), `padding` the
+    convolutions' (zero or reflect), as the engine's network options set them."""
+
+    def __init__(self, w, pooling="max", padding="zero"):
         self.w = w
+        self.pooling = pooling
+        self.padding = padding
         self.layers = []  # (name, inputs, fn)
 
     def conv(self, name, inp, stride=1, pad=0):
         k, b = self.w[f"{name}/kernel"], self.w[f"{name}/bias"]
-        self.layers.append((name, [inp], lambda x: F.relu(F.conv2d(x, k, b, stride, pad))))
 
-    def pool(self, name, inp, kernel, stride, pad=0, kind="max", ceil=True):
+        def fn(x):
+            if self.padding == "reflect" and 0 < pad < min(x.shape[2], x.shape[3]):
+                return F.relu(F.conv2d(F.pad(x, (pad, pad, pad, pad), mode="reflect"), k, b, stride))
+            return F.relu(F.conv2d(x, k, b, stride, pad))
+
+        self.layers.append((name, [inp], fn))
+
+    def pool(self, name, inp, kernel, stride, pad=0, ceil=True):
+        kind = self.pooling if stride == 2 else "max"
         if kind == "max":
             fn = lambda x: F.max_pool2d(x, kernel, stride, pad, ceil_mode=ceil)
         else:
-            fn = lambda x: F.avg_pool2d(x, kernel, stride, pad, ceil_mode=ceil)
+            binomial = kind == "blur" and kernel == 3
+            fn = lambda x: window_pool(x, kernel, stride, not ceil, binomial)
         self.layers.append((name, [inp], fn))
 
     def lrn(self, name, inp):
@@ -99,8 +141,8 @@ class Graph:
         return {name: blobs[name] for name in wanted}
 
 
-def squeezenet(w):
-    g = Graph(w)
+def squeezenet(w, **options):
+    g = Graph(w, **options)
     g.conv("conv1", "data", stride=2)
     g.pool("pool1", "conv1", 3, 2)
     g.fire("fire2", "pool1")
@@ -115,8 +157,8 @@ def squeezenet(w):
     return g
 
 
-def googlenet(w):
-    g = Graph(w)
+def googlenet(w, **options):
+    g = Graph(w, **options)
     g.conv("conv1/7x7_s2", "data", stride=2, pad=3)
     g.pool("pool1/3x3_s2", "conv1/7x7_s2", 3, 2)
     g.lrn("pool1/norm1", "pool1/3x3_s2")
@@ -137,8 +179,8 @@ def googlenet(w):
     return g
 
 
-def vgg16(w):
-    g = Graph(w)
+def vgg16(w, **options):
+    g = Graph(w, **options)
     prev = "data"
     for b, n in enumerate([2, 2, 3, 3, 3], start=1):
         for c in range(1, n + 1):
@@ -216,7 +258,9 @@ def main():
     size = spec["size"]
     shapes = {name: spec.get("shapes", {}).get(name, [size, size]) for name in ("x", "content", "style")}
     dtype = torch.float64 if "optimize" in spec else torch.float32
-    net = NETWORKS[spec["network"]]({k: v.to(dtype) for k, v in load_weights(spec["weights"]).items()})
+    options = {"pooling": spec.get("pooling", "max"), "padding": spec.get("padding", "zero")}
+    weights = {k: v.to(dtype) for k, v in load_weights(spec["weights"]).items()}
+    net = NETWORKS[spec["network"]](weights, **options)
     content_layers, style_layers = spec["contentLayers"], spec["styleLayers"]
     layers = list(dict.fromkeys([*content_layers, *style_layers]))
     with torch.no_grad():
@@ -242,6 +286,17 @@ def main():
         return
 
     loss = evaluate()  # warm-up
+    if spec.get("serve"):
+        # Interleaved with Restyle by the bench: one timed evaluation per "eval" line.
+        print(json.dumps({"ready": True, "loss": loss, "threads": torch.get_num_threads(),
+                          "torch": torch.__version__}), flush=True)
+        for line in sys.stdin:
+            if line.strip() != "eval":
+                break
+            start = time.perf_counter()
+            evaluate()
+            print(json.dumps({"ms": (time.perf_counter() - start) * 1000}), flush=True)
+        return
     times = []
     for _ in range(spec.get("repeat", 3)):
         start = time.perf_counter()

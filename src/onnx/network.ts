@@ -47,34 +47,70 @@ export interface Forward {
   steps: Step[];
 }
 
+/** Rows (`axis` 2) or columns (3) `start` … `end - 1` of `x`, or `last` down to `first` (`reverse`). */
+function band(
+  g: GraphBuilder,
+  x: string,
+  axis: 2 | 3,
+  start: number,
+  end: number,
+  reverse = false,
+): string {
+  const axes = g.int64([axis]);
+  if (!reverse) return g.node("Slice", [x, g.int64([start]), g.int64([end]), axes]);
+  // A step of -1 from `start` (the band's last pixel) to `end` (its first).
+  const stop = end - 1 < 0 ? -(2 ** 62) : end - 1;
+  return g.node("Slice", [x, g.int64([start]), g.int64([stop]), axes, g.int64([-1])]);
+}
+
+/**
+ * Reflect-pads `axis` (length `n`) of `x` by `p`, as ONNX's and tfjs's `reflect` (the
+ * edge is not repeated): the mirrored bands cut out and concatenated around it. ONNX
+ * Runtime's reflect `Pad` copies element by element; these are block copies.
+ */
+function reflectPad(g: GraphBuilder, x: string, axis: 2 | 3, n: number, p: number): string {
+  // Padded pixel p-1-k is input pixel k+1; padded pixel n+p+k is input pixel n-2-k.
+  return g.node("Concat", [
+    band(g, x, axis, p, 1, true),
+    x,
+    band(g, x, axis, n - 2, n - 1 - p, true),
+  ], {
+    axis,
+  });
+}
+
 /**
  * The gradient of reflect-padding `axis` (unpadded length `n`) by `p`: the centre,
  * plus each band reversed onto the `p` pixels next to the edge it mirrors (the
  * edge itself is not repeated, as ONNX's and tfjs's `reflect`).
  */
 function foldReflection(g: GraphBuilder, d: string, axis: 2 | 3, n: number, p: number): string {
-  const axes = g.int64([axis]);
-  const part = (start: number, end: number) =>
-    g.node("Slice", [d, g.int64([start]), g.int64([end]), axes]);
-  // Reversed: a step of -1 from the band's last pixel to its first.
-  const reversed = (last: number, first: number) =>
-    g.node("Slice", [
-      d,
-      g.int64([last]),
-      g.int64([first - 1 < 0 ? -(2 ** 62) : first - 1]),
-      axes,
-      g.int64([-1]),
-    ]);
-  const placed = (band: string, before: number, after: number) => {
+  // Padded pixel p-1-k mirrors input pixel k+1; padded pixel n+p+k mirrors input n-2-k.
+  const front = band(g, d, axis, p - 1, 0, true); // onto input pixels 1 … p
+  const back = band(g, d, axis, n + 2 * p - 1, n + p, true); // onto n-1-p … n-2
+  const centre = (from: number, to: number) => band(g, d, axis, from + p, to + p);
+  if (n >= 2 * p + 2) {
+    // Only the 2p pixels the bands land on are added to; the rest is cut out as it is.
+    const pieces = [
+      centre(0, 1),
+      g.node("Add", [centre(1, p + 1), front]),
+      ...(n - 1 - p > p + 1 ? [centre(p + 1, n - 1 - p)] : []),
+      g.node("Add", [centre(n - 1 - p, n - 1), back]),
+      centre(n - 1, n),
+    ];
+    return g.node("Concat", pieces, { axis });
+  }
+  const placed = (part: string, before: number, after: number) => {
     const pads = [0, 0, 0, 0, 0, 0, 0, 0];
     pads[axis] = before;
     pads[4 + axis] = after;
-    return g.node("Pad", [band, g.int64(pads)]);
+    return g.node("Pad", [part, g.int64(pads)]);
   };
-  // Padded pixel p-1-k mirrors input pixel k+1; padded pixel n+p+k mirrors input n-2-k.
-  const front = placed(reversed(p - 1, 0), 1, n - 1 - p);
-  const back = placed(reversed(n + 2 * p - 1, n + p), n - 1 - p, 1);
-  return g.node("Sum", [part(p, n + p), front, back]);
+  return g.node("Sum", [
+    centre(0, n),
+    placed(front, 1, n - 1 - p),
+    placed(back, n - 1 - p, 1),
+  ]);
 }
 
 /** Kernels as ONNX wants them, converted once per filter and layout. */
@@ -165,9 +201,7 @@ export function forward(
         const b = g.float(bias.dataSync() as Float32Array, [cout], `${layer.name}/bias`);
         // Reflect padding: the image's mirror image instead of zeros around it.
         const reflect = reflects(op.layer, h, w);
-        const input = reflect
-          ? g.node("Pad", [x.name, g.int64([0, 0, p, p, 0, 0, p, p])], { mode: "reflect" })
-          : x.name;
+        const input = reflect ? reflectPad(g, reflectPad(g, x.name, 2, h, p), 3, w, p) : x.name;
         const q = reflect ? 0 : p;
         const conv = g.node("Conv", [input, saved.weights, b], {
           kernel_shape: [kh, kw],
@@ -249,7 +283,11 @@ export function forward(
           g.node("Mul", [sum, g.scalar(op.alpha / op.size)]),
           g.scalar(op.bias),
         ]);
-        saved.sPow = g.node("Pow", [saved.s, g.scalar(-op.beta)]);
+        // S^-0.75 (Caffe's and GoogLeNet's beta) as 1/(√S·√√S): Pow is a scalar loop.
+        const root = op.beta === 0.75 ? g.node("Sqrt", [saved.s]) : "";
+        saved.sPow = op.beta === 0.75
+          ? g.node("Reciprocal", [g.node("Mul", [root, g.node("Sqrt", [root])])])
+          : g.node("Pow", [saved.s, g.scalar(-op.beta)]);
         output = { name: g.node("Mul", [x.name, saved.sPow], {}, layer.name), shape: x.shape };
         break;
       }
@@ -376,20 +414,25 @@ function routeToFirstMaxima(
   return joined;
 }
 
-/** Σ over `size` neighbouring channels (zero beyond the ends), as a convolution along C of `[1, 1, C, H·W]`. */
+/**
+ * Σ over `size` neighbouring channels (zero beyond the ends): a 1×1 convolution whose
+ * `[C, C]` kernel is 1 on the band |i - j| ≤ (size - 1)/2, so it runs on the blocked
+ * (NCHWc) kernels beside the convolutions around it. (A `[size, 1]` Conv over
+ * `[1, 1, C, H·W]` was one single-channel convolution, which ONNX Runtime ran at a
+ * small fraction of its speed: half of GoogLeNet's evaluation.)
+ */
 function windowSum(
   g: GraphBuilder,
   x: string,
-  [n, c, h, w]: readonly number[],
+  [, c]: readonly number[],
   size: number,
 ): string {
   const half = (size - 1) / 2;
-  const flat = g.node("Reshape", [x, g.int64([n, 1, c, h * w])]);
-  const summed = g.node("Conv", [flat, g.float(new Float32Array(size).fill(1), [1, 1, size, 1])], {
-    kernel_shape: [size, 1],
-    pads: [half, 0, half, 0],
-  });
-  return g.node("Reshape", [summed, g.int64([n, c, h, w])]);
+  const band = new Float32Array(c * c);
+  for (let i = 0; i < c; i++) {
+    for (let j = Math.max(0, i - half); j <= Math.min(c - 1, i + half); j++) band[i * c + j] = 1;
+  }
+  return g.node("Conv", [x, g.float(band, [c, c, 1, 1], "lrn/band")], { kernel_shape: [1, 1] });
 }
 
 /**
@@ -424,27 +467,34 @@ export function backward(g: GraphBuilder, fwd: Forward, seeds: Map<string, strin
         const [, , oh, ow] = output.shape;
         const active = g.node("Greater", [output.name, g.scalar(0)]);
         const dz = g.node("Where", [active, dy, g.scalar(0)]);
+        // At stride 1, a correlation with the flipped, transposed kernel: a plain Conv,
+        // which runs on ONNX Runtime's blocked (NCHWc) kernels as ConvTranspose does not.
+        const flipped = () =>
+          g.float(
+            kernelData(filter, "backward"),
+            [c, output.shape[1], kh, kw],
+            `${layer.name}/flipped`,
+          );
         if (reflects(op.layer, h, w)) {
           // The gradient at the padded input, each reflected band folded back onto its source.
           const [ph, pw] = [h + 2 * p, w + 2 * p];
-          const dPadded = g.node("ConvTranspose", [dz, saved.weights], {
-            kernel_shape: [kh, kw],
-            strides: [s, s],
-            output_padding: [ph - ((oh - 1) * s + kh), pw - ((ow - 1) * s + kw)],
-          });
+          const dPadded = s === 1
+            // A full correlation: (oh + kh - 1) = ph rows.
+            ? g.node("Conv", [dz, flipped()], {
+              kernel_shape: [kh, kw],
+              pads: [kh - 1, kw - 1, kh - 1, kw - 1],
+            })
+            : g.node("ConvTranspose", [dz, saved.weights], {
+              kernel_shape: [kh, kw],
+              strides: [s, s],
+              output_padding: [ph - ((oh - 1) * s + kh), pw - ((ow - 1) * s + kw)],
+            });
           add(layer.inputs[0], foldReflection(g, foldReflection(g, dPadded, 3, w, p), 2, h, p));
           break;
         }
         if (s === 1) {
-          // At stride 1, a correlation with the flipped, transposed kernel: a plain Conv,
-          // which runs on ONNX Runtime's blocked (NCHWc) kernels as ConvTranspose does not.
           const q = [kh - 1 - p, kw - 1 - p];
-          const [cin, cout] = [c, output.shape[1]];
-          const kernel = g.float(
-            kernelData(filter, "backward"),
-            [cin, cout, kh, kw],
-            `${layer.name}/flipped`,
-          );
+          const kernel = flipped();
           add(
             layer.inputs[0],
             g.node(
@@ -498,12 +548,55 @@ export function backward(g: GraphBuilder, fwd: Forward, seeds: Map<string, strin
           );
         } else {
           const dyc = saved.inside ? g.node("Div", [dy, saved.inside]) : dy;
-          const spread = g.float(tile(poolWindow(op.spec), c), [c, 1, k, k]);
-          padded = g.node("ConvTranspose", [dyc, spread], {
-            kernel_shape: [k, k],
-            strides: [s, s],
-            group: c,
-          });
+          const [, , ho, wo] = output.shape;
+          // The gradient repeated s×s (nearest): a block copy, on blocked kernels too.
+          const repeated = () =>
+            g.node("Resize", [dyc, "", g.float([1, 1, s, s], [4])], {
+              mode: "nearest",
+              coordinate_transformation_mode: "asymmetric",
+              nearest_mode: "floor",
+            });
+          if (isBinomial(op.spec)) {
+            // Spreading each output's gradient over its window is a full convolution of the
+            // gradient, s - 1 zeros after every row and column, with the window. The binomial
+            // window is the 2×2 box convolved with itself, and the zero-filled gradient
+            // convolved with the box is the gradient repeated 2×2: so it is the repeated
+            // gradient summed over 2×2 windows, /16 (a depthwise Conv).
+            padded = g.node(
+              "Conv",
+              [
+                repeated(),
+                g.float(new Float32Array(4 * c).fill(1 / 16), [c, 1, 2, 2]),
+              ],
+              { kernel_shape: [2, 2], group: c, pads: [1, 1, 1, 1] },
+              `d:${layer.name}/spread`,
+            );
+          } else if (k >= s) {
+            // The gradient with s - 1 zeros after every row and column (repeated, then masked),
+            // correlated with the flipped window (a depthwise Conv; a grouped ConvTranspose
+            // is one small GEMM per channel).
+            let up = dyc;
+            if (s > 1) {
+              const mask = new Float32Array(ho * s * wo * s);
+              for (let i = 0; i < ho * s; i += s) {
+                for (let j = 0; j < wo * s; j += s) mask[i * wo * s + j] = 1;
+              }
+              up = g.node("Mul", [repeated(), g.float(mask, [1, 1, ho * s, wo * s])]);
+            }
+            const flippedWindow = poolWindow(op.spec).reverse();
+            padded = g.node("Conv", [up, g.float(tile(flippedWindow, c), [c, 1, k, k])], {
+              kernel_shape: [k, k],
+              group: c,
+              pads: [k - 1, k - 1, k - s, k - s],
+            }, `d:${layer.name}/spread`);
+          } else {
+            const spread = g.float(tile(poolWindow(op.spec), c), [c, 1, k, k]);
+            padded = g.node("ConvTranspose", [dyc, spread], {
+              kernel_shape: [k, k],
+              strides: [s, s],
+              group: c,
+            });
+          }
           const size = [(rows.out - 1) * s + k, (cols.out - 1) * s + k] as const;
           padded = place(g, padded, size, 0, [rows.padded, cols.padded]);
         }

@@ -49,6 +49,28 @@ export function onnxThreads(): number {
   return threadsSetting("RESTYLE_ONNX_THREADS") ?? navigator.hardwareConcurrency;
 }
 
+/** Session options the bench may change (`deno task bench --profile --session JSON`). */
+export type SessionTuning = Record<string, unknown>;
+
+let tuning: SessionTuning = {};
+let profilePrefix: string | undefined;
+const profiled: Binding.InferenceSession[] = [];
+
+/**
+ * For the bench: options merged over the defaults of sessions made from now on, and
+ * ONNX Runtime's profiler on them (`prefix`: where its JSON traces go) until
+ * {@linkcode endProfiles}.
+ */
+export function tuneSessions(options: SessionTuning, prefix?: string): void {
+  tuning = options;
+  profilePrefix = prefix;
+}
+
+/** Ends the profiled sessions' traces (written to `<prefix>_<date>.json`). */
+export function endProfiles(): void {
+  for (const session of profiled.splice(0)) session.endProfiling();
+}
+
 /** A float32 tensor by name: its data and shape. */
 export interface Float32Value {
   data: Float32Array;
@@ -72,9 +94,14 @@ export class OrtSession {
       intraOpNumThreads: onnxThreads(),
       interOpNumThreads: 1,
       logSeverityLevel: 3,
-      // Idle threads sleep rather than spin: a server shares its cores with the rest of the machine.
-      extra: { session: { intra_op: { allow_spinning: "0" } } },
+      // Within a run, idle workers spin for the next parallel section (4-7 % faster at 512 px,
+      // interleaved: `deno task bench --profile --versus`); when a run ends they stop and sleep,
+      // since a server shares its cores with the rest of the machine.
+      extra: { session: { force_spinning_stop: "1", intra_op: { allow_spinning: "1" } } },
+      ...tuning,
+      ...(profilePrefix ? { enableProfiling: true, profileFilePrefix: profilePrefix } : {}),
     });
+    if (profilePrefix) profiled.push(this.#session);
     this.#outputs = this.#session.outputMetadata.map((m) => m.name);
   }
 

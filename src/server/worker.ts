@@ -147,16 +147,20 @@ export class EngineWorker {
 
   /** Resolves once the engine is ready (or rejects when it failed to start). */
   ready(signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve, reject) => {
+    let onAbort = () => {};
+    return new Promise<void>((resolve, reject) => {
       const check = () => {
         if (this.#closed) return reject(new Problem(503, "the server is shutting down"));
         if (this.#status.state === "ready") return resolve();
         if (this.#status.state === "failed") return reject(this.#startProblem());
         this.#readyWaiters.push(check);
       };
-      signal?.addEventListener("abort", () => reject(signal.reason), { once: true });
+      onAbort = () => reject(signal!.reason);
+      signal?.addEventListener("abort", onAbort, { once: true });
       check();
-    });
+      // Removed once settled: a job's signal includes its time limit (`AbortSignal.timeout`),
+      // and Deno keeps the process alive until such a signal fires while it has a listener.
+    }).finally(() => signal?.removeEventListener("abort", onAbort));
   }
 
   /** The engine process's tensor count and memory, asked of it now. */
