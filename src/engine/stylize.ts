@@ -12,7 +12,7 @@ import { currentBackend } from "../backend.ts";
 import type { Executor } from "../executors/executor.ts";
 import { toHost, toTensor } from "../executors/host_image.ts";
 import { executorFor } from "../executors/mod.ts";
-import { onTensors, tiledObjective, type Tiling } from "../executors/tiled.ts";
+import { fromTensors, onTensors, tiledObjective, type Tiling } from "../executors/tiled.ts";
 import type { RgbaImage } from "../image/image.ts";
 import { alphaOf, fitToLongestSide, imageToTensor, resize } from "../image/tensor.ts";
 import { type LossDescription, type StageTargets, wholeImageTerms } from "../loss/terms.ts";
@@ -218,10 +218,13 @@ export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep>
       const x0 = held.add(startingPoint(network, options, input, content, x, seed, [h, w]));
       held.free(content, x); // the targets and the start are made
       x = undefined;
-      if ("host" in objective && options.optimizer === "lbfgs") {
-        // A tiled stage keeps its image-sized vectors in host memory, beside one tile on the device.
-        const tiled = objective.host;
-        const counted: HostObjective = (x, grad) => (evaluations += 1, tiled(x, grad));
+      // A tiled stage keeps its image-sized vectors in host memory, beside one tile on the
+      // device; so does a stage on an executor that reads the image back at every evaluation
+      // (ONNX Runtime), where L-BFGS's vector work as tfjs ops cost several evaluations.
+      const onHost = "host" in objective || executor.hostMemory;
+      if (onHost && options.optimizer === "lbfgs") {
+        const host = "host" in objective ? objective.host : fromTensors(objective.tensors, [h, w]);
+        const counted: HostObjective = (x, grad) => (evaluations += 1, host(x, grad));
         const start = await toHost(x0);
         held.free(x0); // before the first evaluation: the device holds one tile's pass
         run = await hostRun(counted, start, memory.historySize, bounds);

@@ -58,6 +58,11 @@ export interface Executor {
   readonly name: "tfjs" | "onnx";
   /** Compiles a graph per input size: tiles should then share one crop size. */
   readonly fixedShapes: boolean;
+  /**
+   * Reads the image back to host memory at every evaluation (a native runtime beside tfjs):
+   * the optimiser's vectors then belong in host memory too, not in tfjs ops on its backend.
+   */
+  readonly hostMemory: boolean;
   /** Features of the preprocessed image `x` (the caller's still). */
   measure(x: tf.Tensor4D, request: MeasureRequest): Measured;
   /**

@@ -74,6 +74,7 @@ export function onnxExecutor(graph: readonly GraphLayer[]): Executor {
   return {
     name: "onnx",
     fixedShapes: true,
+    hostMemory: true,
     measure(x: tf.Tensor4D, request: MeasureRequest): Measured {
       const size = sizeOf(x);
       const shape = {

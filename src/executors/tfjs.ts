@@ -79,6 +79,7 @@ export function tfjsExecutor(network: FeatureNetwork): Executor {
   return {
     name: "tfjs",
     fixedShapes: false,
+    hostMemory: false,
     measure(x: tf.Tensor4D, request: MeasureRequest): Measured {
       return tf.tidy(() => {
         const wanted = [...new Set([...request.features ?? [], ...request.grams ?? []])];

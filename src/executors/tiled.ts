@@ -333,6 +333,27 @@ export function onTensors(
   };
 }
 
+/**
+ * `objective` over tensors as an objective over host memory, for images of `[h, w]`: the
+ * image goes to the device for each evaluation, the gradient and values come back.
+ */
+export function fromTensors(
+  objective: (x: tf.Tensor) => Promise<Evaluation>,
+  [h, w]: readonly [number, number],
+): HostObjective {
+  return async (x, grad) => {
+    const image = tf.tensor4d(x, [1, h, w, 3]);
+    let evaluation: Evaluation | undefined;
+    try {
+      evaluation = await objective(image);
+      grad.set(await evaluation.grad.data() as Float32Array);
+      return Array.from(await evaluation.values.data());
+    } finally {
+      tf.dispose([image, ...(evaluation ? [evaluation.values, evaluation.grad] : [])]);
+    }
+  };
+}
+
 /** The grid's shift for the n-th evaluation: a multiple of the stride, spread over the tile. */
 function gridOffset(n: number, { tile, reach }: Tiling): [number, number] {
   const steps = tile / reach.stride;
