@@ -60,7 +60,7 @@ def load_weights(directory):
 def window_pool(x, k, s, floor, binomial):
     """Caffe's ceil-mode average pool (pad 0) as `src/ops/layer_op.ts` defines it: a box or
     the binomial [1,2,1]x[1,2,1]/16 window, an overhanging window divided by its weight inside."""
-    c, h, w = x.shape[1:]
+    h, w = x.shape[2:]
 
     def axis(n):
         used = (n - k) // s * s + k if floor else n
@@ -69,15 +69,19 @@ def window_pool(x, k, s, floor, binomial):
 
     (uh, eh), (uw, ew) = axis(h), axis(w)
     x = x[:, :, :uh, :uw]
-    if binomial:
-        b = torch.tensor([1.0, 2.0, 1.0], dtype=x.dtype)
-        window = torch.outer(b, b) / 16
-    else:
-        window = torch.full((k, k), 1.0 / (k * k), dtype=x.dtype)
-    y = F.conv2d(F.pad(x, (0, ew, 0, eh)), window.expand(c, 1, k, k), stride=s, groups=c)
+
+    # PyTorch's own pooling kernels, as the engine's tfjs path does: a grouped convolution is a
+    # slow path in Debian's build (no MKL), which would time the reference, not the method.
+    # The binomial 3x3 stride-2 window is a 2x2 box at stride 1, then at stride 2.
+    def pool(t):
+        if binomial:
+            return F.avg_pool2d(F.avg_pool2d(t, 2, 1), 2, 2)
+        return F.avg_pool2d(t, k, s)
+
+    y = pool(F.pad(x, (0, ew, 0, eh)))
     if eh or ew:
         ones = F.pad(torch.ones(1, 1, uh, uw, dtype=x.dtype), (0, ew, 0, eh))
-        y = y / F.conv2d(ones, window[None, None], stride=s)
+        y = y / pool(ones)
     return y
 
 
