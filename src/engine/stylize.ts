@@ -105,6 +105,14 @@ export interface StylizeStep {
   image?: RgbaImage;
 }
 
+/**
+ * From this many pixels (256²) a whole stage on ONNX Runtime runs L-BFGS in host memory: 4.2 s
+ * against 17.6 s for a 512 px result. Below it the saving is small, and a soak of 90 jobs of
+ * 32-64 px showed the engine's memory taking one step up (7 %) late with host vectors, which
+ * it does not with tensors; not yet understood, so tiny stages keep tensors.
+ */
+const HOST_VECTORS_FROM = 256 * 256;
+
 /** Every tensor the run holds between iterations, so one place can free them all. */
 class Held {
   readonly #tensors = new Set<tf.Tensor>();
@@ -219,9 +227,10 @@ export async function* stylize(input: StylizeInput): AsyncGenerator<StylizeStep>
       held.free(content, x); // the targets and the start are made
       x = undefined;
       // A tiled stage keeps its image-sized vectors in host memory, beside one tile on the
-      // device; so does a stage on an executor that reads the image back at every evaluation
-      // (ONNX Runtime), where L-BFGS's vector work as tfjs ops cost several evaluations.
-      const onHost = "host" in objective || executor.hostMemory;
+      // device; so does a stage of HOST_VECTORS_FROM pixels or more on an executor that reads
+      // the image back at every evaluation (ONNX Runtime), where L-BFGS's vector work as tfjs
+      // ops cost several evaluations.
+      const onHost = "host" in objective || (executor.hostMemory && h * w >= HOST_VECTORS_FROM);
       if (onHost && options.optimizer === "lbfgs") {
         const host = "host" in objective ? objective.host : fromTensors(objective.tensors, [h, w]);
         const counted: HostObjective = (x, grad) => (evaluations += 1, host(x, grad));
