@@ -168,6 +168,19 @@ export function alive(pid: number): boolean {
   }
 }
 
+/**
+ * Whether process `pid` is gone within `ms`: a SIGKILLed process takes a moment to die,
+ * and under load the job's last event can reach a client first.
+ */
+export async function goneWithin(pid: number, ms = 5000): Promise<boolean> {
+  const until = performance.now() + ms;
+  while (alive(pid)) {
+    if (performance.now() > until) return false;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return true;
+}
+
 /** Decodes a PNG response body. */
 export async function pngOf(response: Response): Promise<RgbaImage> {
   return await decodeImage(new Uint8Array(await response.arrayBuffer()));

@@ -8,8 +8,8 @@
 import type { WorkerStats } from "../src/server/worker.ts";
 import assert from "node:assert/strict";
 import {
-  alive,
   encodePng,
+  goneWithin,
   gradientWithAlpha,
   jobForm,
   readSse,
@@ -65,7 +65,7 @@ Deno.test("a crash, a hang or a wasm fault fails only its job; a fresh engine pr
         assert.match(end.data.detail as string, detail);
         assert.match(end.data.detail as string, /[Tt]ry /);
         assert.equal(server.engine!.status().restarts, restarts + 1);
-        assert.ok(!alive(pid), `the old engine process ${pid} is gone`);
+        assert.ok(await goneWithin(pid), `the old engine process ${pid} is gone`);
 
         const next = await runToEnd(server.url, tiny({ iterations: 2 }));
         assert.equal(next.event, "done", JSON.stringify(next.data));
