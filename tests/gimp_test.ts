@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { decode, Image } from "imagescript";
+import { sentMasks } from "./_sent_masks.ts";
 import { installGimpPlugin } from "../plugin/gimp/install.ts";
 import { repoPath } from "../src/config.ts";
 import { closedPort, startServeCli } from "./fixtures/serve_cli.ts";
@@ -143,19 +144,6 @@ function ellipseRadius(x: number, y: number): number {
 
 function inside(x: number, y: number, r: { x: number; y: number; w: number; h: number }) {
   return x >= r.x && x < r.x + r.w && y >= r.y && y < r.y + r.h;
-}
-
-/** The `mask` files of a submitted job, decoded: [width, height, value at layer-local x, y]. */
-async function sentMasks(form: FormData) {
-  const masks = [];
-  for (const entry of form.getAll("mask")) {
-    assert.ok(entry instanceof File, "a mask is sent as a file");
-    const image = await decode(new Uint8Array(await entry.arrayBuffer()));
-    assert.ok(image instanceof Image);
-    const value = (x: number, y: number) => Image.colorToRGBA(image.getPixelAt(x + 1, y + 1))[0];
-    masks.push({ width: image.width, height: image.height, value });
-  }
-  return masks;
 }
 
 /** Pixels of a layer-sized mask whose value is not `expected(image x, image y)` (null: any). */

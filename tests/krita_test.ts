@@ -9,7 +9,7 @@
  * JSON (kritarunner exits 0 even when a script fails). Needs root.
  */
 import assert from "node:assert/strict";
-import { decode, Image } from "imagescript";
+import { sentMasks } from "./_sent_masks.ts";
 import {
   enablePlugin,
   installKritaPlugin,
@@ -286,19 +286,6 @@ function assertCatalogueRun(facts: RunFacts, masks: boolean) {
 function assertRunRemoved(removed: RunRemoved) {
   assert.ok(removed.treeAsBefore, `after deleting the group: ${JSON.stringify(removed.tree)}`);
   assert.equal(removed.changedBytes, 0, "the image is not what it was before the run");
-}
-
-/** The `mask` files of a submitted job, decoded: size, and the value at (x, y) within it. */
-async function sentMasks(form: FormData) {
-  const masks = [];
-  for (const entry of form.getAll("mask")) {
-    assert.ok(entry instanceof File, "a mask is sent as a file");
-    const image = await decode(new Uint8Array(await entry.arrayBuffer()));
-    assert.ok(image instanceof Image);
-    const value = (x: number, y: number) => Image.colorToRGBA(image.getPixelAt(x + 1, y + 1))[0];
-    masks.push({ width: image.width, height: image.height, value });
-  }
-  return masks;
 }
 
 /** Pixels of `mask` (over `region`) whose value is not `expected(image x, image y)`. */
